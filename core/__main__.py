@@ -1,0 +1,149 @@
+"""Headless command line: train any Liveprop demo without the UI.
+
+    python -m core list
+    python -m core train playground --set dataset=spiral --set hidden=8,8 --seed 3 --out runs/p1
+
+``train`` writes ``DIR/config.json``, ``DIR/metrics.jsonl`` (one JSON object per snapshot with
+``step``, ``time_s`` and every scalar metric), the final snapshot's image artefacts as PNG
+(other array artefacts in ``artefacts.npz``) and the final weights as a ``state_dict``
+(``model.pt``; load with ``torch.load(path, weights_only=True)``).
+Bad input exits with status 2 and one line naming the problem and the allowed values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _fail(msg: str) -> None:
+    print(f"error: {msg}", file=sys.stderr)
+    sys.exit(2)
+
+
+def cmd_list() -> None:
+    from core.live import field_specs
+    from core.registry import all_demos
+
+    for name, demo in all_demos().items():
+        print(f"{name}: {demo.title or demo.description}")
+        for spec in field_specs(demo.config_cls):
+            help_ = f"  {spec.help}" if spec.help else ""
+            print(f"    {spec.name} = {spec.default!r}  ({spec.describe()}){help_}")
+        print()
+
+
+def _write_artefacts(out: Path, artefacts: dict[str, Any]) -> list[str]:
+    from PIL import Image
+
+    written, arrays = [], {}
+    for key, value in artefacts.items():
+        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in key)
+        if isinstance(value, np.ndarray) and value.dtype == np.uint8 and (
+                value.ndim == 2 or (value.ndim == 3 and value.shape[2] in (3, 4))):
+            Image.fromarray(value).save(out / f"{safe}.png")
+            written.append(f"{safe}.png")
+        elif isinstance(value, np.ndarray) and value.dtype != object:
+            arrays[safe] = value
+    if arrays:
+        np.savez_compressed(out / "artefacts.npz", **arrays)
+        written.append("artefacts.npz")
+    return written
+
+
+def _progress(step: int, total: int | None, metrics: dict[str, float], width: int = 30) -> None:
+    shown = "  ".join(f"{k}={v:.4g}" for k, v in list(metrics.items())[:4]
+                      if isinstance(v, (int, float)))
+    if total:
+        frac = min(1.0, step / total)
+        bar = "#" * int(frac * width) + "-" * (width - int(frac * width))
+        line = f"\r[{bar}] {step}/{total}  {shown}"
+    else:
+        line = f"\rstep {step}  {shown}"
+    sys.stderr.write(line[:160].ljust(100))
+    sys.stderr.flush()
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    import torch
+
+    from core.live import config_from_strings, config_to_dict, find_nonfinite_loss
+    from core.registry import all_demos
+
+    demos = all_demos()
+    if args.demo not in demos:
+        _fail(f"unknown demo {args.demo!r}; known demos: {', '.join(demos)}")
+    demo = demos[args.demo]
+    values: dict[str, str] = {}
+    for item in args.set or []:
+        if "=" not in item:
+            _fail(f"--set expects key=value, got {item!r}")
+        k, v = item.split("=", 1)
+        values[k.strip()] = v
+    if args.seed is not None:
+        values["seed"] = str(args.seed)
+    try:
+        cfg = config_from_strings(demo.config_cls, values)
+    except ValueError as e:
+        _fail(str(e))
+    out = Path(args.out or f"runs/{demo.name}")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps({"demo": demo.name, **config_to_dict(cfg)},
+                                                indent=2))
+    last = None
+    try:
+        with open(out / "metrics.jsonl", "w") as f:
+            for snap in demo.train(cfg):
+                row = {"step": snap.step, "time_s": round(snap.time_s, 4)}
+                row.update({k: float(v) for k, v in snap.metrics.items()
+                            if isinstance(v, (int, float))})
+                f.write(json.dumps(row) + "\n")
+                f.flush()
+                if not args.quiet:
+                    _progress(snap.step, snap.total_steps, snap.metrics)
+                last = snap
+                bad = find_nonfinite_loss(snap.metrics)
+                if bad is not None:
+                    _fail(f"training diverged: {bad} became {snap.metrics[bad]} at step "
+                          f"{snap.step}; lower the learning rate")
+                if snap.final:
+                    break
+    except ValueError as e:  # trainers raise ValueError for unusable settings
+        _fail(str(e))
+    if not args.quiet:
+        sys.stderr.write("\n")
+    if last is None:
+        _fail("the trainer produced no snapshot")
+    written = _write_artefacts(out, last.artefacts)
+    if last.model is not None:
+        torch.save(last.model.state_dict(), out / "model.pt")
+        written.append("model.pt")
+    final = ", ".join(f"{k}={v:.4g}" for k, v in last.metrics.items() if isinstance(v, (int, float)))
+    print(f"{demo.name}: step {last.step} in {last.time_s:.1f}s  {final}")
+    print(f"wrote {out}/: config.json, metrics.jsonl" + (", " + ", ".join(written) if written else ""))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m core", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("list", help="list every demo with its config fields, defaults and ranges")
+    p = sub.add_parser("train", help="train one demo headless and write its artefacts")
+    p.add_argument("demo")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--out", help="output folder (default runs/DEMO)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    if args.cmd == "list":
+        cmd_list()
+    else:
+        cmd_train(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+"""Helpers for AppTest page tests: open a page, press Train, poll until snapshots arrive."""
+
+from __future__ import annotations
+
+import time
+
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import ROOT
+
+
+def open_page(path: str, timeout: float = 60) -> AppTest:
+    """Run app.py and switch to ``pages/<file>``; asserts no exception."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
+    at.run()
+    assert not at.exception, at.exception
+    if path:
+        at.switch_page(path)
+        at.run()
+        assert not at.exception, at.exception
+    return at
+
+
+def button(at: AppTest, label: str):
+    """The first button with this label."""
+    for b in at.button:
+        if b.label == label:
+            return b
+    raise AssertionError(f"no button {label!r}; buttons: {[b.label for b in at.button]}")
+
+
+def train_until(at: AppTest, done, timeout: float = 60.0, label: str = "Train") -> AppTest:
+    """Click Train, then re-run (AppTest never fires run_every timers) until ``done(at)``."""
+    button(at, label).click()
+    at.run()
+    assert not at.exception, at.exception
+    t0 = time.time()
+    while not done(at):
+        if time.time() - t0 > timeout:
+            raise AssertionError("page did not reach the expected state in time")
+        time.sleep(0.3)
+        at.run()
+        assert not at.exception, at.exception
+    return at
+
+
+def progress_texts(at: AppTest) -> list[str]:
+    return [p.proto.text for p in at.get("progress")]

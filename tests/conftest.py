@@ -1,0 +1,32 @@
+"""Shared test set-up: offline data, small snapshot interval, a clean Streamlit cache."""
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("LIVEPROP_OFFLINE", "1")
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+os.environ.setdefault("LIVEPROP_DATA", str(ROOT / ".pytest_data"))
+
+
+def shared_data() -> Path | None:
+    """``../shared/data`` (real MNIST test set and Cora), when present."""
+    from core.data import shared_data_dir
+
+    return shared_data_dir()
+
+
+@pytest.fixture
+def clean_streamlit():
+    """Clear Streamlit's resource cache before and after an AppTest (one session id is shared)."""
+    import streamlit as st
+
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield
+    st.cache_resource.clear()
+    st.cache_data.clear()

@@ -1,0 +1,1 @@
+"""Shared Streamlit helpers: the run panel (:mod:`ui.live`) and charts (:mod:`ui.charts`)."""

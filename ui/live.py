@@ -1,0 +1,422 @@
+"""The run panel every live page uses: settings form with URL sync, Train/Stop/Resume/Reset,
+background training, a polling fragment, progress with ETA, queue position, divergence messages
+and an overlay of earlier runs for comparison.
+
+A page is three steps (see ``pages/playground.py``)::
+
+    form = ConfigForm("playground", PlaygroundConfig)
+    with st.sidebar:
+        form.widgets(["dataset", "noise", "lr"])      # widgets built from the config's param()s
+    cfg = form.config()                               # validated, mirrored in the URL
+    run_panel("playground", DEMO, cfg, render, compare=("test_loss", "train_loss"))
+
+``render(view)`` draws the page's live charts from a :class:`RunView`; it runs inside a fragment
+that re-runs every ``POLL_S`` seconds while the run is alive, and once with ``view.latest is None``
+before any run (draw a preview of the data then, so the page shows something at once).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from core.live import (
+    Demo,
+    FieldSpec,
+    Run,
+    RunCache,
+    RunPool,
+    RunState,
+    Snapshot,
+    check_value,
+    parse_value,
+    config_diff,
+    field_specs,
+)
+
+POLL_S = 0.6
+MAX_PAST_RUNS = 5
+
+
+# ------------------------------------------------------------------------------ shared state
+
+
+@st.cache_resource(show_spinner=False)
+def get_pool() -> RunPool:
+    """The server-wide worker pool (with the cross-session cache of finished runs)."""
+    return RunPool(cache=RunCache())
+
+
+class SessionRuns:
+    """This browser session's runs, per page: ``pages[page] = [run, ...]`` (newest last)."""
+
+    def __init__(self) -> None:
+        self.pages: dict[str, list[Run]] = {}
+
+    def runs(self, page: str) -> list[Run]:
+        return self.pages.setdefault(page, [])
+
+    def all(self) -> list[Run]:
+        return [r for runs in self.pages.values() for r in runs]
+
+    def touch(self) -> None:
+        for r in self.all():
+            r.touch()
+
+    def close(self) -> None:
+        for r in self.all():
+            r.cancel()
+        self.pages.clear()
+
+
+def _release(store: SessionRuns) -> None:
+    store.close()
+
+
+@st.cache_resource(scope="session", on_release=_release, show_spinner=False)
+def session_runs() -> SessionRuns:
+    """This session's :class:`SessionRuns`; its runs are cancelled when the session ends."""
+    return SessionRuns()
+
+
+# -------------------------------------------------------------------------- settings form
+
+
+def _log_options(spec: FieldSpec) -> list[float]:
+    """1-3-10 values between lo and hi (inclusive), for log-scale sliders."""
+    lo, hi = float(spec.lo), float(spec.hi)
+    out, e = [], math.floor(math.log10(lo))
+    while True:
+        for m in (1, 3):
+            v = float(f"{m}e{e}")
+            if lo <= v <= hi:
+                out.append(v)
+        e += 1
+        if float(f"1e{e}") > hi:
+            break
+    if hi not in out and float(f"1e{e}") == hi:
+        out.append(hi)
+    return sorted(set(out)) or [lo]
+
+
+class ConfigForm:
+    """Widgets for a config dataclass, built from its :func:`core.live.param` metadata.
+
+    The form reads the URL query string once per session and page (a bad or out-of-range value
+    falls back to the default with a one-line notice), and :meth:`config` mirrors every
+    non-default setting back into the URL, so a link reproduces the settings.
+    """
+
+    def __init__(self, page: str, config_cls: type, defaults: Any = None) -> None:
+        self.page = page
+        self.cls = config_cls
+        self.base = defaults if defaults is not None else config_cls()
+        self.specs = {s.name: s for s in field_specs(config_cls)}
+        self.values: dict[str, Any] = {}
+        self.notices: list[str] = []
+        self._load_query()
+
+    def key(self, name: str) -> str:
+        return f"{self.page}.{name}"
+
+    def _load_query(self) -> None:
+        flag = f"_liveprop_qp_loaded.{self.page}"
+        if st.session_state.get(flag):
+            return
+        st.session_state[flag] = True
+        for name, raw in st.query_params.to_dict().items():
+            if name not in self.specs:
+                continue
+            spec = self.specs[name]
+            try:
+                value = parse_value(spec, raw)
+                check_value(spec, value)
+            except ValueError as e:
+                self.notices.append(f"Ignored `{name}={raw}` from the link ({e}); using the "
+                                    f"default {getattr(self.base, name)!r}.")
+                continue
+            st.session_state[self.key(name)] = self._to_widget(spec, value)
+        st.session_state[f"_liveprop_qp_notices.{self.page}"] = self.notices
+
+    def _to_widget(self, spec: FieldSpec, value: Any) -> Any:
+        return value
+
+    def current(self, name: str) -> Any:
+        """The value of a field: its widget's, else the URL's, else the default."""
+        if name in self.values:
+            return self.values[name]
+        return st.session_state.get(self.key(name), getattr(self.base, name))
+
+    def widget(self, name: str, label: str | None = None, kind: str | None = None,
+               help: str | None = None, options: Sequence | None = None,  # noqa: A002
+               format_func: Callable[[Any], str] | None = None, **kwargs: Any) -> Any:
+        """Draw one field's widget where the caller is (sidebar, column, expander...).
+
+        ``kind`` forces a widget type: ``"slider"``, ``"select_slider"``, ``"selectbox"``,
+        ``"radio"``, ``"segmented"``, ``"toggle"``, ``"number"``. ``options`` narrows the
+        choices shown. Returns the value.
+        """
+        spec = self.specs[name]
+        key = self.key(name)
+        label = label or spec.label or name.replace("_", " ").capitalize()
+        help = help if help is not None else (spec.help or None)  # noqa: A001
+        default = getattr(self.base, name)
+        if key not in st.session_state:
+            st.session_state[key] = default
+        choices = list(options) if options is not None else (
+            list(spec.choices) if spec.choices is not None else None)
+        fmt = format_func or (lambda v: str(v))
+        if kind is None:
+            if spec.type is bool:
+                kind = "toggle"
+            elif choices is not None and spec.type in (int, float):
+                kind = "select_slider"
+            elif choices is not None:
+                kind = "selectbox" if len(choices) > 4 else "segmented"
+            elif spec.log and spec.lo is not None and spec.hi is not None:
+                kind = "select_slider"
+                choices = _log_options(spec)
+            elif spec.lo is not None and spec.hi is not None:
+                kind = "slider"
+            else:
+                kind = "number"
+        if choices is not None and st.session_state[key] not in choices:
+            if spec.type in (int, float) and kind == "select_slider":
+                choices = sorted(set(choices) | {st.session_state[key]})
+            else:
+                st.session_state[key] = default if default in choices else choices[0]
+        if kind == "toggle":
+            v = st.toggle(label, key=key, help=help, **kwargs)
+        elif kind == "select_slider":
+            fmt2 = format_func or (lambda v: f"{v:g}" if isinstance(v, float) else str(v))
+            v = st.select_slider(label, options=choices, key=key, help=help, format_func=fmt2,
+                                 **kwargs)
+        elif kind == "selectbox":
+            v = st.selectbox(label, choices, key=key, help=help, format_func=fmt, **kwargs)
+        elif kind == "radio":
+            v = st.radio(label, choices, key=key, help=help, format_func=fmt, horizontal=True,
+                         **kwargs)
+        elif kind == "segmented":
+            v = st.segmented_control(label, choices, key=key, help=help, format_func=fmt,
+                                     **kwargs)
+            if v is None:  # segmented controls can be deselected: keep a valid value
+                v = default
+        elif kind == "slider":
+            step = spec.step if spec.step is not None else (1 if spec.type is int else None)
+            lo = spec.type(spec.lo)
+            hi = spec.type(spec.hi)
+            v = st.slider(label, min_value=lo, max_value=hi, step=step, key=key, help=help,
+                          **kwargs)
+        else:
+            v = st.number_input(label, key=key, help=help, step=1 if spec.type is int else None,
+                                **kwargs)
+        self.values[name] = spec.type(v) if spec.type in (int, float) else v
+        return self.values[name]
+
+    def widgets(self, names: Sequence[str]) -> None:
+        """Draw several fields' widgets in order with their default widget types."""
+        for n in names:
+            self.widget(n)
+
+    def config(self, **overrides: Any) -> Any:
+        """The config from the widgets drawn so far (URL values or defaults for the others),
+        plus ``overrides`` from the page's own widgets; mirrored into the URL query string.
+
+        A value that fails validation (e.g. from a custom widget) falls back to the default
+        with a notice instead of raising.
+        """
+        values = {n: self.current(n) for n in self.specs}
+        values.update(overrides)
+        for name, v in list(values.items()):
+            try:
+                check_value(self.specs[name], v)
+            except ValueError as e:
+                self.notices.append(f"{e}; using the default.")
+                values[name] = getattr(self.base, name)
+        cfg = dataclasses.replace(self.base, **values)
+        self._write_query(cfg)
+        return cfg
+
+    def _write_query(self, cfg: Any) -> None:
+        wanted = {}
+        for name in self.specs:
+            v = getattr(cfg, name)
+            if v != getattr(self.base, name):
+                wanted[name] = str(v).lower() if isinstance(v, bool) else str(v)
+        current = st.query_params.to_dict()
+        if current != wanted:
+            st.query_params.from_dict(wanted)
+
+    def show_notices(self) -> None:
+        """One line per ignored URL value (call where the page wants them)."""
+        notices = st.session_state.get(f"_liveprop_qp_notices.{self.page}", []) + [
+            n for n in self.notices if n not in st.session_state.get(
+                f"_liveprop_qp_notices.{self.page}", [])]
+        for n in notices:
+            st.warning(n, icon=":material/link_off:")
+
+
+# ------------------------------------------------------------------------------ run panel
+
+
+@dataclass
+class RunView:
+    """What ``render`` gets: the run, its metric history as a DataFrame and latest snapshot."""
+
+    run: Run | None
+    history: pd.DataFrame
+    latest: Snapshot | None
+    config: Any
+
+    @property
+    def alive(self) -> bool:
+        return self.run is not None and self.run.alive
+
+
+def _label(run: Run, reference: Any) -> str:
+    diff = config_diff(run.config, reference)
+    if not diff:
+        return f"#{run.id} (current settings)"
+    parts = [f"{k}={v[0]}" for k, v in list(diff.items())[:3]]
+    return f"#{run.id} " + ", ".join(parts) + (" …" if len(diff) > 3 else "")
+
+
+def _fmt_eta(s: float | None) -> str:
+    if s is None:
+        return ""
+    return f" · about {s:.0f} s left" if s < 120 else f" · about {s / 60:.1f} min left"
+
+
+def _status(run: Run) -> None:
+    if run.state == RunState.QUEUED:
+        st.info(f"Waiting for a free trainer: position {max(run.queue_position, 1)} in the "
+                "queue. Other visitors are training right now; this starts by itself.",
+                icon=":material/hourglass_top:")
+        st.progress(0.0, text="queued")
+    elif run.state == RunState.RUNNING:
+        total = f"/{run.total_steps}" if run.total_steps else ""
+        st.progress(run.progress, text=f"Training · step {run.step}{total}{_fmt_eta(run.eta_s)}")
+    elif run.state == RunState.PAUSED:
+        total = f"/{run.total_steps}" if run.total_steps else ""
+        st.progress(run.progress, text=f"Stopped at step {run.step}{total} · press Resume to "
+                    "continue")
+        if run.message:
+            st.caption(run.message)
+    elif run.state == RunState.DONE:
+        src = " (finished earlier with these settings; loaded from the cache)" if run.from_cache \
+            else ""
+        st.progress(1.0, text=f"Done · {run.step} steps in "
+                    f"{run.latest.time_s if run.latest else 0:.1f} s{src}")
+    elif run.state == RunState.DIVERGED:
+        st.error(run.message, icon=":material/trending_up:")
+    elif run.state == RunState.ERROR:
+        st.error(f"This run failed: {run.message}", icon=":material/error:")
+    elif run.state == RunState.CANCELLED:
+        st.caption("Run cancelled.")
+
+
+def compare_chart(runs: list[Run], current: Run | None, metrics: Sequence[str], key: str) -> None:
+    """Overlay one metric of up to ``MAX_PAST_RUNS`` earlier runs with the current run."""
+    import plotly.graph_objects as go
+
+    if len(runs) < 2 or not metrics:
+        return
+    with st.expander(f"Compare runs ({len(runs)})", expanded=True):
+        metric = st.selectbox("Metric to compare", list(metrics), key=f"{key}.cmp_metric")
+        ref = current.config if current else runs[-1].config
+        fig = go.Figure()
+        for r in runs:
+            hist, _ = r.view()
+            if not hist or metric not in hist[-1]:
+                continue
+            df = pd.DataFrame(hist)
+            fig.add_scatter(x=df["step"], y=df[metric], mode="lines", name=_label(r, ref),
+                            line={"width": 3 if r is current else 1.5})
+        fig.update_layout(height=300, margin={"l": 10, "r": 10, "t": 30, "b": 10},
+                          xaxis_title="step", yaxis_title=metric,
+                          legend={"orientation": "h", "y": -0.25})
+        st.plotly_chart(fig, key=f"{key}.cmp_chart")
+        st.caption("Each line is one of your runs on this page, labelled by the settings that "
+                   "differ from the current ones.")
+
+
+def run_panel(page: str, demo: Demo, config: Any, render: Callable[[RunView], None], *,
+              compare: Sequence[str] = ("loss",), train_label: str = "Train") -> RunView:
+    """Buttons, status and the live view of this page's current run.
+
+    Args:
+        page: the page's id (its URL path), used for widget keys and the session's run list.
+        demo: the :class:`core.live.Demo` to train.
+        config: the config built by :meth:`ConfigForm.config`.
+        render: draws the page's charts from a :class:`RunView`; called inside a polling
+            fragment while the run is alive, and with ``latest=None`` before any run.
+        compare: metrics offered in the "Compare runs" overlay.
+
+    Returns:
+        the :class:`RunView` as of this script run (pages may use it for static parts).
+    """
+    store = session_runs()
+    store.touch()
+    pool = get_pool()
+    runs = store.runs(page)
+    current = runs[-1] if runs else None
+
+    c1, c2, c3, c4, c5 = st.columns([1.2, 1, 1, 1, 3])
+    train = c1.button(train_label, type="primary", key=f"{page}.train", icon=":material/play_arrow:",
+                      width="stretch")
+    stop = c2.button("Stop", key=f"{page}.stop", disabled=not (current and current.alive),
+                     icon=":material/stop:", width="stretch")
+    resume = c3.button("Resume", key=f"{page}.resume",
+                       disabled=not (current and current.state == RunState.PAUSED),
+                       icon=":material/resume:", width="stretch")
+    reset = c4.button("Reset", key=f"{page}.reset", disabled=not runs, icon=":material/restart_alt:",
+                      width="stretch")
+    if train:
+        if current is not None and current.alive:
+            current.request_stop()
+        run = Run(demo, config)
+        runs.append(run)
+        while len(runs) > MAX_PAST_RUNS + 1:
+            runs.pop(0).cancel()
+        pool.submit(run)
+        current = run
+    elif stop and current is not None:
+        current.request_stop()
+        current.wait(timeout=3.0)
+    elif resume and current is not None and current.state == RunState.PAUSED:
+        current.message = ""
+        pool.submit(current)
+    elif reset:
+        for r in runs:
+            r.cancel()
+        runs.clear()
+        current = None
+    if current is not None and current.config != config and not train:
+        c5.caption("Settings changed since this run: press **Train** to train with them.")
+
+    was_alive = current is not None and current.alive
+
+    @st.fragment(run_every=POLL_S if was_alive else None)
+    def live() -> None:
+        if current is not None:
+            current.touch()
+            _status(current)
+            history, latest = current.view()
+        else:
+            history, latest = [], None
+        view = RunView(current, pd.DataFrame(history), latest,
+                       current.config if current else config)
+        render(view)
+        compare_chart(runs, current, compare, key=page)
+        if was_alive and current is not None and not current.alive:
+            st.rerun()  # redraw once without polling now that the run has ended
+
+    live()
+    history, latest = current.view() if current else ([], None)
+    return RunView(current, pd.DataFrame(history), latest, current.config if current else config)

@@ -1,0 +1,73 @@
+"""The catalogue of pages: section, URL path, title, icon, one-line description.
+
+``app.py`` builds the navigation from this list and shows only the pages whose file exists, so a
+page appears in the app as soon as its file lands. The home page shows each page's line and the
+thumbnail ``assets/thumbs/<url_path>.png`` when there is one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class PageInfo:
+    section: str
+    file: str
+    url_path: str
+    title: str
+    icon: str
+    blurb: str
+
+    @property
+    def exists(self) -> bool:
+        return (ROOT / self.file).exists()
+
+    @property
+    def thumbnail(self) -> Path | None:
+        p = ROOT / "assets" / "thumbs" / f"{self.url_path}.png"
+        return p if p.exists() else None
+
+
+SECTIONS = ["Foundations", "Vision", "Generative", "Sequences", "Representation learning",
+            "Graphs", "Reinforcement learning"]
+
+PAGES = [
+    PageInfo("Foundations", "pages/playground.py", "playground", "MLP playground",
+             ":material/scatter_plot:",
+             "A neural network learns 2-D decision boundaries; watch every neuron while it trains."),
+    PageInfo("Generative", "pages/gan.py", "gan", "GAN", ":material/auto_awesome:",
+             "A DCGAN learns to draw digits; latent walks and a mode-collapse lab."),
+    PageInfo("Generative", "pages/vae.py", "vae", "VAE", ":material/blur_on:",
+             "A variational autoencoder's latent space, next to a plain autoencoder's."),
+    PageInfo("Sequences", "pages/transformer.py", "transformer", "Transformer attention",
+             ":material/grid_on:",
+             "Self-attention heatmaps form while a Transformer learns to reverse, sort and add."),
+    PageInfo("Sequences", "pages/captioning.py", "captioning", "Image captioning",
+             ":material/subtitles:",
+             "Vanilla RNN vs LSTM vs Transformer decoders caption images; attention per word."),
+    PageInfo("Sequences", "pages/seq2seq.py", "seq2seq", "Seq2seq arithmetic",
+             ":material/calculate:",
+             "An LSTM encoder-decoder does arithmetic from text, images of digits, or to images."),
+    PageInfo("Representation learning", "pages/simclr.py", "simclr", "SimCLR",
+             ":material/hub:",
+             "Contrastive self-supervised learning: t-SNE of features and a few-label probe."),
+    PageInfo("Graphs", "pages/gnn.py", "gnn", "Graph neural networks", ":material/share:",
+             "GCN, GraphSAGE and GAT classify nodes; embeddings move live on the graph."),
+    PageInfo("Reinforcement learning", "pages/gridworld.py", "gridworld", "Grid-world Q-learning",
+             ":material/apps:", "Tabular Q-learning and SARSA against value iteration."),
+    PageInfo("Reinforcement learning", "pages/dqn.py", "dqn", "DQN on CartPole",
+             ":material/sports_esports:",
+             "Deep Q-learning balances a pole; ablate replay and the target network."),
+    PageInfo("Reinforcement learning", "pages/decision_transformer.py", "decision-transformer",
+             "Decision Transformer", ":material/route:",
+             "RL as sequence modelling: condition on the return you want."),
+]
+
+
+def existing_pages() -> list[PageInfo]:
+    """The pages whose file exists, in catalogue order."""
+    return [p for p in PAGES if p.exists]
