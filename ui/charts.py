@@ -21,6 +21,7 @@ PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 def page_header(title: str, intro: str, equation: str | Sequence[str] | None = None,
                 try_this: str | None = None, note: str | None = None) -> None:
     """Title, a short intro, the key equation(s) in LaTeX, and a "try this" line."""
+    ensure_entry()
     st.title(title)
     st.markdown(intro)
     if equation:
@@ -30,6 +31,22 @@ def page_header(title: str, intro: str, equation: str | Sequence[str] | None = N
         st.info(f"**Try this:** {try_this}", icon=":material/science:")
     if note:
         st.caption(note)
+
+
+def ensure_entry() -> None:
+    """Make a deep link on a fresh server go through ``app.py``.
+
+    With a ``pages/`` folder next to the entry script, Streamlit's first script run on a new
+    server uses legacy page discovery and runs the linked page file *without* ``app.py`` (no page
+    config, no navigation). Switching that mode off and re-running makes Streamlit execute
+    ``app.py``, whose ``st.navigation`` then opens the linked page. Every page calls this first
+    (``page_header`` does).
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
 
 
 def data_note(note: str | None) -> None:
