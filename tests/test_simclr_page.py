@@ -1,0 +1,48 @@
+"""AppTest: /simclr shows the augmentation viewer before training, trains a tiny SimCLR run and
+draws the live charts, the feature map, the few-label chart and nearest neighbours."""
+
+from tests.apptest_util import open_page, progress_texts, train_until
+
+
+def test_simclr_page_trains_and_evaluates(clean_streamlit):
+    at = open_page("pages/simclr.py")
+    assert not at.exception
+    assert len(at.get("imgs")) >= 1, "augmentation viewer and data preview before any run"
+    assert [b.label for b in at.button][:1] == ["New views"]
+    assert any(t.value.startswith(r"\ell_{i,j}") for t in at.latex)
+    # a tiny configuration so the test stays fast
+    at.select_slider(key="simclr.epochs").set_value(1)
+    at.select_slider(key="simclr.batch_size").set_value(64)
+    at.select_slider(key="simclr.width").set_value(16)
+    at.select_slider(key="simclr.map_points").set_value(200)
+    at.select_slider(key="simclr.eval_steps").set_value(50)
+    at.run()
+    assert not at.exception
+    train_until(at, lambda a: any(t.startswith("Done") for t in progress_texts(a)), timeout=120)
+    keys = {c.proto.id for c in at.get("plotly_chart")}
+    labels = [m.label for m in at.metric]
+    assert "NT-Xent loss" in labels
+    assert any(lbl.startswith("Linear probe, k=10") for lbl in labels)
+    assert len(at.get("plotly_chart")) >= 5, keys  # loss, accuracies, similarities, map, few-label
+    assert any("nearest" in s.value.lower() for s in at.subheader)
+    # the k slider of the few-label chart works after the run
+    at.select_slider(key="simclr.k_sel").set_value(100)
+    at.run()
+    assert not at.exception
+    assert any(lbl.startswith("Linear probe, k=100") for lbl in [m.label for m in at.metric])
+
+
+def test_simclr_page_bad_link_values_are_ignored(clean_streamlit):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import ROOT
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.query_params["temperature"] = "hot"
+    at.query_params["batch_size"] = "7"
+    at.run()
+    at.switch_page("pages/simclr.py")
+    at.run()
+    assert not at.exception
+    text = " ".join(w.value for w in at.warning)
+    assert "temperature" in text and "batch_size" in text
