@@ -77,7 +77,7 @@ class TransformerConfig:
     weight_decay: float = param(0.1, lo=0.0, hi=1.0, step=0.05,
                                 help="AdamW weight decay on weight matrices")
     batch_size: int = param(128, choices=(16, 32, 64, 128, 256, 512, 1024), label="Batch size")
-    steps: int = param(600, lo=10, hi=100000, help="optimisation steps")
+    steps: int = param(400, lo=10, hi=100000, help="optimisation steps")
     seed: int = param(0, lo=0, hi=2**31 - 1)
     device: str = param("auto", choices=("auto", "cpu", "cuda"))
 
