@@ -75,7 +75,7 @@ class VaeConfig:
     beta: float = param(1.0, lo=0.0, hi=10.0, step=0.1, label="β (KL weight)",
                         help="weight of the KL term in the training loss (1 = VAE, 0 = no prior)")
     lr: float = param(1e-3, lo=1e-5, hi=1e-1, log=True, label="Learning rate", help="Adam")
-    batch_size: int = param(128, choices=(16, 32, 64, 128, 256), label="Batch size")
+    batch_size: int = param(64, choices=(16, 32, 64, 128, 256), label="Batch size")
     epochs: int = param(10, lo=1, hi=100, help="passes over the training images")
     baseline: bool = param(True, label="Train the autoencoder baseline alongside",
                            help="train a plain autoencoder (CAE) on the same batches")
@@ -92,7 +92,7 @@ class CaeConfig:
     latent_dim: int = param(2, lo=2, hi=32, label="Latent dimension")
     width: int = param(16, choices=(8, 16, 32), label="Conv channels")
     lr: float = param(1e-3, lo=1e-5, hi=1e-1, log=True, label="Learning rate", help="Adam")
-    batch_size: int = param(128, choices=(16, 32, 64, 128, 256), label="Batch size")
+    batch_size: int = param(64, choices=(16, 32, 64, 128, 256), label="Batch size")
     epochs: int = param(10, lo=1, hi=100, help="passes over the training images")
     seed: int = param(0, lo=0, hi=2**31 - 1)
     device: str = param("auto", choices=("auto", "cpu", "cuda"))
@@ -393,9 +393,11 @@ def _data(dataset: str, device: torch.device):
 
 @torch.no_grad()
 def _artefacts(name: str, m: VAE | AE, codes: torch.Tensor, x_pairs: torch.Tensor,
-               y: torch.Tensor, z_fixed: torch.Tensor) -> tuple[dict, dict, torch.Tensor]:
-    """One model's pictures (see :func:`train`), its sample-quality metrics and its
-    reconstructions of ``x_pairs``. ``codes`` are the held-out codes/posterior means."""
+               y: torch.Tensor, z_fixed: torch.Tensor,
+               digits: bool) -> tuple[dict, dict, torch.Tensor]:
+    """One model's pictures (see :func:`train`), its sample-quality metrics (``digits``: judge
+    samples with the MNIST classifier) and its reconstructions of ``x_pairs``. ``codes`` are the
+    held-out codes (posterior means for the VAE)."""
     art: dict = {}
     metrics: dict[str, float] = {}
     m.eval()
@@ -404,7 +406,7 @@ def _artefacts(name: str, m: VAE | AE, codes: torch.Tensor, x_pairs: torch.Tenso
     rec = torch.sigmoid(m.decode(z_pairs))
     samples = torch.sigmoid(m.decode(z_fixed))
     art[f"{name}_samples"] = grid_image(samples, nrow=8)
-    share = confident_share_or_none(samples)
+    share = confident_share_or_none(samples) if digits else None
     if share is not None:
         metrics[f"{name}_confident_share"] = share
     zc = codes[:N_SCATTER].cpu().double().numpy()
@@ -476,7 +478,8 @@ def _train(cfg, with_vae: bool, with_cae: bool) -> Iterator[Snapshot]:
             else:
                 rec, codes = evaluate_ae(m, xte, return_codes=True)
                 metrics["recon" if vae is None else "cae_recon"] = rec
-            a, quality, recon_imgs = _artefacts(name, m, codes, x_pairs, te.y, z_fixed)
+            a, quality, recon_imgs = _artefacts(name, m, codes, x_pairs, te.y, z_fixed,
+                                              digits=tr.name == "mnist")
             art.update(a)
             metrics.update(quality)
             rows.append(recon_imgs)
