@@ -271,6 +271,37 @@ def surfaces(model: MLP, features: tuple[str, ...], regression: bool,
     return res
 
 
+_COLORS = np.array([[31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40],
+                    [148, 103, 189], [140, 86, 75]], dtype=np.float32)
+
+
+def boundary_image(output: np.ndarray, data: tuple, k: int, regression: bool,
+                   size: int = 256) -> np.ndarray:
+    """Render the output surface with the training points as an RGB uint8 image (size, size, 3).
+
+    Two classes / regression: a blue-white-orange ramp of the output; K > 2: class colours.
+    Training points are drawn as 5x5 squares in their class colour with a dark border.
+    """
+    scale = size // output.shape[0]
+    if regression or k == 2:
+        v = output if not regression else (output - output.min()) / max(np.ptp(output), 1e-6)
+        v = np.clip(v, 0, 1)[..., None]
+        rgb = np.where(v < 0.5, _COLORS[0] + (255 - _COLORS[0]) * (v / 0.5),
+                       255 + (_COLORS[1] - 255) * ((v - 0.5) / 0.5))
+    else:
+        rgb = _COLORS[np.clip(output.astype(int), 0, 5)] * 0.45 + 255 * 0.55
+    img = np.kron(rgb, np.ones((scale, scale, 1))).astype(np.float32)
+    n = img.shape[0]
+    X, y = data[0], data[1]
+    for (a, b), lab in zip(X, y):
+        c = int((a + EXTENT) / (2 * EXTENT) * (n - 1))
+        r = int((EXTENT - b) / (2 * EXTENT) * (n - 1))
+        colour = np.array([60, 60, 60]) if regression else _COLORS[int(lab) % 6]
+        img[max(r - 2, 0):r + 3, max(c - 2, 0):c + 3] = 40
+        img[max(r - 1, 0):r + 2, max(c - 1, 0):c + 2] = colour
+    return img.clip(0, 255).astype(np.uint8)
+
+
 def train(cfg: PlaygroundConfig) -> Iterator[Snapshot]:
     """Train the playground MLP and yield snapshots with the boundary and neuron heatmaps.
 
@@ -319,6 +350,8 @@ def train(cfg: PlaygroundConfig) -> Iterator[Snapshot]:
                 metrics.update(train_acc=tr_acc, test_acc=te_acc)
             final = step == cfg.steps
             art = {**surfaces(model, cfg.features, cfg.regression, device), "data": data}
+            if final:
+                art["decision_boundary"] = boundary_image(art["output"], data, k, cfg.regression)
             yield Snapshot(step, tick.elapsed, metrics, art, total_steps=cfg.steps, final=final,
                            model=frozen_copy(model) if final else None)
             if not (math.isfinite(tr_loss)):

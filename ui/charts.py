@@ -34,19 +34,21 @@ def page_header(title: str, intro: str, equation: str | Sequence[str] | None = N
 
 
 def ensure_entry() -> None:
-    """Make a deep link on a fresh server go through ``app.py``.
+    """Make a page opened without ``app.py`` still get the app's page config and navigation.
 
-    With a ``pages/`` folder next to the entry script, Streamlit's first script run on a new
-    server uses legacy page discovery and runs the linked page file *without* ``app.py`` (no page
-    config, no navigation). Switching that mode off and re-running makes Streamlit execute
-    ``app.py``, whose ``st.navigation`` then opens the linked page. Every page calls this first
+    With a ``pages/`` folder next to the entry script, Streamlit's first script run on a fresh
+    server (and every AppTest run) uses legacy page discovery, which runs a deep-linked page file
+    directly, without ``app.py``. Then this declares the app's navigation in place (page files
+    are named after their URL path, so both agree on the page) and switches legacy mode off, so
+    the page renders as usual and later runs go through ``app.py``. Every page calls this first
     (``page_header`` does).
     """
     from streamlit.runtime.pages_manager import PagesManager
 
     if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        st.rerun()
+        from ui.shell import build_navigation
+
+        build_navigation()
 
 
 def data_note(note: str | None) -> None:

@@ -1,0 +1,48 @@
+# Liveprop: `make run` starts the app, `make test` runs the whole test suite.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt | md5sum | cut -c1-8)
+TEST_STAMP := $(VENV)/.installed-test-$(shell cat requirements.txt requirements-test.txt | md5sum | cut -c1-8)
+PORT ?= 8501
+
+.PHONY: chromium run test test-fast test-browser lint bench clean
+
+$(PY):
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+$(STAMP): requirements.txt | $(PY)
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+$(TEST_STAMP): requirements.txt requirements-test.txt | $(PY)
+	$(PY) -m pip install -q -r requirements-test.txt
+	touch $@
+
+chromium:
+	@command -v chromium >/dev/null || { echo "installing Debian's chromium for browser tests"; \
+	  apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
+run: $(STAMP)
+	SDL_VIDEODRIVER=dummy $(PY) -m ui.serve --server.port $(PORT)
+
+lint: $(TEST_STAMP)
+	$(PY) -m ruff check .
+
+test: $(TEST_STAMP) chromium
+	$(PY) -m ruff check .
+	LIVEPROP_OFFLINE=1 SDL_VIDEODRIVER=dummy $(PY) -m pytest -q --timeout=600 tests
+
+test-fast: $(TEST_STAMP)
+	LIVEPROP_OFFLINE=1 SDL_VIDEODRIVER=dummy $(PY) -m pytest -q -m "not browser" tests
+
+test-browser: $(TEST_STAMP) chromium
+	LIVEPROP_OFFLINE=1 SDL_VIDEODRIVER=dummy $(PY) -m pytest -q -m browser tests
+
+bench: $(TEST_STAMP) chromium
+	$(PY) -m pip install -q -r bench/requirements.txt
+	for f in bench/bench_*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache test-output .pytest_data

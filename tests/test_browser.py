@@ -1,0 +1,142 @@
+"""End-to-end in real Chromium against `streamlit run app.py` on a free loopback port.
+
+Every page in the catalogue: deep-link to its URL, check that the app shell (navigation) ran,
+press Train, wait until training progress and a chart show, assert no exception element, and
+save a screenshot under test-output/browser/. Run alone with `make test-browser`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+from ui.pages import existing_pages
+
+pytestmark = pytest.mark.browser
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+OUT = ROOT / "test-output" / "browser"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+VISUALS = ".js-plotly-plot, [data-testid='stImage'], [data-testid='stVegaLiteChart']"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """`streamlit run app.py` on a free loopback port (plain command: the harshest deep-link case)."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.log = open(OUT / f"server-{self.port}.log", "w")
+        env = dict(os.environ, SDL_VIDEODRIVER="dummy", LIVEPROP_OFFLINE="1")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+             "--server.address", "127.0.0.1", "--server.port", str(self.port),
+             "--browser.gatherUsageStats", "false"],
+            cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        deadline = time.time() + 90
+        while True:
+            assert self.proc.poll() is None, "streamlit exited"
+            try:
+                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as r:
+                    if r.read() == b"ok":
+                        break
+            except OSError:
+                pass
+            assert time.time() < deadline, "server not healthy in 90 s"
+            time.sleep(0.3)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail("chromium is not installed (make test installs Debian's chromium)")
+    from playwright.sync_api import sync_playwright
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def server(browser):
+    s = Server()
+    yield s
+    s.stop()
+
+
+def assert_app_shell(page, title: str) -> None:
+    """The page ran inside app.py: our navigation is there, no 'Page not found', no exception."""
+    page.wait_for_selector("[data-testid='stSidebarNav']", timeout=60_000)
+    page.get_by_role("heading", name=title).first.wait_for(timeout=60_000)
+    nav = page.locator("[data-testid='stSidebarNav']").inner_text()
+    assert "Home" in nav, f"navigation of app.py missing (legacy pages mode?): {nav!r}"
+    assert page.get_by_text("Page not found").count() == 0
+    assert page.locator("[data-testid='stException']").count() == 0
+
+
+@pytest.mark.parametrize("url_path", ["playground", existing_pages()[-1].url_path])
+def test_first_deep_link_on_a_fresh_server(browser, url_path):
+    info = next(p for p in existing_pages() if p.url_path == url_path)
+    srv = Server()
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"{srv.url}/{url_path}")
+        assert_app_shell(page, info.title)
+        page.close()
+    finally:
+        srv.stop()
+
+
+@pytest.mark.parametrize("info", existing_pages(), ids=lambda p: p.url_path)
+def test_page_trains_in_the_browser(browser, server, info):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{server.url}/{info.url_path}")
+    assert_app_shell(page, info.title)
+    page.locator(VISUALS).first.wait_for(timeout=60_000)  # something shows before training
+    page.get_by_role("button", name=re.compile(r"^Train")).first.click()
+    progress = page.get_by_text(re.compile(r"^(Training · step \d+|Done · )"))
+    progress.first.wait_for(timeout=90_000)
+    first = progress.first.inner_text()
+    deadline = time.time() + 60
+    while time.time() < deadline:  # the live view updates: the step count moves or it finishes
+        now = page.get_by_text(re.compile(r"^(Training · step \d+|Done · )")).first.inner_text()
+        if now != first or now.startswith("Done"):
+            break
+        time.sleep(0.5)
+    else:
+        pytest.fail(f"progress did not move from {first!r}")
+    time.sleep(1.5)
+    assert page.locator(VISUALS).count() > 0
+    assert page.locator("[data-testid='stException']").count() == 0, \
+        page.locator("[data-testid='stException']").first.inner_text()[:300]
+    page.screenshot(path=str(OUT / f"{info.url_path}.png"), full_page=True)
+    page.close()

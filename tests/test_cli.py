@@ -1,0 +1,51 @@
+"""`python -m core`: list every demo, train one headless, reject bad input with one line."""
+
+import json
+import subprocess
+import sys
+
+import torch
+
+from tests.conftest import ROOT
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_list_shows_demos_with_fields_and_ranges():
+    out = cli("list")
+    assert out.returncode == 0, out.stderr
+    assert "playground:" in out.stdout
+    assert "dataset = 'circle'  (one of circle, xor" in out.stdout
+    assert "lr = 0.03  (float in [1e-05, 10.0])" in out.stdout
+
+
+def test_train_writes_config_metrics_artefacts_and_weights(tmp_path):
+    out = cli("train", "playground", "--set", "dataset=xor", "--set", "steps=200",
+              "--set", "hidden=4,4", "--seed", "3", "--out", str(tmp_path), "--quiet")
+    assert out.returncode == 0, out.stderr
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    assert cfg["demo"] == "playground" and cfg["seed"] == 3 and cfg["hidden"] == "4,4"
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert rows[0]["step"] == 0 and rows[-1]["step"] == 200
+    assert {"step", "time_s", "train_loss", "test_loss", "test_acc"} <= set(rows[-1])
+    assert (tmp_path / "decision_boundary.png").exists()
+    state = torch.load(tmp_path / "model.pt", weights_only=True)
+    assert "out.weight" in state
+
+
+def test_bad_input_exits_nonzero_with_one_clear_line(tmp_path):
+    cases = [
+        (["train", "nosuchdemo"], "unknown demo 'nosuchdemo'; known demos:"),
+        (["train", "playground", "--set", "depth=3"], "unknown key 'depth'; known keys:"),
+        (["train", "playground", "--set", "lr=99"], "lr=99.0 is out of range; allowed"),
+        (["train", "playground", "--set", "activation=gelu"], "allowed: one of relu, tanh"),
+        (["train", "playground", "--set", "hidden=4,,x"], "comma-separated integers"),
+    ]
+    for args, message in cases:
+        out = cli(*args, "--out", str(tmp_path))
+        assert out.returncode == 2, (args, out.stdout)
+        lines = out.stderr.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0], out.stderr

@@ -1,0 +1,54 @@
+"""The data layer: bundled sets, 2-D toys, offline fallback, the real MNIST test set."""
+
+import numpy as np
+import pytest
+
+from core import data
+from tests.conftest import shared_data
+
+
+def test_bundled_mnist_has_a_fixed_split():
+    tr, te = data.load_images("mnist", "train"), data.load_images("mnist", "test")
+    assert tr.x.shape == (4000, 1, 28, 28) and te.x.shape == (1000, 1, 28, 28)
+    assert 0.0 <= float(tr.x.min()) and float(tr.x.max()) <= 1.0
+    assert set(tr.y.tolist()) == set(range(10)) and tr.note is None
+
+
+def test_digits():
+    d = data.load_images("digits", "test")
+    assert d.x.shape[1:] == (1, 8, 8) and len(d) > 300
+
+
+def test_offline_downloadable_sets_fall_back_with_a_note(monkeypatch, tmp_path):
+    monkeypatch.setenv("LIVEPROP_OFFLINE", "1")
+    monkeypatch.setenv("LIVEPROP_DATA", str(tmp_path))
+    data._load_cached.cache_clear()
+    d = data.load_images("fashion_mnist", "train")
+    assert d.name == "mnist" and d.requested == "fashion_mnist"
+    assert "Fashion-MNIST is not available" in d.note and "\n" not in d.note
+    data._load_cached.cache_clear()
+
+
+def test_unknown_names_raise():
+    with pytest.raises(ValueError, match="allowed: mnist"):
+        data.load_images("imagenet")
+    with pytest.raises(ValueError, match="allowed: circle"):
+        data.toy2d("donut")
+
+
+@pytest.mark.parametrize("name", data.TOY_DATASETS)
+def test_toy2d_shapes_and_determinism(name):
+    X, y = data.toy2d(name, n=200, noise=0.2, seed=4, n_classes=3)
+    X2, y2 = data.toy2d(name, n=200, noise=0.2, seed=4, n_classes=3)
+    assert X.shape == (200, 2) and np.abs(X).max() <= 6
+    np.testing.assert_array_equal(X, X2)
+    np.testing.assert_array_equal(y, y2)
+
+
+def test_real_mnist_test_set_from_shared_data():
+    root = shared_data()
+    if root is None:
+        pytest.skip("../shared/data is not present on this machine")
+    d = data.load_mnist_idx(root / "MNIST")
+    assert d.x.shape == (10000, 1, 28, 28)
+    assert np.bincount(d.y.numpy()).min() > 800

@@ -1,0 +1,33 @@
+"""AppTest: /gridworld renders its grid editor, trains and shows the Q-table and curves."""
+
+from tests.apptest_util import open_page, progress_texts, train_until
+
+
+def test_gridworld_page_trains(clean_streamlit):
+    at = open_page("pages/gridworld.py")
+    assert len(at.get("plotly_chart")) == 2  # learned Q (empty) and value iteration
+    at.select_slider(key="gridworld.episodes").set_value(200)
+    at.slider(key="gridworld.pace_ms").set_value(0)
+    at.run()
+    train_until(at, lambda a: any(t.startswith("Done") for t in progress_texts(a)))
+    assert len(at.get("plotly_chart")) >= 4
+    labels = [m.label for m in at.metric]
+    assert "Policy matches value iteration" in labels
+
+
+def test_bad_link_value_falls_back_with_a_notice(clean_streamlit):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import ROOT
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.query_params["gamma"] = "7"
+    at.query_params["alpha"] = "0.5"
+    at.run()
+    at.switch_page("pages/gridworld.py")
+    at.run()
+    assert not at.exception
+    warnings = " ".join(w.value for w in at.warning)
+    assert "gamma=7" in warnings
+    assert at.slider(key="gridworld.alpha").value == 0.5
+    assert at.slider(key="gridworld.gamma").value == 0.95
