@@ -495,23 +495,28 @@ def predict(model: Seq2Seq, cfg: Seq2SeqConfig, q: np.ndarray, device: torch.dev
 
     Returns:
         ``{"pred": (N, 4) ids, "true": (N, 4) ids, "images": (N, 4, 784) generated answer
-        images in [0, 1] (image output only)}``, all on the CPU.
+        images in [0, 1] (image output only), "question_images": (N, 5, 1, 28, 28) the
+        question images in reading order (image input only)}``, all on the CPU.
     """
     was = model.training
     model.eval()
     bank = symbol_bank("test") if model.image_in else None
     gen = torch.Generator().manual_seed(seed)
-    preds, imgs = [], []
+    preds, imgs, qimgs = [], [], []
     for i in range(0, len(q), batch):
         x = make_inputs(model, q[i:i + batch], bank, cfg.reverse_input, gen).to(device)
         r = model(x)
         preds.append(r["pred"].cpu())
         if model.image_out:
             imgs.append(torch.sigmoid(r["out"]).cpu())
+        if model.image_in:
+            qimgs.append((x.flip(1) if cfg.reverse_input else x).cpu())
     model.train(was)
     res = {"pred": torch.cat(preds), "true": encode_answers(q)}
     if imgs:
         res["images"] = torch.cat(imgs)
+    if qimgs:
+        res["question_images"] = torch.cat(qimgs)
     return res
 
 
@@ -618,6 +623,8 @@ def evaluate(model: Seq2Seq, cfg: Seq2SeqConfig, seen_q: np.ndarray, unseen_q: n
              "correct": str(true_answer(*unseen_q[i])), "ok": bool(ok_u[i])}
         if "images" in pu:
             d["answer_image"] = answer_strip(pu["images"][i])
+        if "question_images" in pu:
+            d["question_image"] = answer_strip(pu["question_images"][i])
         examples.append(d)
     art = {"digit_errors": digit_errors(pu["pred"], pu["true"]), "examples": examples}
     if "images" in pu:

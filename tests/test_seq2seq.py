@@ -58,7 +58,7 @@ def test_lstm_cell_matches_torch():
     h2, c2 = ref(x, (h, c))
     assert torch.allclose(h1, h2, atol=1e-6) and torch.allclose(c1, c2, atol=1e-6)
     assert gates.shape == (3, 4, 7)
-    assert float(ours.x2h.bias[7:14].mean()) == 1.0  # forget-gate bias starts at 1
+    assert float(ours.x2h.bias[7:14].detach().mean()) == 1.0  # forget-gate bias starts at 1
 
 
 def test_held_out_questions_are_fixed_and_never_trained_on():
@@ -109,7 +109,8 @@ def test_image_to_text_learns_from_mnist_digit_images():
     # 25% of the symbols (the sign) are free; the hundreds digit is 0 or 1: guessing gets ~40%
     assert last.metrics["symbol_acc"] > first.metrics["symbol_acc"] + 0.15, last.metrics
     ex = last.artefacts["examples"][0]
-    assert set(ex) >= {"question", "answer", "correct", "ok"}
+    assert set(ex) >= {"question", "answer", "correct", "ok", "question_image"}
+    assert ex["question_image"].shape == (28, 5 * 28 + 4 * 2)
 
 
 def test_text_to_image_draws_readable_digits():
