@@ -71,7 +71,7 @@ class SimCLRConfig:
     temperature: float = param(0.2, lo=0.02, hi=2.0, step=0.01, label="Temperature τ",
                                help="NT-Xent temperature: small τ focuses on the hardest "
                                "negatives")
-    batch_size: int = param(256, choices=(16, 32, 64, 128, 256, 512), label="Batch size",
+    batch_size: int = param(128, choices=(16, 32, 64, 128, 256, 512), label="Batch size",
                             help="images per batch (each gives 2 views, so 2N - 2 negatives)")
     lr: float = param(3e-3, lo=1e-5, hi=1e-1, log=True, label="Learning rate",
                       help="Adam learning rate (cosine decay to zero)")

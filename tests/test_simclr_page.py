@@ -1,23 +1,28 @@
 """AppTest: /simclr shows the augmentation viewer before training, trains a tiny SimCLR run and
 draws the live charts, the feature map, the few-label chart and nearest neighbours."""
 
-from tests.apptest_util import open_page, progress_texts, train_until
+from tests.apptest_util import progress_texts, train_until
+
+TINY = {"epochs": "1", "batch_size": "64", "width": "16", "max_seconds": "4", "map_points": "200",
+        "map_every_s": "1", "eval_steps": "10"}
 
 
 def test_simclr_page_trains_and_evaluates(clean_streamlit):
-    at = open_page("pages/simclr.py")
-    assert not at.exception
-    assert len(at.get("imgs")) >= 1, "augmentation viewer and data preview before any run"
-    assert [b.label for b in at.button][:1] == ["New views"]
-    assert any(t.value.startswith(r"\ell_{i,j}") for t in at.latex)
-    # a tiny configuration so the test stays fast
-    at.select_slider(key="simclr.epochs").set_value(1)
-    at.select_slider(key="simclr.batch_size").set_value(64)
-    at.select_slider(key="simclr.width").set_value(16)
-    at.select_slider(key="simclr.map_points").set_value(200)
-    at.select_slider(key="simclr.eval_steps").set_value(50)
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import ROOT
+
+    # a tiny configuration through a deep link (also tests that links set the controls)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+    at.query_params.update(TINY)
+    at.run()
+    at.switch_page("pages/simclr.py")
     at.run()
     assert not at.exception
+    assert len(at.get("image")) >= 1, "augmentation viewer and data preview before any run"
+    assert [b.label for b in at.button][:1] == ["New views"]
+    assert any("ell_{i,j}" in t.value for t in at.latex)
+    assert at.select_slider(key="simclr.width").value == 16
     train_until(at, lambda a: any(t.startswith("Done") for t in progress_texts(a)), timeout=120)
     keys = {c.proto.id for c in at.get("plotly_chart")}
     labels = [m.label for m in at.metric]
@@ -37,7 +42,7 @@ def test_simclr_page_bad_link_values_are_ignored(clean_streamlit):
 
     from tests.conftest import ROOT
 
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
     at.query_params["temperature"] = "hot"
     at.query_params["batch_size"] = "7"
     at.run()
