@@ -28,9 +28,10 @@ page_header(
      r"{\sqrt{d_k}} + M\right)V,\qquad Q = XW_Q,\; K = XW_K,\; V = XW_V,\; "
      r"M_{ij} = \begin{cases}0 & j\le i\\ -\infty & j>i\end{cases}",
      r"\operatorname{MHA}(X) = [\,\text{head}_1;\dots;\text{head}_h\,]\,W_O,\qquad "
-     r"x \leftarrow x + \operatorname{MHA}(\operatorname{LN}(x)),\quad "
-     r"x \leftarrow x + \operatorname{MLP}(\operatorname{LN}(x)),\qquad "
-     r"X = \text{token embedding} + \text{positional encoding}"],
+     r"x \leftarrow x + \operatorname{MHA}(\operatorname{LN}(x)),\qquad "
+     r"x \leftarrow x + \operatorname{MLP}(\operatorname{LN}(x))",
+     r"X_p = E[\text{token}_p] + P_p,\qquad P_{p,2i} = \sin\!\big(p/10000^{2i/d}\big),"
+     r"\quad P_{p,2i+1} = \cos\!\big(p/10000^{2i/d}\big)\;\text{(sinusoidal) or learned}"],
     try_this="train **reverse** and watch layer 1 draw an anti-diagonal (output *i* looks at "
     "input 9 − *i* for 8 digits); then set **Positional encoding** to *none*, train again and "
     "compare `exact_match` in *Compare runs*: without positions the model cannot tell where to "
@@ -192,6 +193,15 @@ def typed_panel(view: RunView) -> None:
                                      "step that wrote token i+1)"), key=f"{PAGE}.typed_att")
 
 
+@st.cache_resource(show_spinner=False, max_entries=8)
+def untrained(c) -> tuple[tx.GPT, str]:
+    """The run's model at initialisation and its first held-out example (for the preview)."""
+    torch.manual_seed(c.seed)
+    model = tx.build_model(c).eval()
+    data = tx.TaskData(c.task, c.length, c.reverse_answer, c.seed, torch.device("cpu"))
+    return model, tx.decode(data.test[0])
+
+
 def render(view: RunView) -> None:
     c = view.config
     latest = view.latest
@@ -200,13 +210,22 @@ def render(view: RunView) -> None:
         st.markdown(f"**Held-out examples** ({len(data.test)} held-out sequences; training "
                     "draws fresh ones every step):")
         example_table([tx.decode(s) for s in data.test[:tx.N_EXAMPLES]], None, c)
-        pe = (tx.sinusoidal_encoding(sum(tx.layout(c.task, c.length)) - 1, c.d_model).numpy()
-              if c.pos_encoding == "sinusoidal" else None)
-        if c.pos_encoding == "learned":
-            st.caption("Learned positional encodings start random; press **Train** to watch "
-                       "them and the attention maps take shape.")
-        pe_panel(pe, c, None)
+        model, ex = untrained(c)
+        st.subheader("Attention maps")
+        st.caption("Before training: the freshly initialised model spreads its attention "
+                   "almost evenly over the earlier tokens. Press **Train** and watch structure "
+                   "appear.")
+        with torch.no_grad():
+            _, atts = model(torch.tensor([tx.encode(ex[:-1])]))
+        att = torch.stack([a[0] for a in atts]).numpy()
+        st.plotly_chart(attention_figure(att, list(ex[:-1]), f"Attention on “{ex}” at step 0"),
+                        key=f"{PAGE}.attention0")
         typed_panel(view)
+        pe = None if c.pos_encoding == "none" else model.pos_emb.detach().numpy()
+        if c.pos_encoding == "learned":
+            st.caption("Learned positional encodings start as small random vectors; training "
+                       "shapes them.")
+        pe_panel(pe, c, None)
         return
     m = latest.metrics
     tiles = {"Training loss": f"{m['loss']:.4f}", "Held-out exact match": f"{m['exact_match']:.1%}",
