@@ -177,13 +177,18 @@ def render(view: RunView) -> None:
     st.markdown(f"**Held-out scores** (first {min(c.eval_size, 500)} held-out images, "
                 f"{'beam search, k=' + str(c.beam_size) if c.decoding == 'beam' else 'greedy'}"
                 f" decoding, scored at step {art.get('eval_step', '–')})")
+    def last(key: str) -> float | None:
+        if key not in view.history.columns:
+            return None
+        col = view.history[key].dropna()
+        return float(col.iloc[-1]) if len(col) else None
+
     cols = st.columns(len(decs))
     for col, k in zip(cols, decs):
-        col.metric(f"{cap.DECODER_NAMES[k]} BLEU-4", f"{m.get(f'bleu4_{k}', 0):.3f}"
-                   if f"bleu4_{k}" in m else "…")
-        col.caption(f"exact match {m.get(f'exact_match_{k}', float('nan')):.1%} · "
-                    f"{art['params'][k]:,} parameters" if f"exact_match_{k}" in m else
-                    f"{art['params'][k]:,} parameters")
+        bleu, em = last(f"bleu4_{k}"), last(f"exact_match_{k}")
+        col.metric(f"{cap.DECODER_NAMES[k]} BLEU-4", "…" if bleu is None else f"{bleu:.3f}")
+        col.caption(("" if em is None else f"exact match {em:.1%} · ")
+                    + f"{art['params'][k]:,} parameters")
     a, b = st.columns(2)
     with a:
         st.plotly_chart(decoder_chart(view.history, "loss", "Training loss (teacher forcing)",
@@ -200,7 +205,7 @@ def render(view: RunView) -> None:
         rows = [f"**reference:** {ref}"]
         for k in decs:
             hyp = caps_by.get(k, [""] * len(art["references"]))[i]
-            mark = "✅" if hyp == ref else "❌"
+            mark = ":green[**✓**]" if hyp == ref else ":red[**✗**]"
             rows.append(f"{mark} **{cap.DECODER_NAMES[k]}:** {hyp or '∅'}")
         lines.append("  \n".join(rows))
     samples = art["samples"]
@@ -226,8 +231,9 @@ def render(view: RunView) -> None:
             over = over.repeat(4, 0).repeat(4, 1)
             cols[t % ncol].image(over, caption=w, width="stretch")
         st.caption("Cross-attention weights of the chosen layer, averaged over heads, for each "
-                   "generated word (bright = attended). Each 'left of' or 'above' caption "
-                   "should make the model look first at one object, then at the other.")
+                   "generated word: bright regions are attended, dark ones ignored; the cyan "
+                   "frame marks the most attended region. A trained model looks at the first "
+                   "object while naming it, then at the second.")
     if art.get("grad_time"):
         st.plotly_chart(grad_figure(art["grad_time"]), key=f"{PAGE}.grad")
         st.caption("With teacher forcing, ℓ_last is the loss of the caption's last word and "
@@ -285,7 +291,8 @@ with st.expander("Caption your own scene with the trained decoders",
             toks = cap.decode(model, x, 14, runs_model.config.decoding,
                               runs_model.config.beam_size)
             hyp = vocab.decode(toks[0])
-            out.append(f"{'✅' if hyp == truth else '❌'} **{cap.DECODER_NAMES[k]}:** {hyp}")
+            mark = ":green[**✓**]" if hyp == truth else ":red[**✗**]"
+            out.append(f"{mark} **{cap.DECODER_NAMES[k]}:** {hyp}")
         right.markdown("  \n".join(out))
         st.caption("Objects drawn at fixed positions (the training scenes place them at random "
                    "within their half), so this also tests how well the captioners generalise.")
