@@ -50,6 +50,37 @@ def run_budget(base: S.SimCLRConfig, seconds: float, test_x, test_y, draws: int)
     return {"steps": last.step, "pretrain_s": last.time_s, "eval": ev}
 
 
+def run_budget_cpu(base: S.SimCLRConfig, seconds: float, test_x, test_y, draws: int) -> dict:
+    """Like :func:`run_budget`, but the budget is this process's *CPU* seconds (what the run
+    would take on an otherwise idle machine with ``--threads`` cores): the same model,
+    augmentations, loss, optimiser and clock-following cosine schedule as the trainer."""
+    import math
+
+    torch.manual_seed(base.seed)
+    train_d = load_images("mnist", "train")
+    model = S.build_model(base, 1)
+    aug = S.build_augment(base, 1, 28)
+    opt = torch.optim.Adam(model.parameters(), lr=base.lr, weight_decay=1e-6)
+    g = torch.Generator().manual_seed(base.seed)
+    t0, step, frac = time.process_time(), 0, 0.0
+    bs = base.batch_size
+    while frac < 1.0:
+        order = torch.randperm(len(train_d.x), generator=g)
+        for b in range(len(order) // bs):
+            frac = (time.process_time() - t0) / seconds
+            if frac >= 1.0:
+                break
+            for grp in opt.param_groups:
+                warm = min(1.0, (step + 1) / 20)
+                grp["lr"] = base.lr * warm * 0.5 * (1 + math.cos(math.pi * frac))
+            S.pretrain_step(model, aug, opt, train_d.x[order[b * bs:(b + 1) * bs]],
+                            base.temperature)
+            step += 1
+    ev = S.few_label_eval(model, base, train_d, test_x, test_y, torch.device("cpu"),
+                          ks=(10, 100), draws=draws, methods=("probe",))
+    return {"steps": step, "eval": ev}
+
+
 def baselines(base: S.SimCLRConfig, test_x, test_y, draws: int, scratch_draws: int) -> dict:
     """Raw-pixel logistic regression and the same CNN from scratch (independent of pretraining:
     computed once). The encoder passed in is unused by these two methods."""
@@ -64,7 +95,8 @@ def baselines(base: S.SimCLRConfig, test_x, test_y, draws: int, scratch_draws: i
 
 
 def time_tsne(n: int = 2000, repeats: int = 5) -> tuple[float, float, float]:
-    """(first fit s, mean warm update s, mean displacement / layout spread) on n features."""
+    """(first fit s, mean warm update wall s, mean warm update CPU s, mean displacement / layout
+    spread) on n features."""
     test = load_images("mnist", "test")
     torch.manual_seed(0)
     enc = S.Encoder(1, 16, "cnn")
@@ -75,16 +107,17 @@ def time_tsne(n: int = 2000, repeats: int = 5) -> tuple[float, float, float]:
     t0 = time.perf_counter()
     fmap.update(feats)
     first = time.perf_counter() - t0
-    times, moves = [], []
+    times, cpu, moves = [], [], []
     rng = np.random.default_rng(0)
     for _ in range(repeats):  # features drift a little between updates, as during training
         feats = feats + 0.05 * feats.std() * rng.standard_normal(feats.shape).astype(np.float32)
         prev = fmap.layout.copy()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         new = fmap.update(feats)
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
         moves.append(float(np.linalg.norm(new - prev, axis=1).mean() / prev.std()))
-    return first, float(np.mean(times)), float(np.mean(moves))
+    return first, float(np.mean(times)), float(np.mean(cpu)), float(np.mean(moves))
 
 
 def main() -> None:
@@ -95,6 +128,8 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[])
     ap.add_argument("--scratch-draws", type=int, default=5)
     ap.add_argument("--no-tsne", action="store_true")
+    ap.add_argument("--cpu-clock", action="store_true",
+                    help="budget pretraining in process CPU seconds (contention-free estimate)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     base = config_from_strings(S.SimCLRConfig, dict(kv.split("=", 1) for kv in args.set))
@@ -105,7 +140,8 @@ def main() -> None:
     load = os.getloadavg()
     rows = []
     for b in [float(v) for v in args.budgets.split(",") if v]:
-        r = run_budget(base, b, test.x, test.y, args.draws)
+        r = (run_budget_cpu if args.cpu_clock else run_budget)(base, b, test.x, test.y,
+                                                               args.draws)
         rows.append((b, r))
         print(f"{b:.0f} s: {r['steps']} steps, probe {r['eval']['probe']}", flush=True)
     bl = baselines(base, test.x, test.y, args.draws, args.scratch_draws)
@@ -122,19 +158,27 @@ def main() -> None:
              f"{os.cpu_count()}-core machine shared with other jobs: timings are inflated by "
              "contention.", "",
              f"Config changes from the defaults: `{changed or 'none'}`", "",
-             "| pretraining | steps | k/class | SimCLR probe | scratch CNN | raw pixels | goal |",
-             "|---|---|---|---|---|---|---|"]
+             "Pretraining budget measured in " + ("process CPU seconds (`--cpu-clock`: what "
+                                                  "an idle machine would do in that wall time)"
+                                                  if args.cpu_clock else "wall-clock seconds"),
+             "",
+             "| pretraining | steps | k/class | SimCLR probe | scratch CNN | raw pixels | "
+             "issue's scratch / pixels | goal |",
+             "|---|---|---|---|---|---|---|---|"]
     goals = {10: "≥ 92%", 100: "≥ 96%"}
+    reference = {10: "82.2% / 76.5%", 100: "93.4% / 87.0%"}  # measured by the issue's author
     for b, r in rows:
         for k in (10, 100):
             lines.append(f"| {b:.0f} s | {r['steps']} | {k} | {r['eval']['probe'][k]:.1%} | "
-                         f"{bl['scratch'][k]:.1%} | {bl['pixels'][k]:.1%} | {goals[k]} |")
+                         f"{bl['scratch'][k]:.1%} | {bl['pixels'][k]:.1%} | {reference[k]} | "
+                         f"{goals[k]} |")
     if tsne is not None:
         lines += ["", "| t-SNE on 2,000 points | seconds | goal |", "|---|---|---|",
                   f"| first layout (PCA init, 250 iterations) | {tsne[0]:.2f} | |",
-                  f"| warm-started update (exact affinities + 50 BH iterations) | {tsne[1]:.2f} "
-                  "| < 0.3 |",
-                  f"| mean point displacement per update / layout std | {tsne[2]:.3f} | small |"]
+                  f"| warm-started update (exact affinities + 50 BH iterations), wall | "
+                  f"{tsne[1]:.2f} | < 0.3 |",
+                  f"| the same update, process CPU seconds | {tsne[2]:.2f} | |",
+                  f"| mean point displacement per update / layout std | {tsne[3]:.3f} | small |"]
     text = "\n".join(lines) + "\n"
     print(text)
     (ROOT / "bench" / "results").mkdir(parents=True, exist_ok=True)

@@ -578,6 +578,7 @@ def train(cfg: SimCLRConfig) -> Iterator[Snapshot]:
     """
     device = resolve_device(cfg.device)
     gen = seed_everything(cfg.seed)
+    sim_gen = torch.Generator().manual_seed(cfg.seed + 2)  # keeps batches independent of timing
     tick = Ticker()
     train_d, test_d = load_data(cfg)
     x_all = train_d.x
@@ -628,7 +629,7 @@ def train(cfg: SimCLRConfig) -> Iterator[Snapshot]:
             if not tick(step):
                 continue
             loss_v = float(loss)
-            pos, neg = pair_similarities(z, generator=gen)
+            pos, neg = pair_similarities(z, generator=sim_gen)
             zn = F.normalize(z, dim=1)
             sim = zn @ zn.T
             sim.fill_diagonal_(-2.0)
