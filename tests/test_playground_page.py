@@ -20,3 +20,45 @@ def test_playground_trains_and_updates(clean_streamlit):
     charts = at.get("plotly_chart")
     assert len(charts) >= 3  # boundary, loss, neurons
     assert any("Test accuracy" == m.label for m in at.metric)
+
+
+def test_settings_are_mirrored_in_the_url(clean_streamlit):
+    at = open_page("pages/playground.py")
+    at.selectbox(key="playground.dataset").set_value("spiral")
+    at.select_slider(key="playground.lr").set_value(0.1)
+    at.run()
+    assert at.query_params["dataset"] == "spiral"
+    assert at.query_params["lr"] == "0.1"
+    assert "noise" not in at.query_params  # defaults stay out of the link
+
+
+def test_link_settings_are_applied(clean_streamlit):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import ROOT
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.query_params.update({"dataset": "xor", "noise": "0.3", "activation": "gelu"})
+    at.run()
+    at.switch_page("pages/playground.py")
+    at.run()
+    assert at.selectbox(key="playground.dataset").value == "xor"
+    assert at.slider(key="playground.noise").value == 0.3
+    assert "activation=gelu" in " ".join(w.value for w in at.warning)
+
+
+def test_a_diverging_run_says_so_and_keeps_earlier_runs(clean_streamlit):
+    at = open_page("pages/playground.py")
+    at.select_slider(key="playground.steps").set_value(200)
+    at.run()
+    train_until(at, lambda a: any(t.startswith("Done") for t in progress_texts(a)))
+    at.selectbox(key="playground.activation").set_value("linear")
+    at.segmented_control(key="playground.optimizer").set_value("sgd")
+    at.select_slider(key="playground.lr").set_value(3.0)
+    at.number_input(key="playground.layer0").set_value(8)
+    at.number_input(key="playground.layer1").set_value(8)
+    at.run()
+    train_until(at, lambda a: any("diverged" in e.value for e in a.error))
+    message = next(e.value for e in at.error if "diverged" in e.value)
+    assert "learning rate" in message
+    assert any(e.label.startswith("Compare runs") for e in at.expander)  # the first run is kept

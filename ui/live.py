@@ -346,6 +346,18 @@ def compare_chart(runs: list[Run], current: Run | None, metrics: Sequence[str], 
                    "differ from the current ones.")
 
 
+def _in_fragment_rerun() -> bool:
+    """True when this script run is a fragment-only rerun (a ``run_every`` poll).
+
+    Only then does an ended run need a full rerun to stop polling; a full run that sees the run
+    end already redefines the fragment without a timer on the next full run.
+    """
+    from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return bool(ctx is not None and ctx.fragment_ids_this_run)
+
+
 def run_panel(page: str, demo: Demo, config: Any, render: Callable[[RunView], None], *,
               compare: Sequence[str] = ("loss",), train_label: str = "Train") -> RunView:
     """Buttons, status and the live view of this page's current run.
@@ -414,7 +426,7 @@ def run_panel(page: str, demo: Demo, config: Any, render: Callable[[RunView], No
                        current.config if current else config)
         render(view)
         compare_chart(runs, current, compare, key=page)
-        if was_alive and current is not None and not current.alive:
+        if was_alive and current is not None and not current.alive and _in_fragment_rerun():
             st.rerun()  # redraw once without polling now that the run has ended
 
     live()

@@ -1,0 +1,150 @@
+"""Whole-process figures for the app shell (issue: foundation).
+
+1. Cold server start (``python -m ui.serve``, what ``make run`` starts) to the home page
+   interactive in Chromium.
+2. Opening ``/playground`` to its first chart (on that warm server).
+3. A classroom load test: 10 browser sessions open ``/playground`` and press Train at once; for
+   each session the time to a visible response (progress bar or queue position) and to its first
+   trained chart ("Output after step ..."), the server's peak memory, and whether the training
+   threads are gone after the sessions close.
+
+Usage: ``.venv/bin/python bench/bench_app.py`` (needs Debian's chromium). Prints a Markdown table
+and writes ``bench/results/app.md``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+PROGRESS = re.compile(r"^(Training · step|Waiting for a free trainer|Done · )")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def proc_status(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def main() -> None:
+    from playwright.sync_api import sync_playwright
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = dict(os.environ, SDL_VIDEODRIVER="dummy", LIVEPROP_OFFLINE="1")
+    t_start = time.perf_counter()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "ui.serve", "--server.port", str(port), "--server.address",
+         "127.0.0.1", "--server.disconnectedSessionTTL", "5"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    rows: list[tuple[str, str]] = []
+    try:
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as r:
+                    if r.read() == b"ok":
+                        break
+            except OSError:
+                time.sleep(0.1)
+        t_healthy = time.perf_counter() - t_start
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(url)
+            page.get_by_role("heading", name="Liveprop").first.wait_for(timeout=120_000)
+            t_home = time.perf_counter() - t_start
+            rows += [("cold start: server healthy", f"{t_healthy:.2f} s"),
+                     ("cold start: home page interactive", f"{t_home:.2f} s")]
+            page.close()
+
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            t0 = time.perf_counter()
+            page.goto(f"{url}/playground")
+            page.get_by_role("heading", name="MLP playground").first.wait_for(timeout=60_000)
+            t_text = time.perf_counter() - t0
+            page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
+            t_chart = time.perf_counter() - t0
+            rows += [("open /playground: first text", f"{t_text:.2f} s"),
+                     ("open /playground: first chart", f"{t_chart:.2f} s")]
+            page.close()
+            threads_before = proc_status(server.pid, "Threads")
+
+            # --- 10 sessions press Train at once (same default settings, as in a classroom)
+            ctxs = [browser.new_context(viewport={"width": 1200, "height": 900})
+                    for _ in range(10)]
+            pages = [c.new_page() for c in ctxs]
+            for pg in pages:
+                pg.goto(f"{url}/playground")
+            for pg in pages:
+                pg.get_by_role("button", name="Train").first.wait_for(timeout=60_000)
+            clicked: list[float] = []
+            for pg in pages:
+                pg.get_by_role("button", name="Train").first.click()
+                clicked.append(time.perf_counter())
+            response: list[float | None] = [None] * 10
+            chart: list[float | None] = [None] * 10
+            queued_seen = 0
+            deadline = time.perf_counter() + 240
+            while time.perf_counter() < deadline and None in chart:
+                for i, pg in enumerate(pages):
+                    if response[i] is None and pg.get_by_text(PROGRESS).count():
+                        response[i] = time.perf_counter() - clicked[i]
+                        if pg.get_by_text(re.compile("^Waiting for a free trainer")).count():
+                            queued_seen += 1
+                    if chart[i] is None and pg.get_by_text(
+                            re.compile(r"^Output after step \d+")).count():
+                        chart[i] = time.perf_counter() - clicked[i]
+                time.sleep(0.1)
+            peak_kb = proc_status(server.pid, "VmHWM")
+            for c in ctxs:
+                c.close()
+            browser.close()
+        time.sleep(12)  # disconnectedSessionTTL=5 s, then session resources are released
+        threads_after = proc_status(server.pid, "Threads")
+
+        def summary(xs: list[float | None]) -> str:
+            ok = [x for x in xs if x is not None]
+            if not ok:
+                return "none"
+            miss = f", {len(xs) - len(ok)} never" if len(ok) < len(xs) else ""
+            return (f"median {statistics.median(ok):.2f} s, max {max(ok):.2f} s "
+                    f"(n={len(ok)}{miss})")
+
+        rows += [("10 sessions: click to visible response", summary(response)),
+                 ("10 sessions: sessions that saw a queue position", f"{queued_seen} of 10"),
+                 ("10 sessions: click to first trained chart", summary(chart)),
+                 ("server peak memory (VmHWM)", f"{peak_kb / 1024:.0f} MiB"),
+                 ("server threads before load / after sessions closed",
+                  f"{threads_before} / {threads_after}")]
+    finally:
+        server.terminate()
+        server.wait(10)
+    load = os.getloadavg()[0]
+    table = ["| measure | result |", "|---|---|", *[f"| {k} | {v} |" for k, v in rows]]
+    text = "\n".join(table) + (f"\n\nMeasured on {os.cpu_count()} CPU cores, load average "
+                               f"{load:.1f} at the end of the run.\n")
+    print(text)
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "app.md").write_text(text)
+
+
+if __name__ == "__main__":
+    main()
