@@ -139,7 +139,7 @@ def neuron_figure(neurons: np.ndarray, layers: list[int]) -> go.Figure:
             z = neurons[i]
             m = max(float(np.abs(z).max()), 1e-6)
             fig.add_heatmap(z=z, zmin=-m, zmax=m, colorscale="RdBu", showscale=False,
-                            row=r + 1, col=c + 1, hovertemplate="neuron %d<extra></extra>" % (r + 1))
+                            row=r + 1, col=c + 1, hovertemplate=f"neuron {r + 1}<extra></extra>")
             i += 1
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)

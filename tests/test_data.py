@@ -10,7 +10,7 @@ from tests.conftest import shared_data
 def test_bundled_mnist_has_a_fixed_split():
     tr, te = data.load_images("mnist", "train"), data.load_images("mnist", "test")
     assert tr.x.shape == (4000, 1, 28, 28) and te.x.shape == (1000, 1, 28, 28)
-    assert 0.0 <= float(tr.x.min()) and float(tr.x.max()) <= 1.0
+    assert float(tr.x.min()) >= 0.0 and float(tr.x.max()) <= 1.0
     assert set(tr.y.tolist()) == set(range(10)) and tr.note is None
 
 

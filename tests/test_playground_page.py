@@ -19,7 +19,7 @@ def test_playground_trains_and_updates(clean_streamlit):
     train_until(at, lambda a: any(t.startswith("Done") for t in progress_texts(a)))
     charts = at.get("plotly_chart")
     assert len(charts) >= 3  # boundary, loss, neurons
-    assert any("Test accuracy" == m.label for m in at.metric)
+    assert any(m.label == "Test accuracy" for m in at.metric)
 
 
 def test_settings_are_mirrored_in_the_url(clean_streamlit):

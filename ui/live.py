@@ -35,9 +35,9 @@ from core.live import (
     RunState,
     Snapshot,
     check_value,
-    parse_value,
     config_diff,
     field_specs,
+    parse_value,
 )
 
 POLL_S = 0.6
