@@ -320,7 +320,8 @@ def train(cfg: DqnConfig, checkpoint_at: tuple[int, ...] = ()) -> Iterator[Snaps
     Metrics: ``episode_return`` (last finished episode), ``return_avg`` (mean of the last 20
     episodes), ``eval_return`` (mean greedy return over ``eval_episodes`` episodes at the last
     evaluation; NaN before the first), ``loss`` (mean Huber loss of the last training phase),
-    ``mean_max_q`` (mean of max_a Q(s, a) over that phase's batches), ``epsilon``, ``lr``.
+    ``mean_max_q`` (mean of max_a Q(s, a) over that phase's batches; both absent until learning
+    starts), ``epsilon``, ``lr``, ``episodes`` (count), ``eval_time_s``.
     Artefacts: ``episodes`` (n, 2) [end step, return]; ``evals`` (m, 2) [step, mean return];
     ``q_slice`` (see :func:`q_slice`); ``policy``: a frozen copy of the Q-network refreshed
     every ~2 s (its step in ``policy_step``), for playback while training continues. ``model``
@@ -409,13 +410,13 @@ def train(cfg: DqnConfig, checkpoint_at: tuple[int, ...] = ()) -> Iterator[Snaps
                 "episode_return": episodes[-1][1] if episodes else math.nan,
                 "return_avg": float(np.mean(rets)) if rets else math.nan,
                 "eval_return": eval_v,
-                "loss": loss_v,
-                "mean_max_q": max_q_v,
                 "epsilon": eps,
                 "lr": opt.param_groups[0]["lr"],
                 "episodes": float(len(episodes)),
                 "eval_time_s": eval_time,
             }
+            if grad_steps:  # no loss before learning starts (NaN would read as divergence)
+                metrics.update(loss=loss_v, mean_max_q=max_q_v)
             now = time.perf_counter()
             if final or checkpoint or now - last_model_t >= MODEL_EVERY_S:
                 last_model_t = now

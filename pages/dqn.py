@@ -56,7 +56,7 @@ with st.sidebar:
     form.widget("gamma")
     form.widget("batch_size")
     form.widget("total_steps", kind="select_slider",
-                options=[5_000, 10_000, 20_000, 30_000, 50_000, 100_000, 200_000])
+                options=[2_000, 5_000, 10_000, 20_000, 30_000, 50_000, 100_000, 200_000])
     st.header("Replay and updates")
     form.widget("buffer_size", kind="select_slider",
                 options=[1_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000])
