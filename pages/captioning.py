@@ -224,7 +224,7 @@ def render(view: RunView) -> None:
         words = att["words"][ex]
         img = samples[ex]
         wide = img.shape[2] > 2 * img.shape[1]
-        ncol = 4 if wide else min(len(words), 11)
+        ncol = 3 if wide else 6
         cols = st.columns(ncol)
         for t, w in enumerate(words):
             over = cap.attention_overlay(img, att["attn"][ex, layer - 1, t])
