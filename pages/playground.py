@@ -10,6 +10,7 @@ from ui.charts import MARGIN, PALETTE, line_chart, page_header
 from ui.live import ConfigForm, RunView, run_panel
 
 PAGE = "playground"
+BLUE_ORANGE = [[0.0, PALETTE[0]], [0.5, "#f7f7f7"], [1.0, PALETTE[1]]]
 DEMO = pg.DEMOS[0]
 
 page_header(
@@ -101,10 +102,12 @@ def boundary_figure(out: np.ndarray | None, conf: np.ndarray | None, data, k: in
     fig = go.Figure()
     if out is not None:
         if regression or k == 2:
-            fig.add_heatmap(z=out, x=xs, y=xs[::-1], colorscale="RdBu", zmin=0 if k == 2 and
-                            not regression else None, zmax=1 if k == 2 and not regression else None,
-                            opacity=0.75, colorbar={"title": "output" if regression else "P(1)",
-                                                    "len": 0.8}, showscale=True)
+            # class 0 is blue and class 1 orange, in the points and in the background alike
+            fig.add_heatmap(z=out, x=xs, y=xs[::-1], colorscale=BLUE_ORANGE,
+                            zmin=None if regression else 0, zmax=None if regression else 1,
+                            opacity=0.8, showscale=True,
+                            colorbar={"title": "output" if regression else "P(class 1)",
+                                      "len": 0.8})
         else:
             scale = [[i / (k - 1), PALETTE[i]] for i in range(k)]
             fig.add_heatmap(z=out, x=xs, y=xs[::-1], colorscale=scale, zmin=0, zmax=k - 1,
@@ -112,7 +115,7 @@ def boundary_figure(out: np.ndarray | None, conf: np.ndarray | None, data, k: in
     for X, y, name, sym in ((Xtr, ytr, "train", "circle"), (Xte, yte, "test", "circle-open")):
         if regression:
             fig.add_scatter(x=X[:, 0], y=X[:, 1], mode="markers", name=name,
-                            marker={"color": y, "colorscale": "RdBu", "symbol": sym, "size": 7,
+                            marker={"color": y, "colorscale": BLUE_ORANGE, "symbol": sym, "size": 7,
                                     "line": {"width": 1, "color": "black"}})
         else:
             colors = [PALETTE[int(c) % len(PALETTE)] for c in y]
@@ -138,7 +141,7 @@ def neuron_figure(neurons: np.ndarray, layers: list[int]) -> go.Figure:
         for r in range(width):
             z = neurons[i]
             m = max(float(np.abs(z).max()), 1e-6)
-            fig.add_heatmap(z=z, zmin=-m, zmax=m, colorscale="RdBu", showscale=False,
+            fig.add_heatmap(z=z, zmin=-m, zmax=m, colorscale=BLUE_ORANGE, showscale=False,
                             row=r + 1, col=c + 1, hovertemplate=f"neuron {r + 1}<extra></extra>")
             i += 1
     fig.update_xaxes(visible=False)
@@ -169,9 +172,9 @@ def render(view: RunView) -> None:
             else:
                 b.metric("Train loss", f"{m['train_loss']:.3f}")
             st.plotly_chart(line_chart(view.history, ["train_loss", "test_loss"], "Loss",
-                                       y_title="loss", log_y=True, height=260),
+                                       y_title="loss", height=260),
                             key=f"{PAGE}.loss")
-            st.caption("What each hidden neuron responds to (blue negative, red positive):")
+            st.caption("What each hidden neuron responds to (blue negative, orange positive):")
             st.plotly_chart(neuron_figure(art["neurons"], c.layers), key=f"{PAGE}.neurons")
         else:
             st.markdown(f"**{len(data[0])}** training and **{len(data[2])}** test points, "
