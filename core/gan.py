@@ -28,7 +28,8 @@ Losses (``D`` outputs a logit ``d``; ``sigma`` is the logistic sigmoid):
 One-sided label smoothing (Salimans et al., "Improved Techniques for Training GANs", 2016)
 replaces the real target 1 by ``1 - label_smoothing`` in the two cross-entropy losses.
 The sample grid and the quality metric use an exponential moving average of G's weights when
-``ema > 0`` (Yazıcı et al., "The Unusual Effectiveness of Averaging in GAN Training", ICLR 2019).
+``ema > 0`` (Yazıcı et al., "The Unusual Effectiveness of Averaging in GAN Training", ICLR 2019),
+with the decay warmed up as ``min(ema, (1 + t) / (10 + t))`` so early samples are not stale.
 
 Shapes: ``z`` is ``(N, latent_dim)`` ~ N(0, I); images ``(N, C, H, W)``; 2-D points ``(N, 2)``.
 """
@@ -224,7 +225,7 @@ class GanConfig:
     lr_d: float = param(5e-4, lo=1e-5, hi=1e-2, log=True, label="Discriminator learning rate")
     beta1: float = param(0.5, lo=0.0, hi=0.99, step=0.05, label="Adam β1",
                          help="Adam's momentum; DCGAN uses 0.5 (0.9 often oscillates)")
-    batch_size: int = param(64, choices=(16, 32, 64, 128, 256), label="Batch size")
+    batch_size: int = param(32, choices=(16, 32, 64, 128, 256), label="Batch size")
     d_steps: int = param(1, lo=1, hi=5, label="D steps per G step")
     loss: str = param("nonsaturating", choices=LOSSES, label="Loss")
     label_smoothing: float = param(0.0, lo=0.0, hi=0.3, step=0.05,
@@ -424,7 +425,7 @@ def train_gan(cfg: GanConfig) -> Iterator[Snapshot]:
             loss_g.backward()
             opt_g.step()
             if G_avg is not G:
-                ema_update(G_avg, G, cfg.ema if step > 100 else 0.0)
+                ema_update(G_avg, G, min(cfg.ema, (1 + step) / (10 + step)))
         final = step == cfg.steps
         if not (tick(step) or final):
             continue
