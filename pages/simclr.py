@@ -48,21 +48,33 @@ page_header(
 
 form = ConfigForm(PAGE, S.SimCLRConfig)
 form.show_notices()
+toggled: dict[str, bool] = {}
+
+
+def toggle(name: str) -> bool:
+    """A switch for a bool field. (Work-around: ConfigForm's keyed toggles whose default is True
+    render switched off in a real browser, although AppTest sees them on.)"""
+    spec = form.specs[name]
+    toggled[name] = st.toggle(spec.label or name, value=bool(form.current(name)),
+                              key=f"{PAGE}.switch.{name}", help=spec.help or None)
+    return toggled[name]
+
+
 with st.sidebar:
     st.header("Data")
     ds = form.widget("dataset", kind="selectbox",
                      format_func=lambda v: {"mnist": "MNIST (bundled)", "fashion_mnist":
                                             "Fashion-MNIST", "cifar10": "CIFAR-10"}[v])
     st.header("Augmentations")
-    if form.widget("crop"):
+    if toggle("crop"):
         form.widget("crop_scale")
-    if form.widget("affine"):
+    if toggle("affine"):
         form.widget("rotation")
-    form.widget("blur")
+    toggle("blur")
     if ds == "cifar10":
-        if form.widget("color_jitter"):
+        if toggle("color_jitter"):
             form.widget("jitter_strength")
-        form.widget("flip")
+        toggle("flip")
     st.header("Model and loss")
     form.widget("encoder", format_func=lambda v: {"cnn": "small CNN", "resnet": "ResNet"}[v])
     form.widget("width")
@@ -82,15 +94,15 @@ with st.sidebar:
     form.widget("map_points")
     form.widget("map_every_s")
     st.header("Evaluation")
-    form.widget("evaluate")
-    form.widget("finetune")
+    toggle("evaluate")
+    toggle("finetune")
     form.widget("eval_steps", kind="select_slider", options=[50, 100, 200, 300, 500, 1000])
     form.widget("label_draws")
     with st.expander("Seed and device"):
         form.widget("seed", kind="number")
         form.widget("device")
 
-cfg = form.config()
+cfg = form.config(**toggled)
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
