@@ -78,7 +78,7 @@ def attention_figure(att: np.ndarray, tokens: list[str], title: str) -> go.Figur
     """A grid of heatmaps, one per (layer, head): att (L, H, T, T), rows = queries."""
     n_layers, n_heads, t, _ = att.shape
     fig = make_subplots(rows=n_layers, cols=n_heads, horizontal_spacing=0.03,
-                        vertical_spacing=0.08 if n_layers > 1 else 0.0,
+                        vertical_spacing=0.16 / n_layers ** 0.5 if n_layers > 1 else 0.0,
                         subplot_titles=[f"layer {li + 1} · head {h + 1}"
                                         for li in range(n_layers) for h in range(n_heads)])
     ticks = list(range(t))
@@ -100,7 +100,7 @@ def attention_figure(att: np.ndarray, tokens: list[str], title: str) -> go.Figur
     for li in range(n_layers):
         fig.update_yaxes(title_text="token looking (query)", row=li + 1, col=1)
     cell = 300 if n_heads <= 2 else (240 if n_heads <= 4 else 170)
-    fig.update_layout(title=title, height=cell * n_layers + 80, margin=dict(MARGIN, t=80))
+    fig.update_layout(title=title, height=(cell + 60) * n_layers + 60, margin=dict(MARGIN, t=80))
     return fig
 
 
