@@ -77,7 +77,7 @@ class VaeConfig:
     lr: float = param(1e-3, lo=1e-5, hi=1e-1, log=True, label="Learning rate", help="Adam")
     batch_size: int = param(64, choices=(16, 32, 64, 128, 256), label="Batch size")
     epochs: int = param(10, lo=1, hi=100, help="passes over the training images")
-    baseline: bool = param(True, label="Train the autoencoder baseline alongside",
+    baseline: bool = param(True, label="Compare with a plain autoencoder",
                            help="train a plain autoencoder (CAE) on the same batches")
     seed: int = param(0, lo=0, hi=2**31 - 1)
     device: str = param("auto", choices=("auto", "cpu", "cuda"))

@@ -27,10 +27,10 @@ page_header(
      r"\beta\,\text{kl}",
      r"z = \mu(x) + \sigma(x)\odot\varepsilon,\quad \varepsilon\sim\mathcal{N}(0, I)"
      r"\quad\text{(reparameterization trick: gradients flow through }\mu, \sigma)"],
-    try_this="train with the defaults and compare the two *decoded N(0, I)* panels; then set "
-    "**β (KL weight)** to 0: the VAE turns into a plain autoencoder, its KL shoots up and its "
-    "samples break down like the CAE's. With **Latent dimension** 2 the manifold grid shows "
-    "how digits morph into one another.",
+    try_this="train with the defaults and compare the two *decoded N(0, I)* panels: in 2-D "
+    "the crosses cover only one corner of the CAE's codes, so its samples repeat a few digits. "
+    "Then set **Latent dimension** to 16: the CAE's samples turn into smudges while the VAE's "
+    "stay digit-like. Set **β (KL weight)** to 0 and the VAE behaves like the CAE.",
     note="Kingma & Welling, Auto-Encoding Variational Bayes (ICLR 2014); β-VAE: Higgins et al. "
     "(ICLR 2017). Likelihood: Bernoulli per pixel, so losses are in nats per image.",
 )
@@ -90,9 +90,10 @@ def model_column(name: str, art: dict, m: dict, classes: list[str], digits: bool
     a.metric("Reconstruction error", f"{rec:.1f} nats" if rec is not None else "-",
              help="held-out -log p(x|z), nats per image (lower is better)")
     if digits and share is not None:
-        b.metric("Samples that look like digits", f"{share:.0%}",
+        b.metric("Samples the classifier is sure of", f"{share:.0%}",
                  help="share of the 32 decoded N(0, I) vectors that the MNIST classifier labels "
-                 "with probability > 0.9")
+                 "with probability > 0.9. Early in training it is also sure of grey blobs, so "
+                 "read it once the reconstructions look like digits.")
     st.markdown("**Decoding random N(0, I) vectors** (the same 32 vectors for both models):")
     show_image(art[f"{name}_samples"])
     pca = " (first two principal components)" if art[f"{name}_latent"]["pca"] else ""
@@ -148,8 +149,8 @@ def render(view: RunView) -> None:
         with col:
             model_column(name, art, m, art.get("classes", [str(i) for i in range(10)]), digits)
     if len(names) == 1:
-        st.info("Turn on **Train the autoencoder baseline alongside** to see the plain "
-                "autoencoder next to the VAE.", icon=":material/compare:")
+        st.info("Turn on **Compare with a plain autoencoder** (sidebar) to train one on the "
+                "same batches next to the VAE.", icon=":material/compare:")
     elif digits and "cae_confident_share" in m:
         st.caption("The black crosses are the N(0, I) vectors decoded above. In the VAE they lie "
                    "among the codes of real digits; in the CAE many fall where no digit's code "
