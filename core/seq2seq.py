@@ -76,14 +76,14 @@ class Seq2SeqConfig:
     layers: int = param(1, lo=1, hi=3, label="LSTM layers", help="stacked LSTM layers")
     hidden: int = param(128, choices=(16, 32, 64, 128, 256), label="Hidden units",
                         help="size of h and c in every LSTM layer")
-    embed: int = param(32, choices=(8, 16, 32, 64), label="Embedding size",
+    embed_dim: int = param(32, choices=(8, 16, 32, 64), label="Embedding size",
                        help="size of each input vector fed to the LSTMs")
     teacher_forcing: float = param(1.0, lo=0.0, hi=1.0, step=0.1, label="Teacher forcing",
                                    help="probability of feeding the true previous answer symbol "
                                    "to the decoder during training (else its own guess)")
     lr: float = param(1e-2, lo=1e-4, hi=1e-1, log=True, label="Learning rate", help="Adam")
     batch_size: int = param(128, choices=(16, 32, 64, 128, 256, 512), label="Batch size")
-    steps: int = param(2000, lo=10, hi=50000, step=10, help="mini-batch updates")
+    steps: int = param(4000, lo=10, hi=50000, step=10, help="mini-batch updates")
     seed: int = param(0, lo=0, hi=2**31 - 1)
     device: str = param("auto", choices=("auto", "cpu", "cuda"))
 
@@ -447,7 +447,7 @@ class Seq2Seq(nn.Module):
 
 def build_model(cfg: Seq2SeqConfig) -> Seq2Seq:
     """The encoder-decoder for ``cfg`` (on the CPU, initialised from the global RNG)."""
-    return Seq2Seq(cfg.modality, cfg.hidden, cfg.layers, cfg.embed)
+    return Seq2Seq(cfg.modality, cfg.hidden, cfg.layers, cfg.embed_dim)
 
 
 # ------------------------------------------------------------------------------ batches

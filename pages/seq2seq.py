@@ -51,7 +51,7 @@ with st.sidebar:
     st.header("Network")
     form.widget("layers")
     form.widget("hidden")
-    form.widget("embed")
+    form.widget("embed_dim")
     st.header("Training")
     form.widget("teacher_forcing")
     form.widget("lr")
@@ -110,8 +110,9 @@ def gate_figure(gates: np.ndarray, steps: list[str], layer: int) -> go.Figure:
     fig = heatmap(z, f"Mean gate values in layer {layer + 1} at each time step",
                   x=steps, y=list(GATE_NAMES), colorscale="Viridis", zmin=0, zmax=1,
                   x_title="time step (encoder reads → decoder writes)", y_title="",
-                  text=np.round(z, 2), height=280)
+                  text=[[f"{v:.2f}" for v in row] for row in z], height=280)
     fig.update_xaxes(type="category")
+    fig.update_yaxes(autorange="reversed")
     fig.add_vline(x=4.5, line_color="white", line_width=3)
     return fig
 
@@ -157,8 +158,8 @@ def ask_panel(view: RunView) -> None:
             show_image(res["answer_image"], caption="the answer the decoder drew (sign, "
                        "hundreds, tens, ones)")
     q_ids = s2s.encode_questions(np.array([s2s.parse_question(text)]), c.reverse_input)[0]
-    steps = [f"read {s2s.SYMBOLS[int(t)]} ({k + 1})" for k, t in enumerate(q_ids)] + [
-        f"write {p}" for p in s2s.POSITIONS]
+    steps = [f"{k + 1}: read {s2s.SYMBOLS[int(t)]}" for k, t in enumerate(q_ids)] + [
+        f"{k + 6}: write {p}" for k, p in enumerate(s2s.POSITIONS)]
     layer = 0
     if c.layers > 1:
         layer = st.segmented_control("Layer", list(range(c.layers)), default=c.layers - 1,
