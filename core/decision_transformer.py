@@ -60,7 +60,8 @@ class DtConfig:
     """Every setting of one Decision Transformer run (dataset, model, training, evaluation)."""
 
     source: str = param("heuristic", choices=SOURCES, label="Dataset source",
-                        help="heuristic: a hand-written controller with per-episode noise; dqn: "
+                        help="heuristic: a hand-written controller that gives up after a "
+                        "different number of steps in each episode; dqn: "
                         "checkpoints of a short DQN run of mixed quality; both add random play")
     n_episodes: int = param(160, lo=20, hi=1000, step=10, label="Episodes in the dataset")
     context_len: int = param(8, lo=1, hi=50, label="Context length K",
@@ -111,6 +112,20 @@ def heuristic_action(obs: np.ndarray) -> int:
     return int(theta + 0.5 * theta_dot + 0.01 * x + 0.05 * x_dot > 0)
 
 
+class GiveUpController:
+    """:func:`heuristic_action` for ``give_up_after`` steps, then the opposite action, which
+    drops the pole within about ten steps: an episode's return is ~``give_up_after + 10``."""
+
+    def __init__(self, give_up_after: int) -> None:
+        self.give_up_after = give_up_after
+        self.t = 0
+
+    def __call__(self, obs: np.ndarray) -> int:
+        self.t += 1
+        a = heuristic_action(obs)
+        return a if self.t <= self.give_up_after else 1 - a
+
+
 def rollout(policy, env, seed: int, eps: float, rng: np.random.Generator) -> Trajectory:
     """One episode of ``policy(obs) -> action`` with ε-random actions; returns the trajectory."""
     obs, _ = env.reset(seed=seed)
@@ -131,8 +146,9 @@ def rollout(policy, env, seed: int, eps: float, rng: np.random.Generator) -> Tra
 def collect_dataset(source: str, n_episodes: int, seed: int) -> tuple[Trajectory, ...]:
     """The offline dataset, deterministic in ``(source, n_episodes, seed)`` and cached.
 
-    ``heuristic``: :func:`heuristic_action` with a per-episode ε spread evenly over [0, 1]
-    (ε = 1 is random play), so returns range from ~10 to 500.
+    ``heuristic``: a :class:`GiveUpController` that balances well and then, after a number of
+    steps spread evenly over [0, 500] across episodes, deliberately lets the pole fall, with 5%
+    random actions; one episode in six is random play. Returns range from ~10 to 500.
     ``dqn``: a short DQN run on CartPole (:mod:`core.dqn`, 20k steps) checkpointed five times
     (from nearly untrained to good); each checkpoint plays with ε in {0, 0.1, 0.3}; one episode
     in six is random play.
@@ -148,8 +164,12 @@ def collect_dataset(source: str, n_episodes: int, seed: int) -> tuple[Trajectory
     rng = np.random.default_rng(seed)
     out = []
     if source == "heuristic":
-        for k, eps in enumerate(np.linspace(0.0, 1.0, n_episodes)):
-            out.append(rollout(heuristic_action, env, seed * 100_003 + k, float(eps), rng))
+        give_up = rng.permutation(np.linspace(0, MAX_EP_LEN, n_episodes).astype(int))
+        for k, g in enumerate(give_up):
+            if k % 6 == 5:  # random play
+                out.append(rollout(heuristic_action, env, seed * 100_003 + k, 1.0, rng))
+            else:
+                out.append(rollout(GiveUpController(int(g)), env, seed * 100_003 + k, 0.05, rng))
     else:
         at = (1_500, 4_000, 8_000, 12_000, 20_000)
         cfg = dqn.DqnConfig(total_steps=20_000, eval_every=20_000, eval_episodes=1, seed=seed,
@@ -261,12 +281,26 @@ class DecisionTransformer(nn.Module):
         self.blocks = nn.ModuleList(Block(d_model, n_heads, dropout) for _ in range(n_layers))
         self.ln_out = nn.LayerNorm(d_model)
         self.predict_action = nn.Linear(d_model, n_actions)
+        # states are standardised with the dataset's statistics (set_state_stats), as in the paper
+        self.register_buffer("state_mean", torch.zeros(obs_dim))
+        self.register_buffer("state_std", torch.ones(obs_dim))
+        for m in self.modules():  # GPT-2 initialisation: small embeddings, so no token dominates
+            if isinstance(m, (nn.Linear, nn.Embedding)):
+                nn.init.normal_(m.weight, std=0.02)
+            if isinstance(m, nn.Linear) and m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+    def set_state_stats(self, states: np.ndarray) -> None:
+        """Standardise inputs with the mean and std of the dataset's states (N, obs_dim)."""
+        self.state_mean.copy_(torch.as_tensor(states.mean(0), dtype=torch.float32))
+        self.state_std.copy_(torch.as_tensor(states.std(0) + 1e-6, dtype=torch.float32))
 
     def forward(self, return_to_go: torch.Tensor, states: torch.Tensor, actions: torch.Tensor,
                 timesteps: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Action logits (B, K, n_actions); see the module docstring for input shapes."""
         b, k = actions.shape
         t = self.embed_timestep(timesteps.clamp(0, self.embed_timestep.num_embeddings - 1))
+        states = (states - self.state_mean) / self.state_std
         tokens = torch.stack([self.embed_rtg(return_to_go) + t, self.embed_state(states) + t,
                               self.embed_action(actions) + t], dim=2)  # (B, K, 3, d)
         x = self.drop(self.ln_in(tokens.reshape(b, 3 * k, -1)))
@@ -394,10 +428,11 @@ def train(cfg: DtConfig) -> Iterator[Snapshot]:
     stats = {"dataset_best_return": float(returns.max()),
              "dataset_mean_return": float(returns.mean())}
     model = DecisionTransformer(cfg.d_model, cfg.n_layers, cfg.n_heads, cfg.dropout).to(device)
+    model.set_state_stats(np.concatenate([t.observations for t in data]))
     bc = BehaviourCloning().to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
     opt_bc = torch.optim.Adam(bc.parameters(), lr=cfg.lr)
-    warmup = max(1, cfg.steps // 10)
+    warmup = max(1, cfg.steps // 20)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup))
     rng = np.random.default_rng(cfg.seed)
     art = {"dataset_returns": returns, "phase": "training", "eval": np.zeros((0, 3), np.float32)}
@@ -412,7 +447,7 @@ def train(cfg: DtConfig) -> Iterator[Snapshot]:
         loss = F.cross_entropy(logits[mask], actions[mask])
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 0.25)
+        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         sched.step()
         bc_loss = F.cross_entropy(bc(states[mask]), actions[mask])

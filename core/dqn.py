@@ -319,7 +319,7 @@ def train(cfg: DqnConfig, checkpoint_at: tuple[int, ...] = ()) -> Iterator[Snaps
 
     Metrics: ``episode_return`` (last finished episode), ``return_avg`` (mean of the last 20
     episodes), ``eval_return`` (mean greedy return over ``eval_episodes`` episodes at the last
-    evaluation; NaN before the first), ``loss`` (mean Huber loss of the last training phase),
+    evaluation; absent before the first), ``loss`` (mean Huber loss of the last training phase),
     ``mean_max_q`` (mean of max_a Q(s, a) over that phase's batches; both absent until learning
     starts), ``epsilon``, ``lr``, ``episodes`` (count), ``eval_time_s``.
     Artefacts: ``episodes`` (n, 2) [end step, return]; ``evals`` (m, 2) [step, mean return];
@@ -404,7 +404,8 @@ def train(cfg: DqnConfig, checkpoint_at: tuple[int, ...] = ()) -> Iterator[Snaps
         final = step == cfg.total_steps
         diverged = grad_steps > 0 and not math.isfinite(loss_v)
         checkpoint = step in checkpoint_at
-        if tick(step) or diverged or checkpoint:
+        evaluated = bool(evals) and evals[-1][0] == step  # always report a fresh evaluation
+        if tick(step) or diverged or checkpoint or evaluated:
             rets = [r for _, r in episodes[-20:]]
             metrics = {
                 "episode_return": episodes[-1][1] if episodes else math.nan,
@@ -415,7 +416,8 @@ def train(cfg: DqnConfig, checkpoint_at: tuple[int, ...] = ()) -> Iterator[Snaps
                 "episodes": float(len(episodes)),
                 "eval_time_s": eval_time,
             }
-            if grad_steps:  # no loss before learning starts (NaN would read as divergence)
+            metrics = {k: v for k, v in metrics.items() if math.isfinite(v)}  # none yet: absent
+            if grad_steps:  # a NaN loss after learning starts is reported: it means divergence
                 metrics.update(loss=loss_v, mean_max_q=max_q_v)
             now = time.perf_counter()
             if final or checkpoint or now - last_model_t >= MODEL_EVERY_S:

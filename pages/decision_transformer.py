@@ -16,8 +16,9 @@ DEMO = dt.DEMOS[0]
 page_header(
     "Decision Transformer",
     "No environment interaction while learning: the agent only sees a fixed dataset of CartPole "
-    "episodes of mixed quality (a hand-written controller with different amounts of random "
-    "actions, or checkpoints of a short DQN run, plus random play). A small GPT reads the episode "
+    "episodes of mixed quality (a hand-written controller that balances the pole and then gives "
+    "up after a different number of steps in each episode, or checkpoints of a short DQN run; "
+    "plus random play). A small GPT reads the episode "
     "as a sequence of *(return-to-go, state, action)* tokens with causal attention and learns to "
     "predict each action (Chen et al., 2021). The return-to-go R̂ₜ is the reward still to come; "
     "at test time we choose the first one, the **target return**, and subtract each reward as it "

@@ -44,7 +44,7 @@ def test_bad_targets_are_rejected():
 
 
 def test_achieved_return_increases_with_target():
-    cfg = dt.DtConfig(n_episodes=120, steps=700, targets="30,150,500", eval_episodes=6,
+    cfg = dt.DtConfig(n_episodes=120, steps=600, targets="30,150,500", eval_episodes=6,
                       seed=0, device="cpu")
     snaps = list(dt.train(cfg))
     losses = [s.metrics["loss"] for s in snaps if "loss" in s.metrics]
