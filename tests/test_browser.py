@@ -122,7 +122,7 @@ def test_page_trains_in_the_browser(browser, server, info):
     page.goto(f"{server.url}/{info.url_path}")
     assert_app_shell(page, info.title)
     page.locator(VISUALS).first.wait_for(timeout=60_000)  # something shows before training
-    page.get_by_role("button", name=re.compile(r"^Train")).first.click()
+    page.get_by_role("button", name="Train", exact=True).first.click()
     progress = page.get_by_text(re.compile(r"^(Training · step \d+|Done · )"))
     progress.first.wait_for(timeout=90_000)
     first = progress.first.inner_text()

@@ -3,11 +3,7 @@
 from tests.apptest_util import open_page, progress_texts, train_until
 
 
-def test_captioning_page_trains_and_shows_everything(clean_streamlit, monkeypatch):
-    # Work-around for a shared bug: AppTest resets PagesManager.uses_pages_directory before
-    # every run, so ui.charts.ensure_entry() calls st.rerun() on *every* run and the Train
-    # click is lost. Under AppTest the page runs fine without it.
-    monkeypatch.setattr("ui.charts.ensure_entry", lambda: None)
+def test_captioning_page_trains_and_shows_everything(clean_streamlit):
     at = open_page("pages/captioning.py")
     assert len(at.get("image")) >= 1, "the training images are previewed before any run"
     assert any("teacher forcing" in m.value.lower() for m in at.markdown)

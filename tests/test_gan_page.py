@@ -1,19 +1,8 @@
 """AppTest: /gan previews real digits, trains the DCGAN (grid, curves, latent walk) and the 2-D
 lab (plane, modes readout) without exceptions."""
 
-import pytest
 
 from tests.apptest_util import open_page, progress_texts, train_until
-
-
-@pytest.fixture(autouse=True)
-def no_entry_rerun(monkeypatch):
-    """Work around ui.charts.ensure_entry: under AppTest, PagesManager.uses_pages_directory is
-    reset to True before every run, so ensure_entry() calls st.rerun() on every run and the
-    rerun swallows the Train click. Reported to the lead; harmless once fixed there."""
-    import ui.charts
-
-    monkeypatch.setattr(ui.charts, "ensure_entry", lambda: None)
 
 
 def done(at):

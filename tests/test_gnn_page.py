@@ -1,18 +1,7 @@
 """AppTest: /gnn shows the graph before training, trains live, and its extra sections work."""
 
-import pytest
 
 from tests.apptest_util import button, open_page, progress_texts
-
-
-@pytest.fixture(autouse=True)
-def _no_entry_rerun(monkeypatch):
-    """Work around a shared-UI bug: under AppTest ``PagesManager.uses_pages_directory`` is True
-    again on every run, so ``ui.charts.ensure_entry`` calls ``st.rerun()`` each time and the
-    rerun drops button clicks (Train never starts). AppTest already enters through app.py."""
-    import ui.charts
-
-    monkeypatch.setattr(ui.charts, "ensure_entry", lambda: None)
 
 
 def _done(at, n=1):

@@ -7,12 +7,7 @@ def _texts(at) -> str:
     return " ".join(m.value for m in at.markdown) + " ".join(c.value for c in at.caption)
 
 
-def test_transformer_page_trains_and_answers(clean_streamlit, monkeypatch):
-    # AppTest resets PagesManager.uses_pages_directory before every run, so ui.charts'
-    # ensure_entry() would st.rerun() each run and drop button clicks; skip it here.
-    import ui.charts
-
-    monkeypatch.setattr(ui.charts, "ensure_entry", lambda: None)
+def test_transformer_page_trains_and_answers(clean_streamlit):
     at = open_page("pages/transformer.py")
     assert at.get("plotly_chart") or at.dataframe, "a preview is drawn before any run"
     assert len(at.latex) >= 1

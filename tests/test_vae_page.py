@@ -1,21 +1,10 @@
 """AppTest: /vae shows a data preview, trains VAE and CAE side by side and draws both panels."""
 
-import pytest
 
 from tests.apptest_util import open_page, progress_texts, train_until
 
 
-@pytest.fixture
-def no_entry_rerun(monkeypatch):
-    """Work around a shared bug: AppTest resets ``PagesManager.uses_pages_directory`` on every
-    run, so ``ui.charts.ensure_entry`` calls ``st.rerun()`` each time and a clicked button's
-    value is lost. The real server is unaffected."""
-    import ui.charts
-
-    monkeypatch.setattr(ui.charts, "ensure_entry", lambda: None)
-
-
-def test_vae_page_trains_and_compares(clean_streamlit, no_entry_rerun):
+def test_vae_page_trains_and_compares(clean_streamlit):
     at = open_page("pages/vae.py")
     assert at.get("imgs") or at.get("image"), "a preview of the data is drawn before any run"
     assert any("ELBO" in x.value for x in at.latex)

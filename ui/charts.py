@@ -34,18 +34,24 @@ def page_header(title: str, intro: str, equation: str | Sequence[str] | None = N
 
 
 def ensure_entry() -> None:
-    """Make a page opened without ``app.py`` still get the app's page config and navigation.
+    """Make a deep link on a fresh server go through ``app.py``.
 
     With a ``pages/`` folder next to the entry script, Streamlit's first script run on a fresh
-    server (and every AppTest run) uses legacy page discovery, which runs a deep-linked page file
-    directly, without ``app.py``. Then this declares the app's navigation in place (page files
-    are named after their URL path, so both agree on the page) and switches legacy mode off, so
-    the page renders as usual and later runs go through ``app.py``. Every page calls this first
+    server uses legacy page discovery and runs a deep-linked page file directly, without
+    ``app.py`` (no page config, no navigation). On a real server this switches legacy mode off
+    and reruns at once, before any widget exists, so ``app.py`` opens the page. AppTest (whose
+    runtime is a mock) resets legacy mode before *every* run, where a rerun would swallow the
+    clicked button; there the app's navigation is declared in place instead (page files are
+    named after their URL path, so both agree on the page). Every page calls this first
     (``page_header`` does).
     """
+    from streamlit.runtime import Runtime
     from streamlit.runtime.pages_manager import PagesManager
 
     if PagesManager.uses_pages_directory:
+        if Runtime.exists() and type(Runtime.instance()) is Runtime:
+            PagesManager.uses_pages_directory = False
+            st.rerun()
         from ui.shell import build_navigation
 
         build_navigation()

@@ -47,9 +47,19 @@ MAX_PAST_RUNS = 5
 # ------------------------------------------------------------------------------ shared state
 
 
+def _warm_up() -> None:
+    """Pay torch's one-off costs (the first optimizer takes seconds) before the first Train."""
+    import torch
+
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)]).step()
+
+
 @st.cache_resource(show_spinner=False)
 def get_pool() -> RunPool:
     """The server-wide worker pool (with the cross-session cache of finished runs)."""
+    import threading
+
+    threading.Thread(target=_warm_up, daemon=True, name="liveprop-warm-up").start()
     return RunPool(cache=RunCache())
 
 
@@ -246,8 +256,10 @@ class ConfigForm:
     def _write_query(self, cfg: Any) -> None:
         wanted = {}
         for name in self.specs:
+            if name in ("embed", "embed_options"):  # reserved by Streamlit's URL handling
+                continue
             v = getattr(cfg, name)
-            if v != getattr(self.base, name):
+            if v != getattr(self.base, name) and len(str(v)) <= 200:
                 wanted[name] = str(v).lower() if isinstance(v, bool) else str(v)
         current = st.query_params.to_dict()
         if current != wanted:

@@ -18,6 +18,7 @@ def main() -> None:
     import core.live  # noqa: F401
     import ui.live  # noqa: F401
 
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # first optimizer costs seconds
     PagesManager.uses_pages_directory = False
     app = str(Path(__file__).resolve().parents[1] / "app.py")
     sys.argv = ["streamlit", "run", app, *sys.argv[1:]]
