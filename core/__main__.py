@@ -73,12 +73,12 @@ def cmd_train(args: argparse.Namespace) -> None:
     import torch
 
     from core.live import config_from_strings, config_to_dict, find_nonfinite_loss
-    from core.registry import all_demos
+    from core.registry import get_demo
 
-    demos = all_demos()
-    if args.demo not in demos:
-        _fail(f"unknown demo {args.demo!r}; known demos: {', '.join(demos)}")
-    demo = demos[args.demo]
+    try:
+        demo = get_demo(args.demo)
+    except KeyError as e:
+        _fail(str(e.args[0]))
     values: dict[str, str] = {}
     for item in args.set or []:
         if "=" not in item:

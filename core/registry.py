@@ -37,6 +37,16 @@ def get_demo(name: str) -> Demo:
     Raises:
         KeyError: with the list of known demos when there is none of that name.
     """
+    # Fast path: demos usually live in a module named like them (gan2d in core.gan, ...), so
+    # try that module before importing every topic (torch_geometric, gymnasium, ...).
+    for mod_name in dict.fromkeys([name, name.rstrip("0123456789").split("_")[0], name.split("_")[0]]):
+        try:
+            module = importlib.import_module(f"core.{mod_name}")
+        except ImportError:
+            continue
+        for demo in getattr(module, "DEMOS", []):
+            if demo.name == name:
+                return demo
     demos = all_demos()
     if name not in demos:
         raise KeyError(f"unknown demo {name!r}; known demos: {', '.join(demos)}")

@@ -36,7 +36,11 @@ def test_train_writes_config_metrics_artefacts_and_weights(tmp_path):
     assert "out.weight" in state
 
 
-def test_bad_input_exits_nonzero_with_one_clear_line(tmp_path):
+def test_bad_input_exits_nonzero_with_one_clear_line(tmp_path, capsys):
+    import pytest
+
+    from core.__main__ import main
+
     cases = [
         (["train", "nosuchdemo"], "unknown demo 'nosuchdemo'; known demos:"),
         (["train", "playground", "--set", "depth=3"], "unknown key 'depth'; known keys:"),
@@ -45,7 +49,8 @@ def test_bad_input_exits_nonzero_with_one_clear_line(tmp_path):
         (["train", "playground", "--set", "hidden=4,,x"], "comma-separated integers"),
     ]
     for args, message in cases:
-        out = cli(*args, "--out", str(tmp_path))
-        assert out.returncode == 2, (args, out.stdout)
-        lines = out.stderr.strip().splitlines()
-        assert len(lines) == 1 and message in lines[0], out.stderr
+        with pytest.raises(SystemExit) as exit_:
+            main([*args, "--out", str(tmp_path)])
+        assert exit_.value.code == 2, args
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0], lines

@@ -98,7 +98,7 @@ def test_dcgan_fid_falls_and_grid_is_fixed():
                         fid_every_s=2.0, lr_g=1e-3, lr_d=1e-3, ema=0.99, device="cpu")
     snaps = run_to_end(gan.train_gan, cfg)
     fids = [(s.step, s.metrics["fid"]) for s in snaps if "fid" in s.metrics]
-    assert fids[0][0] == 1 and fids[-1][0] == 200
+    assert fids[0][0] <= 50 and fids[-1][0] == 200  # the first snapshot after step 0
     assert fids[-1][1] < 0.5 * fids[0][1], fids
     last = snaps[-1]
     assert {"loss_d", "loss_g", "d_real", "d_fake", "confident_share"} <= set(last.metrics)
