@@ -220,7 +220,7 @@ class Snapshot:
 
     Attributes:
         step: optimisation steps (or episodes/epochs, as the demo documents) done so far.
-        time_s: wall-clock seconds of training so far (excluding paused time).
+        time_s: wall-clock seconds since the trainer started (a pause counts too).
         metrics: scalar metrics at this step, e.g. ``{"loss": 0.31, "test_acc": 0.94}``.
         artefacts: anything a page draws: ``np.ndarray`` images (uint8, HxW or HxWx3 are written
             as PNG by the CLI; other arrays go to ``artefacts.npz``), embeddings, attention maps.

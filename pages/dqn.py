@@ -85,12 +85,7 @@ with st.sidebar:
         form.widget("seed", kind="number")
         form.widget("device")
 
-try:
-    cfg = form.config()
-except ValueError as e:  # cross-field checks (ε end > ε start, learning starts >= total steps)
-    st.error(f"These settings can't be trained: {e}. Fix them in the sidebar; until then "
-             "**Train** uses the default settings.", icon=":material/error:")
-    cfg = dqn.DqnConfig()
+cfg = form.config()  # cross-field errors (ε end > ε start, ...) show and fall back to defaults
 
 
 @st.cache_data(show_spinner=False)

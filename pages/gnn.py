@@ -58,11 +58,7 @@ with st.sidebar:
         form.widget("seed", kind="number")
         form.widget("device")
 
-try:
-    cfg = form.config()
-except ValueError as e:  # cross-field check (e.g. too few SBM nodes per community)
-    st.error(f"These settings can't be used: {e}. Using the defaults instead.")
-    cfg = gnn.GnnConfig()
+cfg = form.config()  # a cross-field error (e.g. too few SBM nodes) shows and falls back
 
 
 @st.cache_resource(show_spinner="Loading the graph…", max_entries=8)

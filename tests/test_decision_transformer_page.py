@@ -4,7 +4,7 @@ from tests.apptest_util import open_page, progress_texts, train_until
 
 
 def test_dt_page_trains_and_evaluates(clean_streamlit):
-    at = open_page("pages/decision_transformer.py")
+    at = open_page("pages/decision-transformer.py")
     assert at.get("plotly_chart"), "the dataset's returns are shown before any run"
     at.slider(key="decision-transformer.n_episodes").set_value(40)
     at.select_slider(key="decision-transformer.steps").set_value(100)
@@ -18,7 +18,7 @@ def test_dt_page_trains_and_evaluates(clean_streamlit):
 
 
 def test_dt_page_rejects_bad_targets(clean_streamlit):
-    at = open_page("pages/decision_transformer.py")
+    at = open_page("pages/decision-transformer.py")
     at.text_input(key="decision-transformer.targets_text").set_value("lots, please")
     at.run()
     assert not at.exception

@@ -249,7 +249,12 @@ class ConfigForm:
             except ValueError as e:
                 self.notices.append(f"{e}; using the default.")
                 values[name] = getattr(self.base, name)
-        cfg = dataclasses.replace(self.base, **values)
+        try:
+            cfg = dataclasses.replace(self.base, **values)
+        except ValueError as e:  # a cross-field check in the config's __post_init__
+            st.error(f"These settings can't be trained: {e}. Fix them in the sidebar; until then "
+                     "**Train** uses the default settings.", icon=":material/error:")
+            cfg = self.base
         self._write_query(cfg)
         return cfg
 

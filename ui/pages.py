@@ -62,7 +62,7 @@ PAGES = [
     PageInfo("Reinforcement learning", "pages/dqn.py", "dqn", "DQN on CartPole",
              ":material/sports_esports:",
              "Deep Q-learning balances a pole; ablate replay and the target network."),
-    PageInfo("Reinforcement learning", "pages/decision_transformer.py", "decision-transformer",
+    PageInfo("Reinforcement learning", "pages/decision-transformer.py", "decision-transformer",
              "Decision Transformer", ":material/route:",
              "RL as sequence modelling: condition on the return you want."),
 ]

@@ -66,12 +66,7 @@ except ValueError as e:
 if problem:
     st.error(problem + " Using the previous valid targets.", icon=":material/error:")
     targets_text = form.current("targets")
-try:
-    cfg = form.config(targets=targets_text)
-except ValueError as e:  # cross-field checks (embedding size vs heads)
-    st.error(f"These settings can't be trained: {e}. Until fixed, **Train** uses the defaults.",
-             icon=":material/error:")
-    cfg = dt.DtConfig()
+cfg = form.config(targets=targets_text)  # cross-field errors show and fall back to defaults
 if cfg.source == "dqn":
     st.caption("The *dqn* source first trains DQN for 20,000 steps to collect checkpoints; that "
                "takes a minute or two the first time (then it is cached).")
