@@ -28,6 +28,7 @@ OUT = ROOT / "test-output" / "browser"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 VISUALS = ".js-plotly-plot, [data-testid='stImage'], [data-testid='stVegaLiteChart']"
+PREVIEW = VISUALS + ", [data-testid='stDataFrame'], [data-testid='stTable']"
 
 
 def free_port() -> int:
@@ -121,7 +122,7 @@ def test_page_trains_in_the_browser(browser, server, info):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(f"{server.url}/{info.url_path}")
     assert_app_shell(page, info.title)
-    page.locator(VISUALS).first.wait_for(timeout=60_000)  # something shows before training
+    page.locator(PREVIEW).first.wait_for(timeout=60_000)  # something shows before training
     page.get_by_role("button", name="Train", exact=True).first.click()
     progress = page.get_by_text(re.compile(r"^(Training · step \d+|Done · )"))
     progress.first.wait_for(timeout=90_000)
@@ -135,8 +136,9 @@ def test_page_trains_in_the_browser(browser, server, info):
     else:
         pytest.fail(f"progress did not move from {first!r}")
     time.sleep(1.5)
-    assert page.locator(VISUALS).count() > 0
+    page.locator(VISUALS).first.wait_for(timeout=30_000)  # charts are there (not mid-redraw)
     assert page.locator("[data-testid='stException']").count() == 0, \
         page.locator("[data-testid='stException']").first.inner_text()[:300]
     page.screenshot(path=str(OUT / f"{info.url_path}.png"), full_page=True)
     page.close()
+
