@@ -119,7 +119,7 @@ def test_first_deep_link_on_a_fresh_server(browser, url_path):
 
 @pytest.mark.parametrize("info", existing_pages(), ids=lambda p: p.url_path)
 def test_page_trains_in_the_browser(browser, server, info):
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page = browser.new_page(viewport={"width": 1400, "height": 2000})  # tall: charts in the shot
     page.goto(f"{server.url}/{info.url_path}")
     assert_app_shell(page, info.title)
     page.locator(PREVIEW).first.wait_for(timeout=60_000)  # something shows before training

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -40,8 +41,13 @@ from core.live import (
     parse_value,
 )
 
-POLL_S = 0.6
+POLL_S = 1.0
 MAX_PAST_RUNS = 5
+
+# Training threads spend most of their time in torch ops that release the GIL and must win it
+# back after every op; page renders are pure Python. With the default 5 ms switch interval a few
+# busy sessions starve training (a GIL convoy); a short interval keeps both moving.
+sys.setswitchinterval(0.0005)
 
 
 # ------------------------------------------------------------------------------ shared state
@@ -429,13 +435,27 @@ def run_panel(page: str, demo: Demo, config: Any, render: Callable[[RunView], No
     if current is not None and current.config != config and not train:
         c5.caption("Settings changed since this run: press **Train** to train with them.")
 
-    was_alive = current is not None and current.alive
+    state_then = current.state if current is not None else None
+    alive = current is not None and current.alive
+    running = state_then == RunState.RUNNING
 
-    @st.fragment(run_every=POLL_S if was_alive else None)
+    # Two fragments: a cheap status line that polls while the run is alive (queued runs only
+    # poll this), and the page's charts, which poll only while the run is training. A state
+    # change seen by a poll (queued -> running -> ended) triggers one full rerun, which
+    # redefines both fragments with the right timers.
+    @st.fragment(run_every=POLL_S if alive else None)
+    def status() -> None:
+        if current is None:
+            return
+        current.touch()
+        _status(current)
+        if current.state != state_then and _in_fragment_rerun():
+            st.rerun()
+
+    @st.fragment(run_every=POLL_S if running else None)
     def live() -> None:
         if current is not None:
             current.touch()
-            _status(current)
             history, latest = current.view()
         else:
             history, latest = [], None
@@ -443,9 +463,8 @@ def run_panel(page: str, demo: Demo, config: Any, render: Callable[[RunView], No
                        current.config if current else config)
         render(view)
         compare_chart(runs, current, compare, key=page)
-        if was_alive and current is not None and not current.alive and _in_fragment_rerun():
-            st.rerun()  # redraw once without polling now that the run has ended
 
+    status()
     live()
     history, latest = current.view() if current else ([], None)
     return RunView(current, pd.DataFrame(history), latest, current.config if current else config)
