@@ -299,7 +299,7 @@ def boundary_image(output: np.ndarray, data: tuple, k: int, regression: bool,
         colour = np.array([60, 60, 60]) if regression else _COLORS[int(lab) % 6]
         img[max(r - 2, 0):r + 3, max(c - 2, 0):c + 3] = 40
         img[max(r - 1, 0):r + 2, max(c - 1, 0):c + 2] = colour
-    return img.clip(0, 255).astype(np.uint8)
+    return np.nan_to_num(img, nan=128.0).clip(0, 255).astype(np.uint8)
 
 
 def train(cfg: PlaygroundConfig) -> Iterator[Snapshot]:
