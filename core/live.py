@@ -408,6 +408,7 @@ class Run:
         self._lock = threading.Lock()
         self._done_evt = threading.Event()
         self.traceback = ""
+        self.watchers = 0  # sessions showing this run (see RunPool.shared and Run.release)
 
     # -- reading ---------------------------------------------------------------------------
     @property
@@ -460,6 +461,12 @@ class Run:
         if self.state == RunState.QUEUED:
             self.state = RunState.PAUSED
             self._done_evt.set()
+
+    def release(self) -> None:
+        """One watcher lets go of the run; the last one cancels it (frees its memory)."""
+        self.watchers -= 1
+        if self.watchers <= 0:
+            self.cancel()
 
     def cancel(self) -> None:
         """Stop for good and drop the trainer (frees its memory)."""
@@ -543,6 +550,7 @@ class RunPool:
         self.idle_timeout_s = idle_timeout_s
         self._queue: collections.deque[Run] = collections.deque()
         self._active: set[int] = set()
+        self._alive: dict[tuple, Run] = {}  # queued or running runs by (demo, config)
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
 
@@ -555,9 +563,17 @@ class RunPool:
             run._done_evt.clear()
             run._stop.clear()
             self._queue.append(run)
+            self._alive[RunCache.key(run)] = run
             self._renumber()
         self._dispatch()
         return run
+
+    def shared(self, demo: Demo, config: Any) -> Run | None:
+        """A queued or running run of the same demo and config, to watch instead of training
+        the same thing twice (a classroom pressing Train on the default settings at once)."""
+        with self._lock:
+            run = self._alive.get((demo.name, config))
+        return run if run is not None and run.alive else None
 
     def _renumber(self) -> None:
         for i, r in enumerate(self._queue):
@@ -603,6 +619,8 @@ class RunPool:
         finally:
             with self._lock:
                 self._active.discard(run.id)
+                if self._alive.get(RunCache.key(run)) is run and not run.alive:
+                    del self._alive[RunCache.key(run)]
             self._dispatch()
 
     def _watch_idle(self, run: Run) -> None:

@@ -185,3 +185,21 @@ def test_cancel_queued_run():
     _wait(busy)
     time.sleep(0.1)
     assert waiting.state == RunState.CANCELLED
+
+
+def test_identical_alive_runs_are_shared_and_released_by_the_last_watcher():
+    pool = RunPool(max_workers=1)
+    cfg = ToyConfig(steps=200, slow=0.01)
+    first = pool.submit(Run(TOY, cfg))
+    first.watchers = 1
+    assert pool.shared(TOY, cfg) is first  # a second session watches instead of re-training
+    assert pool.shared(TOY, ToyConfig(steps=201)) is None
+    first.watchers += 1
+    first.release()
+    time.sleep(0.1)
+    assert first.alive, "one watcher left: the run goes on"
+    first.release()
+    _wait(first)
+    time.sleep(0.1)
+    assert first.state in (RunState.PAUSED, RunState.CANCELLED) and first.step < 200
+    assert pool.shared(TOY, cfg) is None

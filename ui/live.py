@@ -11,7 +11,7 @@ A page is three steps (see ``pages/playground.py``)::
     run_panel("playground", DEMO, cfg, render, compare=("test_loss", "train_loss"))
 
 ``render(view)`` draws the page's live charts from a :class:`RunView`; it runs inside a fragment
-that re-runs every ``POLL_S`` seconds while the run is alive, and once with ``view.latest is None``
+that re-runs every ``POLL_S`` seconds while the run trains, and once with ``view.latest is None``
 before any run (draw a preview of the data then, so the page shows something at once).
 """
 
@@ -87,7 +87,7 @@ class SessionRuns:
 
     def close(self) -> None:
         for r in self.all():
-            r.cancel()
+            r.release()
         self.pages.clear()
 
 
@@ -413,13 +413,16 @@ def run_panel(page: str, demo: Demo, config: Any, render: Callable[[RunView], No
     reset = c4.button("Reset", key=f"{page}.reset", disabled=not runs, icon=":material/restart_alt:",
                       width="stretch")
     if train:
-        if current is not None and current.alive:
+        if current is not None and current.alive and current.watchers <= 1:
             current.request_stop()
-        run = Run(demo, config)
+        run = pool.shared(demo, config)  # someone is already training exactly this: watch it
+        if run is None or run in runs:
+            run = Run(demo, config)
+            pool.submit(run)
+        run.watchers += 1
         runs.append(run)
         while len(runs) > MAX_PAST_RUNS + 1:
-            runs.pop(0).cancel()
-        pool.submit(run)
+            runs.pop(0).release()
         current = run
     elif stop and current is not None:
         current.request_stop()
@@ -429,7 +432,7 @@ def run_panel(page: str, demo: Demo, config: Any, render: Callable[[RunView], No
         pool.submit(current)
     elif reset:
         for r in runs:
-            r.cancel()
+            r.release()
         runs.clear()
         current = None
     if current is not None and current.config != config and not train:
