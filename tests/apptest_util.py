@@ -46,3 +46,8 @@ def train_until(at: AppTest, done, timeout: float = 60.0, label: str = "Train") 
 
 def progress_texts(at: AppTest) -> list[str]:
     return [p.proto.text for p in at.get("progress")]
+
+
+def is_done(at: AppTest) -> bool:
+    """True once the page's progress line says the run is done."""
+    return any(t.startswith("Done") for t in progress_texts(at))

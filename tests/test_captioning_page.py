@@ -1,6 +1,6 @@
 """AppTest: /captioning shows a data preview, trains three decoders and draws every live view."""
 
-from tests.apptest_util import open_page, progress_texts, train_until
+from tests.apptest_util import is_done, open_page, train_until
 
 
 def test_captioning_page_trains_and_shows_everything(clean_streamlit):
@@ -12,7 +12,7 @@ def test_captioning_page_trains_and_shows_everything(clean_streamlit):
     at.select_slider(key="captioning.eval_size").set_value(50)
     at.run()
     assert not at.exception
-    train_until(at, lambda a: any(t.startswith("Done") for t in progress_texts(a)), timeout=240)
+    train_until(at, is_done, timeout=240)
     keys = {c.proto.id for c in at.get("plotly_chart")}
     assert len(at.get("plotly_chart")) >= 3, keys  # loss, BLEU-4, gradient through time
     labels = [m.label for m in at.metric]

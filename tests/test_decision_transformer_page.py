@@ -1,6 +1,6 @@
 """AppTest: /decision-transformer previews the dataset, trains, and plots achieved vs target."""
 
-from tests.apptest_util import open_page, progress_texts, train_until
+from tests.apptest_util import is_done, open_page, train_until
 
 
 def test_dt_page_trains_and_evaluates(clean_streamlit):
@@ -12,7 +12,7 @@ def test_dt_page_trains_and_evaluates(clean_streamlit):
     at.slider(key="decision-transformer.eval_episodes").set_value(2)
     at.run()
     assert not at.error
-    train_until(at, lambda a: any(t.startswith("Done") for t in progress_texts(a)), timeout=120)
+    train_until(at, is_done, timeout=120)
     assert len(at.get("plotly_chart")) >= 3  # loss, dataset, achieved vs target
     assert any(m.label == "Behaviour cloning return" for m in at.metric)
 

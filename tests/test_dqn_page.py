@@ -1,6 +1,6 @@
 """AppTest: /dqn shows the environment before training, trains live, plays the policy back."""
 
-from tests.apptest_util import button, open_page, progress_texts, train_until
+from tests.apptest_util import button, is_done, open_page, train_until
 
 
 def test_dqn_page_trains_and_plays_back(clean_streamlit):
@@ -12,7 +12,7 @@ def test_dqn_page_trains_and_plays_back(clean_streamlit):
     at.select_slider(key="dqn.eval_every").set_value(1_000)
     at.slider(key="dqn.eval_episodes").set_value(2)
     at.run()
-    train_until(at, lambda a: any(t.startswith("Done") for t in progress_texts(a)), timeout=120)
+    train_until(at, is_done, timeout=120)
     assert len(at.get("plotly_chart")) >= 4  # returns, loss, max-Q/ε, Q-slice
     assert not at.get("image")
     assert any(m.label == "Evaluation return" for m in at.metric)

@@ -2,11 +2,7 @@
 lab (plane, modes readout) without exceptions."""
 
 
-from tests.apptest_util import open_page, progress_texts, train_until
-
-
-def done(at):
-    return any(t.startswith("Done") for t in progress_texts(at))
+from tests.apptest_util import is_done, open_page, train_until
 
 
 def test_gan_page_dcgan_and_latent_walk(clean_streamlit):
@@ -18,7 +14,7 @@ def test_gan_page_dcgan_and_latent_walk(clean_streamlit):
     at.select_slider(key="gan.g_width").set_value(8)
     at.select_slider(key="gan.d_width").set_value(8)
     at.run()
-    train_until(at, done, timeout=120)
+    train_until(at, is_done, timeout=120)
     labels = [m.label for m in at.metric]
     assert "FID (lower is better)" in labels and "mean D(G(z))" in labels
     assert len(at.get("plotly_chart")) >= 4  # losses, D outputs, FID, class histogram
@@ -37,7 +33,7 @@ def test_gan_page_mode_collapse_lab(clean_streamlit):
     assert at.get("plotly_chart"), "the target is drawn before any run"
     at.select_slider(key="gan2d.steps").set_value(200)
     at.run()
-    train_until(at, done, timeout=60)
+    train_until(at, is_done, timeout=60)
     labels = [m.label for m in at.metric]
     assert "modes covered" in labels and "high quality" in labels
     assert len(at.get("plotly_chart")) >= 4

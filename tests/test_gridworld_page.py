@@ -1,6 +1,6 @@
 """AppTest: /gridworld renders its grid editor, trains and shows the Q-table and curves."""
 
-from tests.apptest_util import open_page, progress_texts, train_until
+from tests.apptest_util import is_done, open_page, train_until
 
 
 def test_gridworld_page_trains(clean_streamlit):
@@ -9,7 +9,7 @@ def test_gridworld_page_trains(clean_streamlit):
     at.select_slider(key="gridworld.episodes").set_value(200)
     at.slider(key="gridworld.pace_ms").set_value(0)
     at.run()
-    train_until(at, lambda a: any(t.startswith("Done") for t in progress_texts(a)))
+    train_until(at, is_done)
     assert len(at.get("plotly_chart")) >= 4
     labels = [m.label for m in at.metric]
     assert "Policy matches value iteration" in labels

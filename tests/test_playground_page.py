@@ -1,6 +1,6 @@
 """AppTest: the home page and /playground render, train and show charts without exceptions."""
 
-from tests.apptest_util import open_page, progress_texts, train_until
+from tests.apptest_util import is_done, open_page, train_until
 
 
 def test_home_lists_pages(clean_streamlit):
@@ -16,7 +16,7 @@ def test_playground_trains_and_updates(clean_streamlit):
     assert [b.label for b in at.button][:4] == ["Train", "Stop", "Resume", "Reset"]
     at.select_slider(key="playground.steps").set_value(500)
     at.run()
-    train_until(at, lambda a: any(t.startswith("Done") for t in progress_texts(a)))
+    train_until(at, is_done)
     charts = at.get("plotly_chart")
     assert len(charts) >= 3  # boundary, loss, neurons
     assert any(m.label == "Test accuracy" for m in at.metric)
@@ -51,7 +51,7 @@ def test_a_diverging_run_says_so_and_keeps_earlier_runs(clean_streamlit):
     at = open_page("pages/playground.py")
     at.select_slider(key="playground.steps").set_value(200)
     at.run()
-    train_until(at, lambda a: any(t.startswith("Done") for t in progress_texts(a)))
+    train_until(at, is_done)
     at.selectbox(key="playground.activation").set_value("linear")
     at.segmented_control(key="playground.optimizer").set_value("sgd")
     at.select_slider(key="playground.lr").set_value(3.0)

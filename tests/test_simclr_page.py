@@ -1,7 +1,7 @@
 """AppTest: /simclr shows the augmentation viewer before training, trains a tiny SimCLR run and
 draws the live charts, the feature map, the few-label chart and nearest neighbours."""
 
-from tests.apptest_util import progress_texts, train_until
+from tests.apptest_util import is_done, train_until
 
 TINY = {"epochs": "1", "batch_size": "64", "width": "16", "max_seconds": "4", "map_points": "200",
         "map_every_s": "1", "eval_steps": "10"}
@@ -23,7 +23,7 @@ def test_simclr_page_trains_and_evaluates(clean_streamlit):
     assert [b.label for b in at.button][:1] == ["New views"]
     assert any("ell_{i,j}" in t.value for t in at.latex)
     assert at.select_slider(key="simclr.width").value == 16
-    train_until(at, lambda a: any(t.startswith("Done") for t in progress_texts(a)), timeout=120)
+    train_until(at, is_done, timeout=120)
     keys = {c.proto.id for c in at.get("plotly_chart")}
     labels = [m.label for m in at.metric]
     assert "NT-Xent loss" in labels

@@ -1,6 +1,6 @@
 """AppTest: /transformer shows a preview, trains, draws attention maps and answers typed input."""
 
-from tests.apptest_util import open_page, progress_texts, train_until
+from tests.apptest_util import is_done, open_page, train_until
 
 
 def _texts(at) -> str:
@@ -15,7 +15,7 @@ def test_transformer_page_trains_and_answers(clean_streamlit):
     at.select_slider(key="transformer.steps").set_value(100)
     at.select_slider(key="transformer.batch_size").set_value(64)
     at.run()
-    train_until(at, lambda a: any(t.startswith("Done") for t in progress_texts(a)))
+    train_until(at, is_done)
     keys = {c.proto.id for c in at.get("plotly_chart")}
     assert len(keys) >= 5  # loss, accuracy, attention, typed attention, PE, ablation
     labels = [m.label for m in at.metric]

@@ -1,7 +1,7 @@
 """AppTest: /vae shows a data preview, trains VAE and CAE side by side and draws both panels."""
 
 
-from tests.apptest_util import open_page, progress_texts, train_until
+from tests.apptest_util import is_done, open_page, train_until
 
 
 def test_vae_page_trains_and_compares(clean_streamlit):
@@ -12,7 +12,7 @@ def test_vae_page_trains_and_compares(clean_streamlit):
     at.select_slider(key="vae.batch_size").set_value(256)
     at.run()
     assert not at.exception
-    train_until(at, lambda a: any(t.startswith("Done") for t in progress_texts(a)), timeout=120)
+    train_until(at, is_done, timeout=120)
     labels = [m.label for m in at.metric]
     assert "Held-out −ELBO" in labels and "CAE reconstruction" in labels
     charts = at.get("plotly_chart")
