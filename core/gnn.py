@@ -66,7 +66,11 @@ class GnnConfig:
     weight_decay: float = param(5e-4, choices=WEIGHT_DECAYS, label="Weight decay",
                                 help="L2 penalty of Adam; GCN: first layer only (as Kipf & "
                                 "Welling), others: all layers")
-    epochs: int = param(200, lo=1, hi=2000)
+    epochs: int = param(200, lo=1, hi=2000, help="maximum epochs (full-batch steps)")
+    patience: int = param(0, lo=0, hi=500, label="Early-stopping patience",
+                          help="stop after this many epochs in which neither the validation loss "
+                          "nor the validation accuracy improved (0 = train every epoch; the GAT "
+                          "paper uses 100)")
     labels_per_class: int = param(0, lo=0, hi=100, label="Labelled nodes per class",
                                   help="0 = the graph's standard split (karate: 1, Cora and "
                                   "CiteSeer: the public 20, sbm: 5)")
@@ -356,6 +360,25 @@ def pca_2d(h: torch.Tensor, ref: np.ndarray | None = None) -> tuple[np.ndarray, 
     return (c.numpy() @ axes).astype(np.float32), axes
 
 
+def tsne_2d(h: np.ndarray, seed: int = 0) -> np.ndarray:
+    """t-SNE (openTSNE, Barnes-Hut, perplexity 30; van der Maaten & Hinton 2008) of rows of
+    ``h`` (N, D) -> (N, 2). Rows are L2-normalised first (cosine geometry, as for word vectors).
+
+    Raises:
+        ValueError: for fewer than 4 rows.
+    """
+    from openTSNE import TSNE
+
+    h = np.asarray(h, dtype=np.float32)
+    if len(h) < 4:
+        raise ValueError(f"t-SNE needs at least 4 points, got {len(h)}")
+    h = h / np.maximum(np.linalg.norm(h, axis=1, keepdims=True), 1e-8)
+    perplexity = float(min(30.0, (len(h) - 1) / 3))
+    emb = TSNE(perplexity=perplexity, n_jobs=2, random_state=seed, n_iter=300,
+               early_exaggeration_iter=125).fit(h)
+    return np.asarray(emb, dtype=np.float32)
+
+
 def mean_pairwise_distance(h: torch.Tensor, max_nodes: int = 1000, seed: int = 0) -> float:
     """Mean cosine distance ``1 - cos(h_i, h_j)`` over node pairs i != j (MAD, Chen et al.,
     "Measuring and Relieving the Over-smoothing Problem", AAAI 2020), on at most ``max_nodes``
@@ -468,10 +491,39 @@ def neighbour_contributions(model: NodeGNN, data, node: int, layer: int = 0) -> 
 # -------------------------------------------------------------------------------- training
 
 
+class ModelSelection:
+    """Early stopping and model selection on the validation nodes (Velickovic et al. 2018).
+
+    An epoch is *selected* when its validation accuracy and validation loss are both at least as
+    good as the best seen so far; the reported test accuracy is the selected epoch's. Patience
+    counts epochs in which neither improved; training stops when it reaches ``patience``
+    (``patience=0``: never stop early, still select).
+    """
+
+    def __init__(self, patience: int = 0) -> None:
+        self.patience = patience
+        self.best_acc, self.best_loss = -math.inf, math.inf
+        self.selected_epoch, self.selected_test = 0, math.nan
+        self.waited = 0
+
+    def update(self, epoch: int, val_acc: float, val_loss: float, test_acc: float) -> bool:
+        """Record one epoch; returns True when training should stop."""
+        if val_acc >= self.best_acc or val_loss <= self.best_loss:
+            if val_acc >= self.best_acc and val_loss <= self.best_loss:
+                self.selected_epoch, self.selected_test = epoch, test_acc
+            self.best_acc = max(self.best_acc, val_acc)
+            self.best_loss = min(self.best_loss, val_loss)
+            self.waited = 0
+        else:
+            self.waited += 1
+        return 0 < self.patience <= self.waited
+
+
 def _fit(cfg: GnnConfig, data, device: torch.device, layers: int | None = None,
-         tick: Ticker | None = None) -> Iterator[tuple[int, dict, NodeGNN, dict | None]]:
-    """Train one model; yields ``(epoch, metrics, model, artefacts or None)`` every epoch
-    (artefacts when ``tick`` says a snapshot is due, and at the last epoch)."""
+         tick: Ticker | None = None) -> Iterator[tuple[int, dict, NodeGNN, dict | None, bool]]:
+    """Train one model; yields ``(epoch, metrics, model, artefacts or None, last)`` every epoch
+    (artefacts when ``tick`` says a snapshot is due, and at the last epoch; ``last`` is True at
+    ``cfg.epochs`` or when early stopping ends the run)."""
     seed_everything(cfg.seed)
     if layers is not None:
         cfg = GnnConfig(**{**cfg.__dict__, "layers": layers})
@@ -481,7 +533,7 @@ def _fit(cfg: GnnConfig, data, device: torch.device, layers: int | None = None,
              "test": data.test_mask.to(device)}
     model = build_model(cfg, data.num_features, data.num_classes).to(device)
     opt = make_optimizer(cfg, model)
-    best_val, best_test, axes = -1.0, float("nan"), None
+    select, axes = ModelSelection(cfg.patience), None
     for epoch in range(1, cfg.epochs + 1):
         model.train()
         opt.zero_grad()
@@ -491,17 +543,24 @@ def _fit(cfg: GnnConfig, data, device: torch.device, layers: int | None = None,
         opt.step()
         loss = float(loss.detach())
         acc, logits_eval, hid = evaluate(model, x, ei, y, masks)
-        if acc["val"] > best_val:
-            best_val, best_test = acc["val"], acc["test"]
+        val_loss = (float(F.cross_entropy(logits_eval[masks["val"]], y[masks["val"]]))
+                    if masks["val"].any() else math.nan)
+        stop = select.update(epoch, acc["val"], val_loss, acc["test"])
+        last = stop or epoch == cfg.epochs or not math.isfinite(loss)
         metrics = {"loss": loss, "train_acc": acc["train"], "val_acc": acc["val"],
-                   "test_acc": acc["test"], "best_val_test_acc": best_test}
+                   "test_acc": acc["test"], "best_val_test_acc": select.selected_test,
+                   "selected_epoch": float(select.selected_epoch)}
+        if math.isfinite(val_loss):
+            metrics["val_loss"] = val_loss
         art = None
-        if (tick is not None and tick(epoch)) or epoch == cfg.epochs:
+        if (tick is not None and tick(epoch)) or last:
             emb, axes = pca_2d(hid[:MAX_EMBED_POINTS], axes)
             art = {"pred": logits_eval.argmax(1).cpu().numpy().astype(np.int16),
                    "embedding": emb}
-        yield epoch, metrics, model, art
-        if not math.isfinite(loss):
+            if last:  # the full last hidden layer, for a t-SNE of the finished run
+                art["hidden"] = hid[:MAX_EMBED_POINTS].float().cpu().numpy()
+        yield epoch, metrics, model, art, last
+        if last:
             return
 
 
@@ -509,23 +568,23 @@ def train(cfg: GnnConfig) -> Iterator[Snapshot]:
     """Train a node classifier; one snapshot per epoch.
 
     Metrics: ``loss`` (cross-entropy on labelled nodes, nats), ``train_acc``, ``val_acc``,
-    ``test_acc`` and ``best_val_test_acc`` (test accuracy at the epoch of best validation
-    accuracy so far, the usual model selection). Artefacts (refreshed at most every ~0.25 s):
-    ``pred`` (N,) predicted classes, ``embedding`` (min(N, 3000), 2) last hidden layer in 2-D
-    (PCA when wider), ``note`` (data fallback line or ""). The final snapshot carries the model.
+    ``test_acc``, ``val_loss`` and ``best_val_test_acc`` (test accuracy of the epoch selected on
+    the validation nodes so far, see :class:`ModelSelection`; ``selected_epoch`` is that epoch).
+    With ``cfg.patience`` > 0 the run stops early (its last snapshot is final). Artefacts
+    (refreshed at most every ~0.25 s): ``pred`` (N,) predicted classes, ``embedding``
+    (min(N, 3000), 2) last hidden layer in 2-D (PCA when wider), ``note`` (data fallback line or
+    ""); the final snapshot adds ``hidden`` (min(N, 3000), H), the last hidden layer itself, and
+    carries the model.
     """
     device = resolve_device(cfg.device)
     data = make_graph(cfg)
     tick = Ticker(total=cfg.epochs)
     art: dict = {}
-    for epoch, metrics, model, new in _fit(cfg, data, device, tick=tick):
+    for epoch, metrics, model, new, last in _fit(cfg, data, device, tick=tick):
         if new is not None:
             art = {**new, "note": data.note}
-        final = epoch == cfg.epochs
-        yield Snapshot(epoch, tick.elapsed, metrics, art, total_steps=cfg.epochs, final=final,
-                       model=frozen_model(model) if final else None)
-        if not math.isfinite(metrics["loss"]):
-            return
+        yield Snapshot(epoch, tick.elapsed, metrics, art, total_steps=cfg.epochs, final=last,
+                       model=frozen_model(model) if last else None)
 
 
 def train_depth(cfg: GnnConfig) -> Iterator[Snapshot]:
@@ -547,7 +606,7 @@ def train_depth(cfg: GnnConfig) -> Iterator[Snapshot]:
                             data.num_classes).to(device).eval()
         with torch.no_grad():
             _, _, hid0 = fresh(x, ei, return_hidden=True)
-        *_, (_, metrics, model, _) = _fit(cfg, data, device, layers=depth)  # run to the end
+        *_, (_, metrics, model, _, _) = _fit(cfg, data, device, layers=depth)  # run to the end
         model.eval()
         with torch.no_grad():
             _, _, hid = model(x, ei, return_hidden=True)

@@ -54,6 +54,7 @@ with st.sidebar:
     form.widget("lr")
     form.widget("weight_decay", format_func=lambda v: f"{v:g}")
     form.widget("epochs", kind="select_slider", options=[20, 50, 100, 200, 300, 500, 1000, 2000])
+    form.widget("patience")
     with st.expander("Seed and device"):
         form.widget("seed", kind="number")
         form.widget("device")
@@ -168,6 +169,11 @@ def embedding_figure(d, emb: np.ndarray, title: str) -> go.Figure:
     return fig
 
 
+@st.cache_data(show_spinner="Running t-SNE…", max_entries=8)
+def tsne_2d(hidden: np.ndarray, seed: int) -> np.ndarray:
+    return gnn.tsne_2d(hidden, seed=seed)
+
+
 data = graph_for(_graph_key(cfg))
 data_note(data.note)
 nodes, edges, xy = drawn_subgraph(
@@ -191,11 +197,19 @@ def render(view: RunView) -> None:
                    f"validation, {int(d.test_mask.sum())} test nodes.")
         return
     m = latest.metrics
-    a, b, c, e = st.columns(4)
+    a, b, c, e, f = st.columns(5)
     a.metric("Epoch", f"{latest.step}")
     b.metric("Train accuracy", f"{m['train_acc']:.1%}")
     c.metric("Validation accuracy", f"{m['val_acc']:.1%}")
     e.metric("Test accuracy", f"{m['test_acc']:.1%}")
+    if np.isfinite(m.get("best_val_test_acc", np.nan)):
+        f.metric("Test acc., selected epoch", f"{m['best_val_test_acc']:.1%}",
+                 help=f"epoch {int(m['selected_epoch'])}: the last epoch whose validation "
+                 "accuracy and validation loss were both the best so far. Choosing the model on "
+                 "validation nodes (never on test nodes) is how papers report test accuracy.")
+    if latest.final and latest.step < view.config.epochs:
+        st.caption(f"Early stopping ended the run at epoch {latest.step}: no better validation "
+                   f"loss or accuracy for {view.config.patience} epochs.")
     left, right = st.columns([1, 1])
     with left:
         st.plotly_chart(graph_figure(d, nodes, edges, xy, latest.artefacts["pred"],
@@ -204,9 +218,17 @@ def render(view: RunView) -> None:
         st.caption("Fill = predicted class, outline = true class: a node whose fill and outline "
                    "differ is misclassified.")
     with right:
-        emb = latest.artefacts["embedding"]
+        emb, method = latest.artefacts["embedding"], "PCA"
+        hidden = latest.artefacts.get("hidden")
         what = "last hidden layer" if view.config.layers > 1 else "output logits"
-        st.plotly_chart(embedding_figure(d, emb, f"Node embeddings: {what} (PCA to 2-D)"),
+        if latest.final and hidden is not None and hidden.shape[1] > 2:
+            method = st.radio("Projection", ["PCA", "t-SNE"], horizontal=True,
+                              key=f"{PAGE}.projection",
+                              help="PCA is linear and updates live; t-SNE (openTSNE) keeps "
+                              "neighbours together and shows the clusters of the finished run.")
+            if method == "t-SNE":
+                emb = tsne_2d(hidden, view.config.seed)
+        st.plotly_chart(embedding_figure(d, emb, f"Node embeddings: {what} ({method} to 2-D)"),
                         key=f"{PAGE}.embedding")
     st.plotly_chart(line_chart(view.history, ["train_acc", "val_acc", "test_acc"],
                                "Accuracy per epoch", x="step", y_title="accuracy",

@@ -131,3 +131,20 @@ def test_graph_classification_learns_cycles():
     assert snap.metrics["test_acc"] >= 0.8, snap.metrics
     mutag = _last(train_graphs(GraphClsConfig(dataset="mutag", epochs=1)))
     assert "MUTAG" in mutag.artefacts["note"]  # offline: falls back with a note
+
+
+def test_early_stopping_selects_on_validation():
+    from core.gnn import ModelSelection
+
+    sel = ModelSelection(patience=2)
+    assert not sel.update(1, val_acc=0.5, val_loss=1.0, test_acc=0.4)
+    assert not sel.update(2, val_acc=0.6, val_loss=0.9, test_acc=0.55)  # both better: selected
+    assert not sel.update(3, val_acc=0.7, val_loss=0.95, test_acc=0.9)  # acc only: not selected
+    assert not sel.update(4, val_acc=0.6, val_loss=0.99, test_acc=0.2)  # neither: wait 1
+    assert sel.update(5, val_acc=0.6, val_loss=0.99, test_acc=0.2)  # wait 2 = patience: stop
+    assert (sel.selected_epoch, sel.selected_test) == (2, 0.55)
+    snaps = list(train(GnnConfig(dataset="karate", epochs=400, lr=0.05, patience=20)))
+    assert snaps[-1].final and snaps[-1].step < 400, "patience ends the run early"
+    m = snaps[-1].metrics
+    assert 1 <= m["selected_epoch"] <= snaps[-1].step and 0.0 <= m["best_val_test_acc"] <= 1.0
+    assert snaps[-1].artefacts["hidden"].shape == (34, 16)

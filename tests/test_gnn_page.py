@@ -31,7 +31,11 @@ def test_gnn_page_trains_and_explains(clean_streamlit):
     at.run()
     _wait(at, _done)
     labels = [m.label for m in at.metric]
-    assert "Test accuracy" in labels
+    assert "Test accuracy" in labels and "Test acc., selected epoch" in labels
+    at.radio(key="gnn.projection").set_value("t-SNE")
+    at.run()
+    assert not at.exception
+    assert any("(t-SNE to 2-D)" in c.proto.spec for c in at.get("plotly_chart"))
     specs = " ".join(c.proto.spec for c in at.get("plotly_chart"))
     assert "Predictions at epoch 50" in specs and "Node embeddings" in specs
     assert "Accuracy per epoch" in specs
