@@ -5,7 +5,8 @@
 
 ``train`` writes ``DIR/config.json``, ``DIR/metrics.jsonl`` (one JSON object per snapshot with
 ``step``, ``time_s`` and every scalar metric), the final snapshot's image artefacts as PNG
-(other array artefacts in ``artefacts.npz``) and the final weights as a ``state_dict``
+(other array artefacts in ``artefacts.npz``, dict artefacts such as DQN checkpoints in
+``NAME.pt``) and the final weights as a ``state_dict``
 (``model.pt``; load with ``torch.load(path, weights_only=True)``).
 Bad input exits with status 2 and one line naming the problem and the allowed values.
 """
@@ -50,6 +51,11 @@ def _write_artefacts(out: Path, artefacts: dict[str, Any]) -> list[str]:
             written.append(f"{safe}.png")
         elif isinstance(value, np.ndarray) and value.dtype != object:
             arrays[safe] = value
+        elif isinstance(value, dict):  # e.g. DQN checkpoints: tensors, numbers, state dicts
+            import torch
+
+            torch.save(value, out / f"{safe}.pt")
+            written.append(f"{safe}.pt")
     if arrays:
         np.savez_compressed(out / "artefacts.npz", **arrays)
         written.append("artefacts.npz")

@@ -61,8 +61,13 @@ class DtConfig:
 
     source: str = param("heuristic", choices=SOURCES, label="Dataset source",
                         help="heuristic: a hand-written controller that gives up after a "
-                        "different number of steps in each episode; dqn: "
-                        "checkpoints of a short DQN run of mixed quality; both add random play")
+                        "different number of steps in each episode; dqn: the checkpoints of a "
+                        "DQN run (see dqn_run), of mixed quality; both add random play")
+    dqn_run: str = param("total_steps=20000", label="DQN run",
+                         help="source=dqn: the DQN run whose checkpoints play the episodes, as "
+                         "its settings (k=v pairs, comma separated; a run finished on the DQN "
+                         "page is reused, otherwise it is trained first) or the path of a "
+                         "checkpoints.pt written by `python -m core train dqn`")
     n_episodes: int = param(160, lo=20, hi=1000, step=10, label="Episodes in the dataset")
     context_len: int = param(8, lo=1, hi=50, label="Context length K",
                              help="timesteps the transformer sees (3K tokens)")
@@ -81,6 +86,10 @@ class DtConfig:
 
     def __post_init__(self) -> None:
         parse_targets(self.targets)
+        if self.source == "dqn" and not self.dqn_run.strip().endswith(".pt"):
+            from core.dqn import parse_run_key
+
+            parse_run_key(self.dqn_run)  # raises ValueError naming the bad setting
         if self.d_model % self.n_heads:
             raise ValueError(f"the embedding size ({self.d_model}) must be divisible by the number "
                              f"of heads ({self.n_heads})")
@@ -142,19 +151,32 @@ def rollout(policy, env, seed: int, eps: float, rng: np.random.Generator) -> Tra
                       np.asarray(r, np.float32))
 
 
+N_POLICIES = 5  # DQN checkpoints used as behaviour policies
+
+
+def pick_checkpoints(eval_returns: np.ndarray, n: int = N_POLICIES) -> list[int]:
+    """Indices of up to ``n`` checkpoints spread over the range of their evaluation returns
+    (worst, best and evenly spaced quantiles between): a dataset of mixed quality."""
+    order = np.argsort(eval_returns, kind="stable")
+    picks = np.round(np.linspace(0, len(order) - 1, min(n, len(order)))).astype(int)
+    return sorted({int(order[i]) for i in picks})
+
+
 @functools.lru_cache(maxsize=8)
-def collect_dataset(source: str, n_episodes: int, seed: int) -> tuple[Trajectory, ...]:
-    """The offline dataset, deterministic in ``(source, n_episodes, seed)`` and cached.
+def collect_dataset(source: str, n_episodes: int, seed: int,
+                    dqn_run: str = "total_steps=20000") -> tuple[Trajectory, ...]:
+    """The offline dataset, deterministic in its arguments and cached.
 
     ``heuristic``: a :class:`GiveUpController` that balances well and then, after a number of
     steps spread evenly over [0, 500] across episodes, deliberately lets the pole fall, with 5%
     random actions; one episode in six is random play. Returns range from ~10 to 500.
-    ``dqn``: a short DQN run on CartPole (:mod:`core.dqn`, 20k steps) checkpointed five times
-    (from nearly untrained to good); each checkpoint plays with ε in {0, 0.1, 0.3}; one episode
-    in six is random play.
+    ``dqn``: the checkpoints of the DQN run ``dqn_run`` (:func:`core.dqn.checkpoints_of`: a run
+    finished on the DQN page, a ``checkpoints.pt`` file, or a run trained now); up to five of
+    them spread from its worst to its best evaluation return each play with ε in {0, 0.1, 0.3};
+    one episode in six is random play.
 
     Raises:
-        ValueError: for an unknown source.
+        ValueError: for an unknown source, or a DQN run that cannot be used.
     """
     from core import dqn
 
@@ -171,11 +193,11 @@ def collect_dataset(source: str, n_episodes: int, seed: int) -> tuple[Trajectory
             else:
                 out.append(rollout(GiveUpController(int(g)), env, seed * 100_003 + k, 0.05, rng))
     else:
-        at = (1_500, 4_000, 8_000, 12_000, 20_000)
-        cfg = dqn.DqnConfig(total_steps=20_000, eval_every=20_000, eval_episodes=1, seed=seed,
-                            device="cpu")
-        nets = [s.model for s in dqn.train(cfg, checkpoint_at=at) if s.step in at]
-        policies = [functools.partial(_greedy, net) for net in nets]
+        ck = dqn.checkpoints_of(dqn_run)
+        if len(ck["state_dicts"]) == 0:
+            raise ValueError(f"the DQN run {dqn_run!r} has no checkpoints")
+        idx = pick_checkpoints(np.asarray(ck["eval_returns"]))
+        policies = [functools.partial(_greedy, dqn.load_policy(ck, i)) for i in idx]
         for k in range(n_episodes):
             if k % 6 == 5:
                 out.append(rollout(heuristic_action, env, seed * 100_003 + k, 1.0, rng))
@@ -422,7 +444,8 @@ def train(cfg: DtConfig) -> Iterator[Snapshot]:
     targets = parse_targets(cfg.targets)
     total = cfg.steps + len(targets)
     yield Snapshot(0, 0.0, {}, {"phase": "collecting the dataset"}, total_steps=total)
-    data = collect_dataset(cfg.source, cfg.n_episodes, cfg.seed)
+    data = collect_dataset(cfg.source, cfg.n_episodes, cfg.seed,
+                           cfg.dqn_run if cfg.source == "dqn" else "")
     seed_everything(cfg.seed)
     returns = np.array([t.ret for t in data], np.float32)
     stats = {"dataset_best_return": float(returns.max()),

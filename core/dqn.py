@@ -23,7 +23,9 @@ Shapes: observations ``(B, 4)`` float32 (cart position [m], cart velocity [m/s],
 from __future__ import annotations
 
 import math
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -31,7 +33,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.live import Demo, Snapshot, Ticker, frozen_copy, param, resolve_device, seed_everything
+from core.live import (
+    Demo,
+    Snapshot,
+    Ticker,
+    config_from_strings,
+    field_specs,
+    frozen_copy,
+    param,
+    resolve_device,
+    seed_everything,
+)
 
 ENV_ID = "CartPole-v1"
 OBS_DIM = 4
@@ -325,8 +337,10 @@ def train(cfg: DqnConfig, checkpoint_at: tuple[int, ...] = ()) -> Iterator[Snaps
     Artefacts: ``episodes`` (n, 2) [end step, return]; ``evals`` (m, 2) [step, mean return];
     ``q_slice`` (see :func:`q_slice`); ``policy``: a frozen copy of the Q-network refreshed
     every ~2 s (its step in ``policy_step``), for playback while training continues. ``model``
-    is set on the last snapshot and at each step listed in ``checkpoint_at`` (deterministic
-    checkpoints, e.g. for the Decision Transformer's dataset).
+    is set on the last snapshot and at each step listed in ``checkpoint_at``. The last snapshot
+    also carries ``checkpoints``: the Q-network's weights at every evaluation (see
+    :func:`checkpoints_of`), of mixed quality by construction; they are registered under ``cfg``
+    (:func:`finished_runs`) so the Decision Transformer can use them as its offline dataset.
 
     Raises:
         ValueError: for an unusable device.
@@ -345,6 +359,7 @@ def train(cfg: DqnConfig, checkpoint_at: tuple[int, ...] = ()) -> Iterator[Snaps
 
     episodes: list[tuple[int, float]] = []
     evals: list[tuple[int, float]] = []
+    states: list[dict[str, torch.Tensor]] = []  # the Q-network's weights at each evaluation
     loss_v, max_q_v, eval_v = math.nan, math.nan, math.nan
     grad_steps = 0
     last_model_t = -math.inf
@@ -399,6 +414,7 @@ def train(cfg: DqnConfig, checkpoint_at: tuple[int, ...] = ()) -> Iterator[Snaps
             eval_v = float(evaluate(q_net, cfg.eval_episodes, seed=10_000 + cfg.seed,
                                     device=device).mean())
             evals.append((step, eval_v))
+            states.append({k: v.detach().cpu().clone() for k, v in q_net.state_dict().items()})
             eval_time += time.perf_counter() - t0
 
         final = step == cfg.total_steps
@@ -427,11 +443,101 @@ def train(cfg: DqnConfig, checkpoint_at: tuple[int, ...] = ()) -> Iterator[Snaps
                    "evals": np.asarray(evals, dtype=np.float32).reshape(-1, 2),
                    "q_slice": q_slice(q_net, device=device),
                    "policy": policy, "policy_step": policy_step}
+            if final:
+                art["checkpoints"] = {
+                    "steps": torch.tensor([s_ for s_, _ in evals], dtype=torch.int64),
+                    "eval_returns": torch.tensor([r for _, r in evals], dtype=torch.float32),
+                    "width": cfg.width, "state_dicts": states}
+                register_checkpoints(cfg, art["checkpoints"])
             yield Snapshot(step, tick.elapsed, metrics, art, total_steps=cfg.total_steps,
                            final=final, model=policy if final or checkpoint else None)
             if diverged:
                 return
     env.close()
+
+
+# ------------------------------------------------------------- checkpoints shared with other demos
+
+_STORE: OrderedDict[DqnConfig, dict] = OrderedDict()
+_STORE_LOCK = threading.Lock()
+STORE_SIZE = 8  # finished runs whose checkpoints are kept in memory
+
+
+def register_checkpoints(cfg: DqnConfig, checkpoints: dict) -> None:
+    """Remember a finished run's checkpoints (least recently used are dropped)."""
+    with _STORE_LOCK:
+        _STORE[cfg] = checkpoints
+        _STORE.move_to_end(cfg)
+        while len(_STORE) > STORE_SIZE:
+            _STORE.popitem(last=False)
+
+
+def finished_runs() -> list[tuple[DqnConfig, dict]]:
+    """``(config, checkpoints)`` of the DQN runs finished in this process, newest first."""
+    with _STORE_LOCK:
+        return list(reversed(_STORE.items()))
+
+
+def run_key(cfg: DqnConfig) -> str:
+    """The settings of ``cfg`` that differ from the defaults, as ``"k=v,k=v"`` ("" = defaults);
+    :func:`parse_run_key` inverts it."""
+    base = DqnConfig()
+    return ",".join(f"{s.name}={getattr(cfg, s.name)}" for s in field_specs(DqnConfig)
+                    if getattr(cfg, s.name) != getattr(base, s.name))
+
+
+def parse_run_key(key: str) -> DqnConfig:
+    """``"total_steps=20000,seed=3"`` -> ``DqnConfig``.
+
+    Raises:
+        ValueError: for a malformed pair, an unknown setting or a bad value.
+    """
+    values = {}
+    for item in (p.strip() for p in key.split(",")):
+        if not item:
+            continue
+        if "=" not in item:
+            raise ValueError(f"{item!r} is not a key=value pair")
+        k, v = item.split("=", 1)
+        values[k.strip()] = v.strip()
+    return config_from_strings(DqnConfig, values)
+
+
+def checkpoints_of(run: str) -> dict:
+    """The checkpoints of one DQN run: ``{"steps": (n,) int64, "eval_returns": (n,) float32
+    (mean greedy return at that step), "width": int, "state_dicts": [n QNetwork state dicts]}``.
+
+    ``run`` is a :func:`run_key` (settings as ``k=v`` pairs; the run is reused if it finished in
+    this process, else trained now, which is reproducible on the CPU) or the path of a
+    ``checkpoints.pt`` written by ``python -m core train dqn`` (loaded with
+    ``weights_only=True``).
+
+    Raises:
+        ValueError: for bad settings, or a file that is missing or not DQN checkpoints.
+    """
+    if run.strip().endswith(".pt"):
+        try:
+            ck = torch.load(run.strip(), map_location="cpu", weights_only=True)
+        except (OSError, RuntimeError, EOFError, ValueError) as e:
+            raise ValueError(f"cannot read DQN checkpoints from {run!r}: {e}") from None
+        if not (isinstance(ck, dict) and {"steps", "eval_returns", "width", "state_dicts"} <= ck.keys()):
+            raise ValueError(f"{run!r} does not hold DQN checkpoints")
+        return ck
+    cfg = parse_run_key(run)
+    for done_cfg, ck in finished_runs():
+        if done_cfg == cfg:
+            return ck
+    for snap in train(cfg):
+        if snap.final:
+            return snap.artefacts["checkpoints"]
+    raise ValueError(f"the DQN run {run!r} ended without checkpoints (it diverged)")
+
+
+def load_policy(checkpoints: dict, i: int) -> QNetwork:
+    """The ``i``-th checkpoint as an eval-mode :class:`QNetwork` on the CPU."""
+    net = QNetwork(width=int(checkpoints["width"]))
+    net.load_state_dict(checkpoints["state_dicts"][i])
+    return net.eval().requires_grad_(False)
 
 
 DEMOS = [Demo("dqn", DqnConfig, train, title="DQN on CartPole",

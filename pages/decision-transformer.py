@@ -7,6 +7,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core import decision_transformer as dt
+from core import dqn
 from ui.charts import MARGIN, PALETTE, line_chart, metric_row, page_header
 from ui.live import ConfigForm, RunView, run_panel
 
@@ -17,8 +18,8 @@ page_header(
     "Decision Transformer",
     "No environment interaction while learning: the agent only sees a fixed dataset of CartPole "
     "episodes of mixed quality (a hand-written controller that balances the pole and then gives "
-    "up after a different number of steps in each episode, or checkpoints of a short DQN run; "
-    "plus random play). A small GPT reads the episode "
+    "up after a different number of steps in each episode, or the checkpoints of a DQN run "
+    "from the DQN page; plus random play). A small GPT reads the episode "
     "as a sequence of *(return-to-go, state, action)* tokens with causal attention and learns to "
     "predict each action (Chen et al., 2021). The return-to-go R̂ₜ is the reward still to come; "
     "at test time we choose the first one, the **target return**, and subtract each reward as it "
@@ -36,7 +37,23 @@ form = ConfigForm(PAGE, dt.DtConfig)
 form.show_notices()
 with st.sidebar:
     st.header("Offline dataset")
-    form.widget("source")
+    source = form.widget("source")
+    dqn_run = form.current("dqn_run")
+    if source == "dqn":
+        runs = {dqn.run_key(c): ck for c, ck in dqn.finished_runs()}
+        options = list(dict.fromkeys([*runs, dqn_run, dt.DtConfig().dqn_run]))
+
+        def _label(key: str) -> str:
+            if key in runs:
+                r = np.asarray(runs[key]["eval_returns"])
+                return (f"{key or 'default settings'}: finished, {len(r)} checkpoints, "
+                        f"eval returns {r.min():.0f}-{r.max():.0f}")
+            return f"{key or 'default settings'}: trained when you press Train"
+
+        dqn_run = st.selectbox("DQN run", options, index=options.index(dqn_run),
+                               format_func=_label, key=f"{PAGE}.dqn_run_pick",
+                               help="runs finished on the DQN page (with its settings), or a "
+                               "short run trained first")
     form.widget("n_episodes")
     st.header("Transformer")
     form.widget("context_len")
@@ -66,10 +83,17 @@ except ValueError as e:
 if problem:
     st.error(problem + " Using the previous valid targets.", icon=":material/error:")
     targets_text = form.current("targets")
-cfg = form.config(targets=targets_text)  # cross-field errors show and fall back to defaults
+cfg = form.config(targets=targets_text, dqn_run=dqn_run)  # bad settings show, use defaults
 if cfg.source == "dqn":
-    st.caption("The *dqn* source first trains DQN for 20,000 steps to collect checkpoints; that "
-               "takes a minute or two the first time (then it is cached).")
+    if any(dqn.run_key(c) == cfg.dqn_run for c, _ in dqn.finished_runs()):
+        st.caption("The dataset is played by checkpoints of a DQN run finished on the "
+                   "**DQN** page (one per evaluation there, picked from its worst to its best).")
+    else:
+        st.caption(f"No finished DQN run with the settings `{cfg.dqn_run or 'defaults'}` yet: "
+                   "**Train** first trains it (about a minute), then plays its checkpoints. "
+                   "Runs you finish on the DQN page appear in the *DQN run* list.")
+        st.page_link("pages/dqn.py", label="Train a DQN run on the DQN page",
+                     icon=":material/sports_esports:")
 
 
 @st.cache_data(show_spinner="Collecting the offline dataset…")

@@ -216,6 +216,15 @@ def render(view: RunView) -> None:
         st.caption("Red: the network prefers pushing right. A good policy pushes towards the "
                    "side the pole is falling to: red in the upper right, blue in the lower left.")
         playback(view)
+    ck = art.get("checkpoints")
+    if view.latest.final and ck is not None and len(ck["state_dicts"]):
+        r = np.asarray(ck["eval_returns"])
+        st.info(f"This run saved {len(r)} checkpoints, one per evaluation (returns {r.min():.0f} "
+                f"to {r.max():.0f}): the **Decision Transformer** page can learn from the "
+                "episodes they play (source *dqn*, then pick this run).",
+                icon=":material/dataset:")
+        st.page_link("pages/decision-transformer.py", label="Use them on the Decision "
+                     "Transformer page", icon=":material/arrow_forward:")
     if view.run is not None and not view.alive and m.get("eval_return", 0) < 100 and \
             view.latest.final:
         st.warning("This run ended with a low evaluation return. Ablated or extreme settings "

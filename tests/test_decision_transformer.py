@@ -57,3 +57,35 @@ def test_achieved_return_increases_with_target():
     # monotone in the target, with a clear spread between the lowest and the highest target
     assert achieved[0] < achieved[1] < achieved[2], achieved
     assert achieved[2] - achieved[0] >= 150, achieved
+
+
+def test_dataset_from_a_finished_dqn_run_and_its_checkpoint_file(tmp_path, monkeypatch):
+    from core import dqn
+    from core.__main__ import main
+
+    cfg = dqn.DqnConfig(total_steps=3000, learning_starts=500, eval_every=1000, eval_episodes=1,
+                        width=32, seed=5, device="cpu")
+    last = list(dqn.train(cfg))[-1]
+    ck = last.artefacts["checkpoints"]
+    assert ck["steps"].tolist() == [1000, 2000, 3000] and len(ck["state_dicts"]) == 3
+    key = dqn.run_key(cfg)
+    assert dqn.parse_run_key(key) == cfg
+    assert any(c == cfg for c, _ in dqn.finished_runs()), "finished runs are registered"
+    # the DT reuses the registered run: no DQN training happens here
+    monkeypatch.setattr(dqn, "train", lambda *a, **k: pytest.fail("retrained the DQN run"))
+    data = dt.collect_dataset("dqn", 12, 0, key)
+    assert len(data) == 12 and all(len(t.actions) >= 1 for t in data)
+    assert dt.pick_checkpoints(np.array([10.0, 500.0, 30.0, 200.0]), 3) == [0, 1, 3]
+    # the CLI writes the same checkpoints to a file the DT can read (weights_only)
+    monkeypatch.undo()
+    out = tmp_path / "dqn"
+    main(["train", "dqn", "--quiet", "--out", str(out), *sum(
+        (["--set", kv] for kv in key.split(",") if not kv.startswith("device")), [])])
+    path = out / "checkpoints.pt"
+    assert path.exists()
+    data2 = dt.collect_dataset("dqn", 12, 0, str(path))
+    assert len(data2) == 12
+    with pytest.raises(ValueError, match="cannot read"):
+        dt.collect_dataset("dqn", 12, 0, str(tmp_path / "missing.pt"))
+    with pytest.raises(ValueError, match="unknown key"):
+        dt.DtConfig(source="dqn", dqn_run="nonsense=3")

@@ -23,3 +23,30 @@ def test_dt_page_rejects_bad_targets(clean_streamlit):
     at.run()
     assert not at.exception
     assert any("Target returns can't be used" in e.value for e in at.error)
+
+
+def test_dt_page_uses_a_finished_dqn_run(clean_streamlit):
+    from core import dqn
+
+    cfg = dqn.DqnConfig(total_steps=2000, learning_starts=500, eval_every=1000, eval_episodes=1,
+                        width=32, seed=7, device="cpu")
+    for _ in dqn.train(cfg):  # a finished DQN run registers its checkpoints
+        pass
+    at = open_page("pages/decision-transformer.py")
+    at.segmented_control(key="decision-transformer.source").set_value("dqn")
+    at.run()
+    pick = at.selectbox(key="decision-transformer.dqn_run_pick")
+    key = dqn.run_key(cfg)
+    label = next((o for o in pick.options if o.startswith(key)), None)
+    assert label is not None, pick.options
+    assert "finished, 2 checkpoints" in label
+    pick.set_value(key)
+    at.slider(key="decision-transformer.n_episodes").set_value(20)
+    at.select_slider(key="decision-transformer.steps").set_value(100)
+    at.text_input(key="decision-transformer.targets_text").set_value("50,500")
+    at.slider(key="decision-transformer.eval_episodes").set_value(1)
+    at.run()
+    assert not at.exception and not at.error
+    assert any("finished on the **DQN** page" in c.value for c in at.caption)
+    train_until(at, is_done, timeout=120)
+    assert any(m.label == "Behaviour cloning return" for m in at.metric)
