@@ -13,7 +13,14 @@ on mini-batches drawn from a :class:`ReplayBuffer` of past transitions, with a *
 References:
     Mnih et al., "Human-level control through deep reinforcement learning", Nature 518 (2015).
     van Hasselt, Guez & Silver, "Deep Reinforcement Learning with Double Q-learning", AAAI 2016.
-    Default hyperparameters follow rl-baselines3-zoo's DQN for CartPole-v1.
+    Hessel et al., "Rainbow: Combining Improvements in Deep Reinforcement Learning", AAAI 2018
+    (n-step returns).
+    Default hyperparameters start from rl-baselines3-zoo's DQN for CartPole-v1 (lr 2.3e-3, batch
+    64, buffer 1e5, learning starts 1000, γ 0.99, train frequency 256, exploration fraction 0.16,
+    final ε 0.04) with a smaller network (64 x 64 instead of 256 x 256), half the gradient steps
+    per training phase (64), 3-step returns, Double DQN and a learning rate decayed to 10%:
+    measured in bench/bench_dqn.py, this solves CartPole stably in fewer steps and far less
+    time than the zoo settings.
 
 Shapes: observations ``(B, 4)`` float32 (cart position [m], cart velocity [m/s], pole angle
 [rad], pole angular velocity [rad/s]); actions ``(B,)`` int64 in {0 = push left, 1 = push right};
@@ -59,7 +66,7 @@ MODEL_EVERY_S = 2.0  # how often a snapshot carries a frozen copy of the Q-netwo
 
 @dataclass(frozen=True)
 class DqnConfig:
-    """Every setting of one DQN run on CartPole-v1 (defaults: rl-baselines3-zoo, tuned)."""
+    """Every setting of one DQN run on CartPole-v1 (defaults: see the module docstring)."""
 
     lr: float = param(2.3e-3, lo=1e-5, hi=1e-1, log=True, label="Learning rate",
                       help="Adam learning rate")
@@ -73,9 +80,9 @@ class DqnConfig:
                                  help="environment steps of pure exploration before training")
     train_freq: int = param(256, lo=1, hi=1_000, label="Train frequency",
                             help="environment steps between training phases")
-    gradient_steps: int = param(128, lo=1, hi=512, label="Gradient steps",
+    gradient_steps: int = param(64, lo=1, hi=512, label="Gradient steps",
                                 help="gradient steps per training phase")
-    target_update_period: int = param(128, lo=1, hi=10_000, label="Target update period",
+    target_update_period: int = param(64, lo=1, hi=10_000, label="Target update period",
                                       help="gradient steps between target-network updates")
     tau: float = param(1.0, lo=0.001, hi=1.0, step=0.001, label="Target update τ",
                        help="1 = hard copy; < 1 = soft (Polyak) update θ⁻ ← τθ + (1-τ)θ⁻")
@@ -84,8 +91,11 @@ class DqnConfig:
     exploration_fraction: float = param(0.16, lo=0.0, hi=1.0, step=0.01,
                                         label="Exploration fraction",
                                         help="fraction of the steps over which ε decays linearly")
-    width: int = param(256, choices=(16, 32, 64, 128, 256, 512), label="Network width",
+    width: int = param(64, choices=(16, 32, 64, 128, 256, 512), label="Network width",
                        help="units in each of the two hidden layers")
+    n_step: int = param(3, lo=1, hi=10, label="n-step returns",
+                        help="bootstrap after n rewards: y = r_t + γ r_t+1 + … + γⁿ max Q(s_t+n)"
+                        " (1 = the original DQN; larger n propagates the reward faster)")
     double_dqn: bool = param(True, label="Double DQN",
                              help="choose the next action with the online net, value it with the "
                              "target net")
@@ -144,6 +154,7 @@ class ReplayBuffer:
         self.actions = np.zeros(self.capacity, dtype=np.int64)
         self.rewards = np.zeros(self.capacity, dtype=np.float32)
         self.terminated = np.zeros(self.capacity, dtype=np.float32)
+        self.horizon = np.ones(self.capacity, dtype=np.float32)
         self.pos = 0
         self.size = 0
         self.rng = np.random.default_rng(seed)
@@ -152,17 +163,20 @@ class ReplayBuffer:
         return self.size
 
     def add(self, obs: np.ndarray, action: int, reward: float, next_obs: np.ndarray,
-            terminated: bool) -> None:
-        """Store one transition, overwriting the oldest when full."""
+            terminated: bool, horizon: int = 1) -> None:
+        """Store one transition, overwriting the oldest when full. For n-step transitions
+        ``reward`` is the discounted sum of ``horizon`` rewards and ``next_obs`` the state
+        ``horizon`` steps later."""
         i = self.pos
         self.obs[i], self.actions[i], self.rewards[i] = obs, action, reward
         self.next_obs[i], self.terminated[i] = next_obs, float(terminated)
+        self.horizon[i] = horizon
         self.pos = (self.pos + 1) % self.capacity
         self.size = min(self.size + 1, self.capacity)
 
     def sample(self, batch_size: int, device: torch.device) -> tuple[torch.Tensor, ...]:
         """A uniform random mini-batch: ``obs (B, 4), actions (B,), rewards (B,),
-        next_obs (B, 4), terminated (B,)`` as tensors on ``device``.
+        next_obs (B, 4), terminated (B,), horizon (B,)`` as tensors on ``device``.
 
         Raises:
             ValueError: if the buffer is empty.
@@ -182,7 +196,28 @@ class ReplayBuffer:
         def t(a: np.ndarray) -> torch.Tensor:
             return torch.from_numpy(a[idx]).to(device)
         return (t(self.obs), t(self.actions), t(self.rewards), t(self.next_obs),
-                t(self.terminated))
+                t(self.terminated), t(self.horizon))
+
+
+def n_step_transitions(pending: list[tuple[np.ndarray, int, float]], next_obs: np.ndarray,
+                       n: int, gamma: float, terminated: bool, ended: bool
+                       ) -> list[tuple[np.ndarray, int, float, np.ndarray, bool, int]]:
+    """Turn the last steps of an episode into n-step transitions (Sutton 1988; Hessel et al.
+    2018, "Rainbow").
+
+    ``pending`` holds ``(obs, action, reward)`` of the steps not yet stored, oldest first; it is
+    consumed in place. While the episode goes on, a transition is emitted once ``n`` steps are
+    pending: ``(s_t, a_t, Σ_k γ^k r_t+k, s_t+n, False, n)``. When it ends (``ended``), every
+    pending step is emitted with the rewards up to the end, bootstrapping from the last state
+    unless the pole fell (``terminated``; a time-limit cut still bootstraps).
+    """
+    out = []
+    while pending and (ended or len(pending) >= n):
+        ret = sum(gamma ** k * r for k, (_, _, r) in enumerate(pending[:n]))
+        obs0, a0, _ = pending[0]
+        out.append((obs0, a0, ret, next_obs, terminated, min(n, len(pending))))
+        pending.pop(0)
+    return out
 
 
 def epsilon_at(step: int, cfg: DqnConfig) -> float:
@@ -201,15 +236,18 @@ def dqn_loss(q_net: QNetwork, target_net: QNetwork, batch: tuple[torch.Tensor, .
 
     ``loss = mean Huber(Q(s, a) - y)`` with
     ``y = r + γ (1 - terminated) Q_target(s', a*)``, ``a* = argmax_a' Q_target(s', a')``
-    (or ``argmax_a' Q(s', a')`` for Double DQN). No gradient flows through ``y``.
+    (or ``argmax_a' Q(s', a')`` for Double DQN). No gradient flows through ``y``. For n-step
+    transitions ``γ`` becomes ``γ^horizon``.
 
     Args:
-        batch: ``(obs (B, 4), actions (B,), rewards (B,), next_obs (B, 4), terminated (B,))``.
+        batch: ``(obs (B, 4), actions (B,), rewards (B,), next_obs (B, 4), terminated (B,))``,
+            optionally with ``horizon (B,)`` (steps between ``obs`` and ``next_obs``) last.
 
     Returns:
         ``(loss, q_values (B, n_actions))`` for the observations of the batch.
     """
-    obs, actions, rewards, next_obs, terminated = batch
+    obs, actions, rewards, next_obs, terminated = batch[:5]
+    discount = gamma ** batch[5] if len(batch) > 5 else gamma
     q_values = q_net(obs)
     q_taken = q_values.gather(1, actions[:, None])[:, 0]
     with torch.no_grad():
@@ -219,7 +257,7 @@ def dqn_loss(q_net: QNetwork, target_net: QNetwork, batch: tuple[torch.Tensor, .
             next_v = next_q.gather(1, best)[:, 0]
         else:
             next_v = next_q.max(1).values
-        y = rewards + gamma * (1.0 - terminated) * next_v
+        y = rewards + discount * (1.0 - terminated) * next_v
     return nn.functional.smooth_l1_loss(q_taken, y), q_values
 
 
@@ -368,6 +406,7 @@ def train(cfg: DqnConfig, checkpoint_at: tuple[int, ...] = ()) -> Iterator[Snaps
     eval_time = 0.0  # seconds spent in evaluation (reported separately)
     obs, _ = env.reset(seed=cfg.seed)
     ep_ret = 0.0
+    pending: list[tuple[np.ndarray, int, float]] = []  # steps awaiting their n-step return
     for step in range(1, cfg.total_steps + 1):
         # 1. act ε-greedily and store the transition
         eps = epsilon_at(step, cfg)
@@ -376,7 +415,10 @@ def train(cfg: DqnConfig, checkpoint_at: tuple[int, ...] = ()) -> Iterator[Snaps
         else:
             action = greedy_action(q_net, obs, device)
         next_obs, reward, term, trunc, _ = env.step(action)
-        buffer.add(obs, action, reward, next_obs, term)
+        pending.append((obs, action, float(reward)))
+        for tr in n_step_transitions(pending, next_obs, cfg.n_step, cfg.gamma, term,
+                                     term or trunc):
+            buffer.add(*tr)
         ep_ret += float(reward)
         obs = next_obs
         if term or trunc:

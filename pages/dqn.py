@@ -43,6 +43,9 @@ with st.expander("Why replay and a target network stabilise learning", icon=":ma
         "every few hundred gradient steps turns each phase into an ordinary supervised problem.\n"
         "* **Double DQN** picks the next action with the online network but values it with the "
         "target network, which removes most of the max operator's overestimation.\n"
+        "* **n-step returns** (here n = 3 by default): the target sums n real rewards before "
+        "bootstrapping, r + γr′ + γ²r″ + γ³ max Q(s‴, ·), so a failure's signal travels n steps "
+        "back per update instead of one. Set **n-step returns** to 1 for the original DQN.\n"
         "* **ε-greedy**: act randomly with probability ε (decaying from 1 to 0.04) so the agent "
         "keeps seeing states its greedy policy would avoid. Episodes cut at 500 steps are "
         "*truncated*, not failed: their last transition still bootstraps from s′.")
@@ -54,6 +57,7 @@ with st.sidebar:
     form.widget("lr")
     form.widget("lr_decay")
     form.widget("gamma")
+    form.widget("n_step")
     form.widget("batch_size")
     form.widget("total_steps", kind="select_slider",
                 options=[2_000, 5_000, 10_000, 20_000, 30_000, 50_000, 100_000, 200_000])

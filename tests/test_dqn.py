@@ -14,7 +14,8 @@ def test_replay_buffer_ring_and_sampling():
     for i in range(7):  # overwrites the two oldest
         buf.add(np.full(4, i, np.float32), i % 2, 1.0, np.full(4, i + 1, np.float32), i == 6)
     assert len(buf) == 5
-    obs, act, rew, nxt, term = buf.sample(64, torch.device("cpu"))
+    obs, act, rew, nxt, term, horizon = buf.sample(64, torch.device("cpu"))
+    assert torch.equal(horizon, torch.ones(64))
     assert obs.shape == (64, 4) and act.shape == (64,) and term.shape == (64,)
     assert set(obs[:, 0].tolist()) <= {2.0, 3.0, 4.0, 5.0, 6.0}
     assert torch.equal(nxt[:, 0], obs[:, 0] + 1)
@@ -75,3 +76,32 @@ def test_default_dqn_solves_cartpole():
             break
     assert best >= 475, f"best mean evaluation return {best} after {n_evals} evaluations"
     assert snap.step <= cfg.total_steps
+
+
+def test_n_step_transitions_sum_rewards_and_flush_at_episode_end():
+    g = 0.5
+    obs = [np.full(4, i, np.float32) for i in range(6)]
+    pending: list = []
+    out = []
+    for t in range(4):  # four steps of an episode that goes on
+        pending.append((obs[t], t % 2, 1.0))
+        out += dqn.n_step_transitions(pending, obs[t + 1], 3, g, False, False)
+    # once 3 steps are pending, each step emits the transition that started 3 steps earlier
+    assert [(o[0][0], o[2], o[3][0], o[4], o[5]) for o in out] == [
+        (0.0, 1.75, 3.0, False, 3), (1.0, 1.75, 4.0, False, 3)]
+    pending.append((obs[4], 0, 1.0))  # the pole falls: flush every pending step, no bootstrap
+    out = dqn.n_step_transitions(pending, obs[5], 3, g, True, True)
+    assert [(o[0][0], o[2], o[4], o[5]) for o in out] == [
+        (2.0, 1.75, True, 3), (3.0, 1.5, True, 2), (4.0, 1.0, True, 1)]
+    assert pending == []
+    # the loss discounts the bootstrap by gamma ** horizon
+    torch.manual_seed(0)
+    q, target = dqn.QNetwork(width=8), dqn.QNetwork(width=8)
+    o, nxt = torch.randn(4, 4), torch.randn(4, 4)
+    act, rew = torch.zeros(4, dtype=torch.int64), torch.ones(4)
+    term, horizon = torch.zeros(4), torch.tensor([1.0, 2.0, 3.0, 3.0])
+    loss, _ = dqn.dqn_loss(q, target, (o, act, rew, nxt, term, horizon), 0.9, double_dqn=False)
+    with torch.no_grad():
+        y = rew + 0.9 ** horizon * target(nxt).max(1).values
+        ref = torch.nn.functional.smooth_l1_loss(q(o)[:, 0], y)
+    assert torch.allclose(loss, ref)
