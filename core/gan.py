@@ -102,6 +102,34 @@ def g_loss(loss: str, d_fake: torch.Tensor) -> torch.Tensor:
     raise ValueError(f"unknown loss {loss!r}; allowed: {', '.join(LOSSES)}")
 
 
+def diff_augment(x: torch.Tensor, shift: float = 0.125, cutout: float = 0.5) -> torch.Tensor:
+    """Differentiable augmentation of images ``(N, C, H, W)`` (Zhao et al., "Differentiable
+    Augmentation for Data-Efficient GAN Training", NeurIPS 2020): a random translation by up to
+    ``shift`` of the image size (zeros enter at the border), then one zeroed square of side
+    ``cutout`` of the image size at a random place, both per sample. Gradients flow to ``x``, so
+    G learns through the same augmentation D sees.
+    """
+    n, _, h, w = x.shape
+    dev = x.device
+    # translation: an integer shift per sample through a one-hot sampling grid
+    tx = torch.randint(-int(w * shift), int(w * shift) + 1, (n, 1, 1), device=dev)
+    ty = torch.randint(-int(h * shift), int(h * shift) + 1, (n, 1, 1), device=dev)
+    gy, gx = torch.meshgrid(torch.arange(h, device=dev), torch.arange(w, device=dev),
+                            indexing="ij")
+    src_x, src_y = gx[None] - tx, gy[None] - ty  # (N, H, W) source pixel of each output pixel
+    inside = ((src_x >= 0) & (src_x < w) & (src_y >= 0) & (src_y < h)).to(x.dtype)
+    flat = (src_y.clamp(0, h - 1) * w + src_x.clamp(0, w - 1)).view(n, 1, h * w)
+    x = x.flatten(2).gather(2, flat.expand(-1, x.shape[1], -1)).view_as(x) * inside[:, None]
+    # cutout: zero one square per sample (in [-1, 1] images zero is mid-grey, as in the paper)
+    ch, cw = int(h * cutout + 0.5), int(w * cutout + 0.5)
+    top = torch.randint(0, h - ch + 1, (n, 1, 1), device=dev)
+    left = torch.randint(0, w - cw + 1, (n, 1, 1), device=dev)
+    cut = ((gy[None] >= top) & (gy[None] < top + ch) & (gx[None] >= left)
+           & (gx[None] < left + cw))
+    keep = ~cut
+    return x * keep[:, None].to(x.dtype)
+
+
 def gradient_penalty(D: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
     """WGAN-GP penalty ``E[(||grad_x D(x_hat)||_2 - 1)^2]`` at random interpolates (scalar).
 
@@ -231,6 +259,9 @@ class GanConfig:
     label_smoothing: float = param(0.0, lo=0.0, hi=0.3, step=0.05,
                                    label="One-sided label smoothing",
                                    help="real target 1 - s for D (cross-entropy losses only)")
+    diffaugment: bool = param(False, label="DiffAugment",
+                              help="show D randomly shifted and cut-out versions of real *and* "
+                              "generated images, so it cannot memorise a small training set")
     ema: float = param(0.995, choices=(0.0, 0.99, 0.995, 0.999), label="EMA of G",
                        help="show samples from an exponential moving average of G's weights "
                        "(0 = the raw generator)")
@@ -412,14 +443,16 @@ def train_gan(cfg: GanConfig) -> Iterator[Snapshot]:
                 real = x_all[idx]
                 with torch.no_grad():
                     fake = G(torch.randn(bs, cfg.latent_dim, device=device))
-                d_r, d_f = D(real), D(fake)
+                aug = diff_augment if cfg.diffaugment else (lambda t: t)
+                d_r, d_f = D(aug(real)), D(aug(fake))
                 loss_d = d_loss(cfg.loss, d_r, d_f, cfg.label_smoothing)
                 if cfg.loss == "wgan-gp":
                     loss_d = loss_d + 10.0 * gradient_penalty(D, real, fake)
                 opt_d.zero_grad(set_to_none=True)
                 loss_d.backward()
                 opt_d.step()
-            d_fake_g = D(G(torch.randn(bs, cfg.latent_dim, device=device)))
+            fake_g = G(torch.randn(bs, cfg.latent_dim, device=device))
+            d_fake_g = D(diff_augment(fake_g) if cfg.diffaugment else fake_g)
             loss_g = g_loss(cfg.loss, d_fake_g)
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()

@@ -51,7 +51,7 @@ def dcgan_sidebar() -> gan.GanConfig:
         form.widgets(["latent_dim", "g_width", "d_width"])
         st.header("Training")
         form.widgets(["loss", "lr_g", "lr_d", "beta1", "batch_size", "d_steps",
-                      "label_smoothing", "ema"])
+                      "label_smoothing", "diffaugment", "ema"])
         form.widget("steps", kind="select_slider",
                     options=[200, 500, 1000, 2000, 3000, 5000, 10000, 20000])
         with st.expander("Seed, device, evaluation"):

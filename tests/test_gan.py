@@ -138,3 +138,17 @@ def test_cli_writes_the_issue_metric_names(tmp_path):
     assert {"loss_d", "loss_g", "modes_covered", "high_quality"} <= set(rows[-1])
     with pytest.raises(SystemExit):
         main(["train", "gan", "--set", "latent_dim=500", "--out", str(tmp_path), "--quiet"])
+
+
+def test_diff_augment_shifts_and_cuts_out_differentiably():
+    from core.gan import diff_augment
+
+    torch.manual_seed(0)
+    x = torch.ones(8, 1, 28, 28, requires_grad=True)
+    y = diff_augment(x)
+    assert y.shape == x.shape
+    zeroed = (y == 0).flatten(1).float().mean(1)
+    # every sample loses its 14x14 cut-out square (a quarter) plus what a shift pushed out
+    assert (zeroed >= 0.25 - 1e-6).all() and (zeroed <= 0.25 + 0.25 + 1e-6).all()
+    y.sum().backward()
+    assert x.grad is not None and 0 < x.grad.sum() < x.numel()  # gradients reach kept pixels
