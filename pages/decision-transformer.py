@@ -50,6 +50,9 @@ with st.sidebar:
                         f"eval returns {r.min():.0f}-{r.max():.0f}")
             return f"{key or 'default settings'}: trained when you press Train"
 
+        if runs and f"{PAGE}.dqn_run_pick" not in st.session_state \
+                and dqn_run == dt.DtConfig().dqn_run and dqn_run not in runs:
+            dqn_run = next(iter(runs))  # nothing chosen yet: the newest finished DQN run
         dqn_run = st.selectbox("DQN run", options, index=options.index(dqn_run),
                                format_func=_label, key=f"{PAGE}.dqn_run_pick",
                                help="runs finished on the DQN page (with its settings), or a "

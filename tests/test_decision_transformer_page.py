@@ -40,6 +40,7 @@ def test_dt_page_uses_a_finished_dqn_run(clean_streamlit):
     label = next((o for o in pick.options if o.startswith(key)), None)
     assert label is not None, pick.options
     assert "finished, 2 checkpoints" in label
+    assert pick.value == key, "the newest finished DQN run is preselected"
     pick.set_value(key)
     at.slider(key="decision-transformer.n_episodes").set_value(20)
     at.select_slider(key="decision-transformer.steps").set_value(100)
