@@ -6,7 +6,8 @@ on the real MNIST test set (10,000 digits from ``../shared/data/MNIST``) with k 
 labelled training digits per class, mean of 5 random label draws:
 
 * probe: logistic regression on the frozen SimCLR features,
-* scratch: the same encoder trained from scratch on those labels (same augmentations),
+* scratch: the same encoder trained from scratch on those labels (mild augmentation:
+  rotation, shift, scale; `core.simclr.supervised_augment`),
 * pixels: logistic regression on raw pixels.
 
 Then times one warm-started t-SNE update (exact affinities + 50 Barnes-Hut iterations from the
@@ -152,7 +153,7 @@ def main() -> None:
     lines = ["# SimCLR benchmark", "",
              f"Pretraining on bundled MNIST (4,000 digits), evaluation on the real MNIST test set "
              f"(10,000), mean of {args.draws} label draws ({args.scratch_draws} for the "
-             f"scratch CNN, {base.eval_steps} Adam steps with the same augmentations). "
+             f"scratch CNN, {base.eval_steps} Adam steps with mild augmentation). "
              f"torch threads: {args.threads}. "
              f"Load average (1 min) at start {load[0]:.1f}, at end {load_end[0]:.1f} on a "
              f"{os.cpu_count()}-core machine shared with other jobs: timings are inflated by "
