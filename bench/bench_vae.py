@@ -104,9 +104,10 @@ def main() -> None:
           f"lower is better) on the {test_name}, after training on the 5,000 bundled MNIST "
           f"digits for the given wall-clock seconds (evaluation excluded), "
           f"torch threads = {args.threads}, seed 0. Goal: 100 nats or less at 60 s.\n\n"
-          f"{table}\n\nMachine: {os.cpu_count()} cores, shared with other jobs; load average "
-          f"{load0[0]:.1f} at the start and {load1[0]:.1f} at the end, so the step counts are "
-          "far below what an idle machine reaches and the numbers are noisy.\n")
+          f"{table}\n\nMachine: {os.cpu_count()} cores; load average {load0[0]:.1f} at the "
+          f"start and {load1[0]:.1f} at the end (about 2 is this benchmark alone; more means "
+          "other jobs shared the cores and the step counts are lower than on an idle "
+          "machine).\n")
     print(md)
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
