@@ -156,8 +156,8 @@ def main() -> None:
              f"scratch CNN, {base.eval_steps} Adam steps with mild augmentation). "
              f"torch threads: {args.threads}. "
              f"Load average (1 min) at start {load[0]:.1f}, at end {load_end[0]:.1f} on a "
-             f"{os.cpu_count()}-core machine shared with other jobs: timings are inflated by "
-             "contention.", "",
+             f"{os.cpu_count()}-core machine (about {args.threads} is this benchmark alone; more "
+             "means other jobs shared the cores and inflated the timings).", "",
              f"Config changes from the defaults: `{changed or 'none'}`", "",
              "Pretraining budget measured in " + ("process CPU seconds (`--cpu-clock`: what "
                                                   "an idle machine would do in that wall time)"

@@ -74,7 +74,7 @@ class SimCLRConfig:
                                "negatives")
     batch_size: int = param(128, choices=(16, 32, 64, 128, 256, 512), label="Batch size",
                             help="images per batch (each gives 2 views, so 2N - 2 negatives)")
-    lr: float = param(3e-3, lo=1e-5, hi=1e-1, log=True, label="Learning rate",
+    lr: float = param(1e-2, lo=1e-5, hi=1e-1, log=True, label="Learning rate",
                       help="Adam learning rate (cosine decay to zero)")
     epochs: int = param(20, lo=1, hi=500, help="passes over the unlabelled images")
     max_seconds: float = param(0.0, lo=0.0, hi=3600.0, step=10.0, label="Time limit (s)",
