@@ -5,8 +5,8 @@
 
 ``train`` writes ``DIR/config.json``, ``DIR/metrics.jsonl`` (one JSON object per snapshot with
 ``step``, ``time_s`` and every scalar metric), the final snapshot's image artefacts as PNG
-(other array artefacts in ``artefacts.npz``, dict artefacts such as DQN checkpoints in
-``NAME.pt``) and the final weights as a ``state_dict``
+(other array artefacts in ``artefacts.npz``, dict artefacts with tensors, such as DQN
+checkpoints, in ``NAME.pt``, other dicts in ``NAME.json``) and the final weights as a ``state_dict``
 (``model.pt``; load with ``torch.load(path, weights_only=True)``).
 Bad input exits with status 2 and one line naming the problem and the allowed values.
 """
@@ -39,23 +39,43 @@ def cmd_list() -> None:
         print()
 
 
+def _has_tensor(value: Any) -> bool:
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return True
+    if isinstance(value, dict):
+        return any(_has_tensor(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_has_tensor(v) for v in value)
+    return False
+
+
 def _write_artefacts(out: Path, artefacts: dict[str, Any]) -> list[str]:
     from PIL import Image
 
     written, arrays = [], {}
     for key, value in artefacts.items():
         safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in key)
+        if safe in ("config", "metrics", "model", "artefacts"):  # the run's own files
+            safe = f"artefact_{safe}"
         if isinstance(value, np.ndarray) and value.dtype == np.uint8 and (
                 value.ndim == 2 or (value.ndim == 3 and value.shape[2] in (3, 4))):
             Image.fromarray(value).save(out / f"{safe}.png")
             written.append(f"{safe}.png")
         elif isinstance(value, np.ndarray) and value.dtype != object:
             arrays[safe] = value
-        elif isinstance(value, dict):  # e.g. DQN checkpoints: tensors, numbers, state dicts
+        elif isinstance(value, dict) and _has_tensor(value):  # e.g. DQN checkpoints
             import torch
 
             torch.save(value, out / f"{safe}.pt")
             written.append(f"{safe}.pt")
+        elif isinstance(value, dict):  # plain values, e.g. final accuracies
+            try:
+                (out / f"{safe}.json").write_text(json.dumps(value, indent=2, default=float))
+                written.append(f"{safe}.json")
+            except (TypeError, ValueError):
+                pass
     if arrays:
         np.savez_compressed(out / "artefacts.npz", **arrays)
         written.append("artefacts.npz")

@@ -54,3 +54,21 @@ def test_bad_input_exits_nonzero_with_one_clear_line(tmp_path, capsys):
         assert exit_.value.code == 2, args
         lines = capsys.readouterr().err.strip().splitlines()
         assert len(lines) == 1 and message in lines[0], lines
+
+
+def test_dict_artefacts_are_written_without_clobbering_run_files(tmp_path):
+    import json
+
+    import torch
+
+    from core.__main__ import _write_artefacts
+
+    (tmp_path / "config.json").write_text('{"demo": "x"}')
+    written = _write_artefacts(tmp_path, {"config": {"a": 1}, "eval": {"k10": 0.9},
+                                          "checkpoints": {"w": torch.ones(2), "n": 3}})
+    assert json.loads((tmp_path / "config.json").read_text()) == {"demo": "x"}
+    assert json.loads((tmp_path / "artefact_config.json").read_text()) == {"a": 1}
+    assert json.loads((tmp_path / "eval.json").read_text()) == {"k10": 0.9}
+    ck = torch.load(tmp_path / "checkpoints.pt", weights_only=True)
+    assert ck["n"] == 3 and torch.equal(ck["w"], torch.ones(2))
+    assert set(written) == {"artefact_config.json", "eval.json", "checkpoints.pt"}
