@@ -154,8 +154,10 @@ def render(view: RunView) -> None:
                 st.plotly_chart(dataset_figure(dataset_returns(c.source, c.n_episodes, c.seed)),
                                 key=f"{PAGE}.data_preview")
             else:
-                st.info("Press **Train**: the DQN checkpoints are trained first, then the "
-                        "dataset's returns appear here.")
+                done = any(dqn.run_key(r) == c.dqn_run for r, _ in dqn.finished_runs())
+                st.info("Press **Train**: " + ("the finished DQN run's checkpoints play the "
+                        "episodes" if done else "the DQN run is trained first") +
+                        ", then the dataset's returns appear here.")
         with right:
             st.markdown(
                 f"**Model**: {c.n_layers} transformer layers, {c.n_heads} heads, embedding "

@@ -225,10 +225,11 @@ def render(view: RunView) -> None:
         r = np.asarray(ck["eval_returns"])
         st.info(f"This run saved {len(r)} checkpoints, one per evaluation (returns {r.min():.0f} "
                 f"to {r.max():.0f}): the **Decision Transformer** page can learn from the "
-                "episodes they play (source *dqn*, then pick this run).",
+                "episodes they play (the link below opens it with this run as its dataset).",
                 icon=":material/dataset:")
         st.page_link("pages/decision-transformer.py", label="Use them on the Decision "
-                     "Transformer page", icon=":material/arrow_forward:")
+                     "Transformer page", icon=":material/arrow_forward:",
+                     query_params={"source": "dqn", "dqn_run": dqn.run_key(view.config)})
     if view.run is not None and not view.alive and m.get("eval_return", 0) < 100 and \
             view.latest.final:
         st.warning("This run ended with a low evaluation return. Ablated or extreme settings "
