@@ -11,7 +11,7 @@ labelled training digits per class, mean of 5 random label draws:
 * pixels: logistic regression on raw pixels.
 
 Then times one warm-started t-SNE update (exact affinities + 50 Barnes-Hut iterations from the
-previous layout, :class:`core.simclr.FeatureMap`) on 2,000 held-out feature vectors.
+previous layout, :class:`core.embedding.FeatureMap`) on 2,000 held-out feature vectors.
 
 Goals (issue 5): >= 92% at 10/class and >= 96% at 100/class within 120 s; t-SNE update < 0.3 s.
 
@@ -34,6 +34,7 @@ import torch  # noqa: E402
 
 from core import simclr as S  # noqa: E402
 from core.data import load_images, load_mnist_idx, shared_data_dir  # noqa: E402
+from core.embedding import FeatureMap  # noqa: E402
 from core.live import config_from_strings  # noqa: E402
 
 
@@ -104,7 +105,7 @@ def time_tsne(n: int = 2000, repeats: int = 5) -> tuple[float, float, float]:
     real = load_mnist_idx(shared_data_dir() / "MNIST") if shared_data_dir() else test
     x = real.x[:n]
     feats = S.encode(enc, x, torch.device("cpu")).numpy()
-    fmap = S.FeatureMap("tsne", seed=0)
+    fmap = FeatureMap("tsne", seed=0)
     t0 = time.perf_counter()
     fmap.update(feats)
     first = time.perf_counter() - t0

@@ -364,7 +364,7 @@ def play_episode(q_net: nn.Module, seed: int = 0, max_steps: int = 500, every: i
     return np.stack(frames), ret
 
 
-def train(cfg: DqnConfig, checkpoint_at: tuple[int, ...] = ()) -> Iterator[Snapshot]:
+def train(cfg: DqnConfig) -> Iterator[Snapshot]:
     """Train DQN on CartPole-v1 and yield snapshots; ``step`` counts environment steps.
 
     Metrics: ``episode_return`` (last finished episode), ``return_avg`` (mean of the last 20
@@ -375,10 +375,10 @@ def train(cfg: DqnConfig, checkpoint_at: tuple[int, ...] = ()) -> Iterator[Snaps
     Artefacts: ``episodes`` (n, 2) [end step, return]; ``evals`` (m, 2) [step, mean return];
     ``q_slice`` (see :func:`q_slice`); ``policy``: a frozen copy of the Q-network refreshed
     every ~2 s (its step in ``policy_step``), for playback while training continues. ``model``
-    is set on the last snapshot and at each step listed in ``checkpoint_at``. The last snapshot
-    also carries ``checkpoints``: the Q-network's weights at every evaluation (see
-    :func:`checkpoints_of`), of mixed quality by construction; they are registered under ``cfg``
-    (:func:`finished_runs`) so the Decision Transformer can use them as its offline dataset.
+    is set on the last snapshot, which also carries ``checkpoints``: the Q-network's weights at
+    every evaluation (see :func:`checkpoints_of`), of mixed quality by construction; they are
+    registered under ``cfg`` (:func:`finished_runs`) so the Decision Transformer can use them as
+    its offline dataset.
 
     Raises:
         ValueError: for an unusable device.
@@ -461,9 +461,8 @@ def train(cfg: DqnConfig, checkpoint_at: tuple[int, ...] = ()) -> Iterator[Snaps
 
         final = step == cfg.total_steps
         diverged = grad_steps > 0 and not math.isfinite(loss_v)
-        checkpoint = step in checkpoint_at
         evaluated = bool(evals) and evals[-1][0] == step  # always report a fresh evaluation
-        if tick(step) or diverged or checkpoint or evaluated:
+        if tick(step) or diverged or evaluated:
             rets = [r for _, r in episodes[-20:]]
             metrics = {
                 "episode_return": episodes[-1][1] if episodes else math.nan,
@@ -478,7 +477,7 @@ def train(cfg: DqnConfig, checkpoint_at: tuple[int, ...] = ()) -> Iterator[Snaps
             if grad_steps:  # a NaN loss after learning starts is reported: it means divergence
                 metrics.update(loss=loss_v, mean_max_q=max_q_v)
             now = time.perf_counter()
-            if final or checkpoint or now - last_model_t >= MODEL_EVERY_S:
+            if final or now - last_model_t >= MODEL_EVERY_S:
                 last_model_t = now
                 policy, policy_step = frozen_copy(q_net), step
             art = {"episodes": np.asarray(episodes, dtype=np.float32).reshape(-1, 2),
@@ -492,7 +491,7 @@ def train(cfg: DqnConfig, checkpoint_at: tuple[int, ...] = ()) -> Iterator[Snaps
                     "width": cfg.width, "state_dicts": states}
                 register_checkpoints(cfg, art["checkpoints"])
             yield Snapshot(step, tick.elapsed, metrics, art, total_steps=cfg.total_steps,
-                           final=final, model=policy if final or checkpoint else None)
+                           final=final, model=policy if final else None)
             if diverged:
                 return
     env.close()

@@ -126,8 +126,7 @@ def diff_augment(x: torch.Tensor, shift: float = 0.125, cutout: float = 0.5) -> 
     left = torch.randint(0, w - cw + 1, (n, 1, 1), device=dev)
     cut = ((gy[None] >= top) & (gy[None] < top + ch) & (gx[None] >= left)
            & (gx[None] < left + cw))
-    keep = ~cut
-    return x * keep[:, None].to(x.dtype)
+    return x * (~cut)[:, None].to(x.dtype)
 
 
 def gradient_penalty(D: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
@@ -424,6 +423,7 @@ def train_gan(cfg: GanConfig) -> Iterator[Snapshot]:
     z_eval = torch.randn(500, cfg.latent_dim, generator=gen)
     quality = _Quality(test.x, len(z_eval), digits=train.name in ("mnist", "mnist_full"))
     bs = min(cfg.batch_size, len(x_all))
+    aug = diff_augment if cfg.diffaugment else (lambda t: t)  # what D sees of real and fake
     last_fid_t = -math.inf
     metrics: dict[str, float] = {}
 
@@ -443,7 +443,6 @@ def train_gan(cfg: GanConfig) -> Iterator[Snapshot]:
                 real = x_all[idx]
                 with torch.no_grad():
                     fake = G(torch.randn(bs, cfg.latent_dim, device=device))
-                aug = diff_augment if cfg.diffaugment else (lambda t: t)
                 d_r, d_f = D(aug(real)), D(aug(fake))
                 loss_d = d_loss(cfg.loss, d_r, d_f, cfg.label_smoothing)
                 if cfg.loss == "wgan-gp":
@@ -451,8 +450,7 @@ def train_gan(cfg: GanConfig) -> Iterator[Snapshot]:
                 opt_d.zero_grad(set_to_none=True)
                 loss_d.backward()
                 opt_d.step()
-            fake_g = G(torch.randn(bs, cfg.latent_dim, device=device))
-            d_fake_g = D(diff_augment(fake_g) if cfg.diffaugment else fake_g)
+            d_fake_g = D(aug(G(torch.randn(bs, cfg.latent_dim, device=device))))
             loss_g = g_loss(cfg.loss, d_fake_g)
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()

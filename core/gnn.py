@@ -36,6 +36,7 @@ from torch import nn
 
 from core.data import data_root
 from core.data.graphs import GRAPH_SETS, GRAPHS, load_graph, load_graph_dataset
+from core.embedding import FeatureMap
 from core.live import Demo, Snapshot, Ticker, frozen_copy, param, resolve_device, seed_everything
 
 MODELS = ("gcn", "sage", "gat", "mlp")
@@ -361,22 +362,15 @@ def pca_2d(h: torch.Tensor, ref: np.ndarray | None = None) -> tuple[np.ndarray, 
 
 
 def tsne_2d(h: np.ndarray, seed: int = 0) -> np.ndarray:
-    """t-SNE (openTSNE, Barnes-Hut, perplexity 30; van der Maaten & Hinton 2008) of rows of
-    ``h`` (N, D) -> (N, 2). Rows are L2-normalised first (cosine geometry, as for word vectors).
+    """t-SNE of rows of ``h`` (N, D) -> (N, 2) with :class:`core.embedding.FeatureMap` (openTSNE,
+    van der Maaten & Hinton 2008). Rows are L2-normalised first (cosine geometry).
 
     Raises:
-        ValueError: for fewer than 4 rows.
+        ValueError: for fewer than 3 rows or non-finite values.
     """
-    from openTSNE import TSNE
-
-    h = np.asarray(h, dtype=np.float32)
-    if len(h) < 4:
-        raise ValueError(f"t-SNE needs at least 4 points, got {len(h)}")
-    h = h / np.maximum(np.linalg.norm(h, axis=1, keepdims=True), 1e-8)
-    perplexity = float(min(30.0, (len(h) - 1) / 3))
-    emb = TSNE(perplexity=perplexity, n_jobs=2, random_state=seed, n_iter=300,
-               early_exaggeration_iter=125).fit(h)
-    return np.asarray(emb, dtype=np.float32)
+    h = np.asarray(h, dtype=np.float64)
+    h = h / np.maximum(np.linalg.norm(h, axis=1, keepdims=True), 1e-12)
+    return FeatureMap("tsne", seed=seed).update(h)
 
 
 def mean_pairwise_distance(h: torch.Tensor, max_nodes: int = 1000, seed: int = 0) -> float:

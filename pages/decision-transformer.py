@@ -35,24 +35,24 @@ page_header(
 
 form = ConfigForm(PAGE, dt.DtConfig)
 form.show_notices()
+finished = {dqn.run_key(c): ck for c, ck in dqn.finished_runs()}  # DQN runs done in this server
 with st.sidebar:
     st.header("Offline dataset")
     source = form.widget("source")
     dqn_run = form.current("dqn_run")
     if source == "dqn":
-        runs = {dqn.run_key(c): ck for c, ck in dqn.finished_runs()}
-        options = list(dict.fromkeys([*runs, dqn_run, dt.DtConfig().dqn_run]))
+        options = list(dict.fromkeys([*finished, dqn_run, dt.DtConfig().dqn_run]))
 
         def _label(key: str) -> str:
-            if key in runs:
-                r = np.asarray(runs[key]["eval_returns"])
+            if key in finished:
+                r = np.asarray(finished[key]["eval_returns"])
                 return (f"{key or 'default settings'}: finished, {len(r)} checkpoints, "
                         f"eval returns {r.min():.0f}-{r.max():.0f}")
             return f"{key or 'default settings'}: trained when you press Train"
 
-        if runs and f"{PAGE}.dqn_run_pick" not in st.session_state \
-                and dqn_run == dt.DtConfig().dqn_run and dqn_run not in runs:
-            dqn_run = next(iter(runs))  # nothing chosen yet: the newest finished DQN run
+        if finished and f"{PAGE}.dqn_run_pick" not in st.session_state \
+                and dqn_run == dt.DtConfig().dqn_run and dqn_run not in finished:
+            dqn_run = next(iter(finished))  # nothing chosen yet: the newest finished DQN run
         dqn_run = st.selectbox("DQN run", options, index=options.index(dqn_run),
                                format_func=_label, key=f"{PAGE}.dqn_run_pick",
                                help="runs finished on the DQN page (with its settings), or a "
@@ -88,7 +88,7 @@ if problem:
     targets_text = form.current("targets")
 cfg = form.config(targets=targets_text, dqn_run=dqn_run)  # bad settings show, use defaults
 if cfg.source == "dqn":
-    if any(dqn.run_key(c) == cfg.dqn_run for c, _ in dqn.finished_runs()):
+    if cfg.dqn_run in finished:
         st.caption("The dataset is played by checkpoints of a DQN run finished on the "
                    "**DQN** page (one per evaluation there, picked from its worst to its best).")
     else:
@@ -154,9 +154,8 @@ def render(view: RunView) -> None:
                 st.plotly_chart(dataset_figure(dataset_returns(c.source, c.n_episodes, c.seed)),
                                 key=f"{PAGE}.data_preview")
             else:
-                done = any(dqn.run_key(r) == c.dqn_run for r, _ in dqn.finished_runs())
                 st.info("Press **Train**: " + ("the finished DQN run's checkpoints play the "
-                        "episodes" if done else "the DQN run is trained first") +
+                        "episodes" if c.dqn_run in finished else "the DQN run is trained first") +
                         ", then the dataset's returns appear here.")
         with right:
             st.markdown(

@@ -207,7 +207,7 @@ def render(view: RunView) -> None:
                  help=f"epoch {int(m['selected_epoch'])}: the last epoch whose validation "
                  "accuracy and validation loss were both the best so far. Choosing the model on "
                  "validation nodes (never on test nodes) is how papers report test accuracy.")
-    if latest.final and latest.step < view.config.epochs:
+    if latest.final and view.config.patience and latest.step < view.config.epochs:
         st.caption(f"Early stopping ended the run at epoch {latest.step}: no better validation "
                    f"loss or accuracy for {view.config.patience} epochs.")
     left, right = st.columns([1, 1])

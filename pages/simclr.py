@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core import simclr as S
+from core.embedding import umap_available
 from core.live import config_to_dict
 from ui.charts import MARGIN, PALETTE, data_note, image_grid, line_chart, page_header
 from ui.live import ConfigForm, RunView, run_panel
@@ -89,7 +90,7 @@ with st.sidebar:
     st.header("Live view")
     form.widget("embedding", format_func=lambda v: {"tsne": "t-SNE", "pca": "PCA",
                                                     "umap": "UMAP", "off": "off"}[v])
-    if form.current("embedding") == "umap" and not S.umap_available():
+    if form.current("embedding") == "umap" and not umap_available():
         st.caption("UMAP is not installed here; the map falls back to t-SNE.")
     form.widget("map_points")
     form.widget("map_every_s")

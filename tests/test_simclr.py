@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from core import simclr as S
+from core.embedding import FeatureMap
 from core.live import config_from_strings
 
 
@@ -57,7 +58,7 @@ def test_tsne_update_on_tiny_set_is_warm_started():
     rng = np.random.default_rng(0)
     centers = rng.normal(0, 5, (3, 8))
     x = np.concatenate([c + rng.normal(0, 0.3, (10, 8)) for c in centers])
-    fmap = S.FeatureMap("tsne", seed=0)
+    fmap = FeatureMap("tsne", seed=0)
     first = fmap.update(x)
     assert first.shape == (30, 2) and np.isfinite(first).all()
     second = fmap.update(x + rng.normal(0, 0.05, x.shape))
@@ -69,7 +70,7 @@ def test_tsne_update_on_tiny_set_is_warm_started():
     labels = np.repeat(np.arange(3), 10)
     d = np.linalg.norm(second[:, None] - second[None], axis=2) + np.eye(30) * 1e9
     assert (labels[d.argmin(1)] == labels).mean() > 0.9
-    pca = S.FeatureMap("pca").update(x)
+    pca = FeatureMap("pca").update(x)
     assert pca.shape == (30, 2)
     with pytest.raises(ValueError):
         fmap.update(np.full((5, 3), np.nan))

@@ -53,7 +53,7 @@ sys.setswitchinterval(0.0005)
 # ------------------------------------------------------------------------------ shared state
 
 
-def _warm_up() -> None:
+def warm_up() -> None:
     """Pay torch's one-off costs (the first optimizer takes seconds) before the first Train."""
     import torch
 
@@ -65,7 +65,7 @@ def get_pool() -> RunPool:
     """The server-wide worker pool (with the cross-session cache of finished runs)."""
     import threading
 
-    threading.Thread(target=_warm_up, daemon=True, name="liveprop-warm-up").start()
+    threading.Thread(target=warm_up, daemon=True, name="liveprop-warm-up").start()
     return RunPool(cache=RunCache())
 
 

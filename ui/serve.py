@@ -16,9 +16,9 @@ def main() -> None:
     from streamlit.web import cli
 
     import core.live  # noqa: F401
-    import ui.live  # noqa: F401
+    import ui.live
 
-    torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # first optimizer costs seconds
+    ui.live.warm_up()  # the first optimizer step costs seconds
     PagesManager.uses_pages_directory = False
     app = str(Path(__file__).resolve().parents[1] / "app.py")
     sys.argv = ["streamlit", "run", app, *sys.argv[1:]]
