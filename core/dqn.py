@@ -44,8 +44,8 @@ from core.live import (
     Demo,
     Snapshot,
     Ticker,
+    config_diff,
     config_from_strings,
-    field_specs,
     frozen_copy,
     param,
     resolve_device,
@@ -522,9 +522,7 @@ def finished_runs() -> list[tuple[DqnConfig, dict]]:
 def run_key(cfg: DqnConfig) -> str:
     """The settings of ``cfg`` that differ from the defaults, as ``"k=v,k=v"`` ("" = defaults);
     :func:`parse_run_key` inverts it."""
-    base = DqnConfig()
-    return ",".join(f"{s.name}={getattr(cfg, s.name)}" for s in field_specs(DqnConfig)
-                    if getattr(cfg, s.name) != getattr(base, s.name))
+    return ",".join(f"{k}={v}" for k, (_, v) in config_diff(DqnConfig(), cfg).items())
 
 
 def parse_run_key(key: str) -> DqnConfig:

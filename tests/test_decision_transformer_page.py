@@ -51,3 +51,17 @@ def test_dt_page_uses_a_finished_dqn_run(clean_streamlit):
     assert any("finished on the **DQN** page" in c.value for c in at.caption)
     train_until(at, is_done, timeout=120)
     assert any(m.label == "Behaviour cloning return" for m in at.metric)
+
+
+def test_a_link_from_the_dqn_page_presets_the_run_on_a_later_visit(clean_streamlit):
+    at = open_page("pages/decision-transformer.py")  # first visit, no link
+    at.switch_page("pages/dqn.py")
+    at.run()
+    at.query_params.clear()
+    at.query_params.update({"source": "dqn", "dqn_run": "total_steps=5000,seed=3"})
+    at.switch_page("pages/decision-transformer.py")  # as the DQN page's st.page_link does
+    at.run()
+    assert not at.exception
+    assert at.segmented_control(key="decision-transformer.source").value == "dqn"
+    assert at.selectbox(key="decision-transformer.dqn_run_pick").value == \
+        "total_steps=5000,seed=3"

@@ -18,7 +18,7 @@ def main() -> None:
     import core.live  # noqa: F401
     import ui.live
 
-    ui.live.warm_up()  # the first optimizer step costs seconds
+    ui.live.warm_up()  # the first optimizer step and the bundled digits cost seconds
     PagesManager.uses_pages_directory = False
     app = str(Path(__file__).resolve().parents[1] / "app.py")
     sys.argv = ["streamlit", "run", app, *sys.argv[1:]]
