@@ -1,27 +1,49 @@
-"""Start the app with heavy modules imported up front: ``python -m ui.serve [streamlit args]``.
+"""Start the app with heavy modules imported up front.
 
-``make run`` uses this instead of a bare ``streamlit run app.py`` so that the first visitor does
-not wait for torch to import (a page shows within a second), and so that Streamlit never enters
-its legacy ``pages/`` discovery mode (see :func:`ui.charts.ensure_entry`).
+``streamlit run app.py`` (and ``make run``, i.e. ``python -m ui.serve [streamlit args]``) start the
+server through :func:`lifespan`, so that the first visitor does not wait for torch and
+torchvision to import (a page shows within a second), and so that Streamlit never enters its
+legacy ``pages/`` discovery mode (see :func:`ui.charts.ensure_entry`).
 """
 
+from __future__ import annotations
+
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
+
+APP = Path(__file__).resolve().parents[1] / "app.py"
 
 
-def main() -> None:
+def prepare() -> None:
+    """Import the heavy modules, pay the first optimizer step and the bundled digits, and turn
+    Streamlit's legacy ``pages/`` discovery off (``app.py`` declares the navigation)."""
     import plotly.graph_objects  # noqa: F401  (warm imports)
     import torch  # noqa: F401
+    import torchvision.utils  # noqa: F401
     from streamlit.runtime.pages_manager import PagesManager
-    from streamlit.web import cli
 
     import core.live  # noqa: F401
     import ui.live
 
-    ui.live.warm_up()  # the first optimizer step and the bundled digits cost seconds
+    ui.live.warm_up()
     PagesManager.uses_pages_directory = False
-    app = str(Path(__file__).resolve().parents[1] / "app.py")
-    sys.argv = ["streamlit", "run", app, *sys.argv[1:]]
+
+
+@asynccontextmanager
+async def lifespan(app: Any) -> AsyncIterator[None]:
+    """``st.App`` lifespan hook: :func:`prepare` before the server accepts its first visitor."""
+    prepare()
+    yield
+
+
+def main() -> None:
+    """``streamlit run app.py`` with the given arguments (``app.py`` starts via :func:`lifespan`)."""
+    from streamlit.web import cli
+
+    sys.argv = ["streamlit", "run", str(APP), *sys.argv[1:]]
     cli.main()
 
 

@@ -1,0 +1,34 @@
+"""`streamlit run app.py` starts through ui.serve.lifespan (app.py is also an st.App)."""
+
+import asyncio
+import importlib.util
+
+import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
+from streamlit.web.server.app_discovery import discover_asgi_app
+
+from tests.conftest import ROOT
+from ui import serve
+
+
+def test_streamlit_run_finds_app_py_as_an_asgi_app():
+    found = discover_asgi_app(ROOT / "app.py")
+    assert found.is_asgi_app and found.import_string == "app:app"
+
+
+def test_importing_app_py_outside_a_script_run_builds_the_app_without_running_pages():
+    spec = importlib.util.spec_from_file_location("liveprop_app_module", ROOT / "app.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert isinstance(module.app, st.App)
+    assert not hasattr(module, "build_navigation")  # the navigation runs per session only
+
+
+def test_lifespan_warms_up_and_switches_legacy_pages_discovery_off(monkeypatch):
+    monkeypatch.setattr(PagesManager, "uses_pages_directory", True)
+
+    async def enter() -> None:
+        async with serve.lifespan(None):
+            assert PagesManager.uses_pages_directory is False
+
+    asyncio.run(enter())
