@@ -111,7 +111,9 @@ def main() -> None:
     print(md)
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "vae.md").write_text(md)
+    old = (out / "vae.md").read_text() if (out / "vae.md").exists() else ""
+    notes = old[old.find("\n## "):] if "\n## " in old else ""  # keep the experiment notes
+    (out / "vae.md").write_text(md + notes)
 
 
 if __name__ == "__main__":
