@@ -11,10 +11,13 @@ Inception-based FID judges ImageNet samples:
 * :func:`confident_share` — the share of samples the classifier labels with p > 0.9.
 * :func:`class_histogram` — the share of samples per predicted class (mode coverage).
 
-The weights ``assets/mnist_lenet.pt`` (a ``state_dict``, ~250 kB, 97.7% accurate on the real
+The weights ``assets/mnist_lenet.pt`` (a ``state_dict``, ~250 kB, 97.3% accurate on the real
 MNIST test set) are trained by ``assets/train_classifier.py`` on the 4,000 bundled MNIST
 training digits; LeCun et al.,
-"Gradient-based learning applied to document recognition", Proc. IEEE 1998.
+"Gradient-based learning applied to document recognition", Proc. IEEE 1998. Its class head is
+then fine-tuned with outlier exposure (Hendrycks et al., ICLR 2019) so that noise and untrained
+generators' samples get near-uniform predictions: 0% of them are labelled with p > 0.9, against
+91% of real test digits (before, 100% of noise was).
 """
 
 from __future__ import annotations

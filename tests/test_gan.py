@@ -29,6 +29,19 @@ def test_classifier_recognises_held_out_digits():
     assert hist.shape == (10,) and abs(hist.sum() - 1) < 1e-9 and hist.min() > 0.05
 
 
+def test_classifier_is_not_confident_on_noise_or_an_untrained_generator():
+    # outlier exposure of the head (assets/train_classifier.py): before it, 100% of both were
+    # labelled with p > 0.9, so the GAN page's "confident" share said nothing at step 0
+    torch.manual_seed(0)
+    G = gan.Generator(64, 32)
+    G.apply(gan.dcgan_init)
+    with torch.no_grad():
+        untrained = gan.generate(G, torch.randn(500, 64))
+    assert clf.confident_share(torch.rand(500, 1, 28, 28)) < 0.05
+    assert clf.confident_share(untrained) < 0.05
+    assert clf.confident_share(load_images("mnist", "test").x) > 0.85
+
+
 def test_fid_separates_real_from_noise():
     train, test = load_images("mnist", "train"), load_images("mnist", "test")
     real_vs_real = clf.classifier_fid(train.x[:500], test.x)
