@@ -409,6 +409,7 @@ class Run:
         self._done_evt = threading.Event()
         self.traceback = ""
         self.watchers = 0  # sessions showing this run (see RunPool.shared and Run.release)
+        self.threads: Callable[[], int] | None = None  # torch threads to use (set by RunPool)
 
     # -- reading ---------------------------------------------------------------------------
     @property
@@ -487,16 +488,25 @@ class Run:
                 self.history = self.history[:half:2] + self.history[half:]
             self.latest = snap
 
+    def _use_threads(self) -> None:
+        """Follow the pool's share of the cores (torch's thread count is per calling thread)."""
+        if self.threads is not None:
+            n = self.threads()
+            if n != torch.get_num_threads():
+                torch.set_num_threads(n)
+
     def _work(self) -> None:
         """Advance the trainer until it ends, diverges, fails or is asked to stop."""
         self._stop.clear()
         self._done_evt.clear()
         self.state = RunState.RUNNING
         try:
+            self._use_threads()
             if self._gen is None:
                 self._gen = iter(self.demo.train(self.config))
             for snap in self._gen:
                 self._record(snap)
+                self._use_threads()
                 bad = find_nonfinite_loss(snap.metrics)
                 if bad is not None:
                     raise Diverged(
@@ -532,8 +542,9 @@ class RunPool:
     """A bounded pool of worker threads that advance :class:`Run` objects, FIFO.
 
     At most ``max_workers`` runs train at once (default: ``min(2, cores)``, or
-    ``$LIVEPROP_WORKERS``); each worker limits torch's intra-op threads to
-    ``max(1, cores // max_workers)`` so concurrent runs do not oversubscribe the CPU. Further runs
+    ``$LIVEPROP_WORKERS``); the cores are shared among the runs training now (each run's
+    intra-op threads follow ``max(1, cores // active runs)``, updated at every snapshot), so a
+    lone run uses the whole machine and concurrent runs do not oversubscribe it. Further runs
     wait in a queue and know their ``queue_position``. A worker pauses a run that nobody has
     polled for ``idle_timeout_s`` seconds (its page was closed).
 
@@ -545,7 +556,7 @@ class RunPool:
     def __init__(self, max_workers: int | None = None, cache: RunCache | None = None,
                  idle_timeout_s: float = 600.0) -> None:
         self.max_workers = max_workers or _default_workers()
-        self.threads_per_run = max(1, (os.cpu_count() or 1) // self.max_workers)
+        self.cores = os.cpu_count() or 1
         self.cache = cache
         self.idle_timeout_s = idle_timeout_s
         self._queue: collections.deque[Run] = collections.deque()
@@ -606,8 +617,12 @@ class RunPool:
                 t.start()
             self._renumber()
 
+    def threads_per_run(self) -> int:
+        """Torch intra-op threads for each run training now: the cores shared among them."""
+        return max(1, self.cores // max(1, len(self._active)))
+
     def _worker(self, run: Run) -> None:
-        torch.set_num_threads(self.threads_per_run)
+        run.threads = self.threads_per_run
         try:
             if self.cache is not None and run._gen is None and self.cache.adopt(run):
                 return

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+import torch
 
 from core.live import (
     Demo,
@@ -55,6 +56,17 @@ def toy_train(cfg: ToyConfig) -> Iterator[Snapshot]:
 
 
 TOY = Demo("toy", ToyConfig, toy_train)
+
+
+def threads_train(cfg: ToyConfig) -> Iterator[Snapshot]:
+    """Report the torch threads the run's worker uses at every step."""
+    for step in range(1, cfg.steps + 1):
+        time.sleep(cfg.slow)
+        yield Snapshot(step, 0.0, {"threads": float(torch.get_num_threads())},
+                       total_steps=cfg.steps, final=step == cfg.steps)
+
+
+THREADS = Demo("threads", ToyConfig, threads_train)
 
 
 def test_config_parsing_and_validation():
@@ -203,3 +215,22 @@ def test_identical_alive_runs_are_shared_and_released_by_the_last_watcher():
     time.sleep(0.1)
     assert first.state in (RunState.PAUSED, RunState.CANCELLED) and first.step < 200
     assert pool.shared(TOY, cfg) is None
+
+
+def test_the_cores_are_shared_among_the_runs_training_now():
+    pool = RunPool(max_workers=2)
+    pool.cores = 4
+    lone = pool.submit(Run(THREADS, ToyConfig(steps=300, slow=0.01)))
+    while lone.step < 3:
+        time.sleep(0.01)
+    assert lone.latest.metrics["threads"] == 4, "a lone run uses every core"
+    second = pool.submit(Run(THREADS, ToyConfig(steps=30, slow=0.01, seed=1)))
+    _wait(second)
+    assert second.history[-1]["threads"] == 2
+    during = [h["threads"] for h in lone.history if h["step"] > lone.history[-1]["step"] - 10]
+    assert 2 in during, "a running run gives up half the cores when a second one starts"
+    step_after = lone.step
+    while lone.step < step_after + 5 and lone.alive:
+        time.sleep(0.01)
+    assert lone.latest.metrics["threads"] == 4, "and takes them back when it ends"
+    lone.cancel()
