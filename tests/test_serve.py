@@ -32,3 +32,12 @@ def test_lifespan_warms_up_and_switches_legacy_pages_discovery_off(monkeypatch):
             assert PagesManager.uses_pages_directory is False
 
     asyncio.run(enter())
+
+
+def test_streamlit_does_not_collect_garbage_after_every_script_run():
+    # Streamlit's default gc.collect(2) after each (fragment) run held the GIL ~0.5 s per
+    # poll with torch loaded and starved the training threads (3x fewer steps per second)
+    import tomllib
+
+    cfg = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert cfg["runner"]["postScriptGC"] is False
