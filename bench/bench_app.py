@@ -144,7 +144,9 @@ def main() -> None:
     print(text)
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "app.md").write_text(text)
+    old = (out / "app.md").read_text() if (out / "app.md").exists() else ""
+    notes = old[old.find("\nNotes:"):] if "\nNotes:" in old else ""  # keep the notes
+    (out / "app.md").write_text(text + notes)
 
 
 if __name__ == "__main__":
