@@ -24,14 +24,24 @@ def test_importing_app_py_outside_a_script_run_builds_the_app_without_running_pa
     assert not hasattr(module, "build_navigation")  # the navigation runs per session only
 
 
-def test_lifespan_warms_up_and_switches_legacy_pages_discovery_off(monkeypatch):
+def test_lifespan_warms_up_and_switches_legacy_pages_and_post_run_gc_off(monkeypatch):
+    from streamlit import config
+
     monkeypatch.setattr(PagesManager, "uses_pages_directory", True)
+    before = (config.get_option("runner.postScriptGC"), config.get_where_defined(
+        "runner.postScriptGC"))
+    # as when the server starts outside the repo, where .streamlit/config.toml is not read
+    config.set_option("runner.postScriptGC", True, config.ConfigOption.DEFAULT_DEFINITION)
 
     async def enter() -> None:
         async with serve.lifespan(None):
             assert PagesManager.uses_pages_directory is False
+            assert config.get_option("runner.postScriptGC") is False
 
-    asyncio.run(enter())
+    try:
+        asyncio.run(enter())
+    finally:
+        config.set_option("runner.postScriptGC", *before)
 
 
 def test_streamlit_does_not_collect_garbage_after_every_script_run():

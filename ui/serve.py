@@ -18,11 +18,13 @@ APP = Path(__file__).resolve().parents[1] / "app.py"
 
 
 def prepare() -> None:
-    """Import the heavy modules, pay the first optimizer step and the bundled digits, and turn
-    Streamlit's legacy ``pages/`` discovery off (``app.py`` declares the navigation)."""
+    """Import the heavy modules, pay the first optimizer step and the bundled digits, turn
+    Streamlit's legacy ``pages/`` discovery off (``app.py`` declares the navigation) and its
+    post-run garbage collection off."""
     import plotly.graph_objects  # noqa: F401  (warm imports)
     import torch  # noqa: F401
     import torchvision.utils  # noqa: F401
+    from streamlit import config
     from streamlit.runtime.pages_manager import PagesManager
 
     import core.live  # noqa: F401
@@ -30,6 +32,11 @@ def prepare() -> None:
 
     ui.live.warm_up()
     PagesManager.uses_pages_directory = False
+    # Streamlit's gc.collect(2) after every (fragment) run holds the GIL ~0.5 s with torch
+    # loaded and starves the training threads; .streamlit/config.toml switches it off, and this
+    # keeps it off when the server starts from another directory (unless set explicitly)
+    if config.get_where_defined("runner.postScriptGC") == config.ConfigOption.DEFAULT_DEFINITION:
+        config.set_option("runner.postScriptGC", False)
 
 
 @asynccontextmanager
