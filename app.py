@@ -13,7 +13,7 @@ Run with ``make run`` or ``streamlit run app.py``. This file plays two roles:
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-if get_script_run_ctx(suppress_warning=True) is None:  # imported by `streamlit run` to start the server
+if get_script_run_ctx(suppress_warning=True) is None:  # `streamlit run` imports it: the server
     from ui.serve import lifespan
 
     app = st.App(__file__, lifespan=lifespan)
