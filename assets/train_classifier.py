@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from core.classifier import WEIGHTS, LeNet  # noqa: E402
 from core.data import load_images, load_mnist_idx, shared_data_dir  # noqa: E402
-from core.gan import Generator, dcgan_init  # noqa: E402
+from core.gan import Generator, dcgan_init, generate  # noqa: E402
 
 AUGMENT = v2.RandomAffine(degrees=10, translate=(2 / 28, 2 / 28), scale=(0.9, 1.1))
 
@@ -59,7 +59,7 @@ def untrained_generator_images(n: int) -> torch.Tensor:
     G.apply(dcgan_init)
     G.train(bool(torch.randint(2, (1,))))
     with torch.no_grad():
-        return (G(torch.randn(n, G.latent_dim)) + 1) / 2
+        return generate(G, torch.randn(n, G.latent_dim))
 
 
 def blurred_noise(n: int) -> torch.Tensor:

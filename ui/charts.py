@@ -38,8 +38,10 @@ def ensure_entry() -> None:
 
     With a ``pages/`` folder next to the entry script, Streamlit's first script run on a fresh
     server uses legacy page discovery and runs a deep-linked page file directly, without
-    ``app.py`` (no page config, no navigation). On a real server this switches legacy mode off
-    and reruns at once, before any widget exists, so ``app.py`` opens the page. AppTest (whose
+    ``app.py`` (no page config, no navigation). ``streamlit run app.py`` avoids that: its
+    start-up hook (:func:`ui.serve.lifespan`) switches legacy mode off before the first visitor.
+    On a server started otherwise this switches legacy mode off and reruns at once, before any
+    widget exists, so ``app.py`` opens the page. AppTest (whose
     runtime is a mock) resets legacy mode before *every* run, where a rerun would swallow the
     clicked button; there the app's navigation is declared in place instead (page files are
     named after their URL path, so both agree on the page). Every page calls this first
