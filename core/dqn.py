@@ -78,8 +78,8 @@ class DqnConfig:
                              help="transitions kept for replay (oldest are overwritten)")
     learning_starts: int = param(1_000, lo=0, hi=20_000, step=100, label="Learning starts",
                                  help="environment steps of pure exploration before training")
-    train_freq: int = param(256, lo=1, hi=1_000, label="Train frequency",
-                            help="environment steps between training phases")
+    train_freq: int = param(256, lo=1, hi=1_000, label="Env steps between updates",
+                            help="environment steps between training phases (SB3: train_freq)")
     gradient_steps: int = param(64, lo=1, hi=512, label="Gradient steps",
                                 help="gradient steps per training phase")
     target_update_period: int = param(64, lo=1, hi=10_000, label="Target update period",

@@ -145,8 +145,10 @@ def q_slice_figure(q: np.ndarray, show: str, step: int) -> go.Figure:
                                colorbar={"title": {"text": "Q" if show == "max Q" else "Δ Q"}},
                                hovertemplate="angle %{x:.1f}°<br>ang. vel. %{y:.2f} rad/s<br>"
                                "%{z:.2f}<extra></extra>"))
-    fig.update_layout(title=f"{title} at step {step} (cart at rest in the centre)", height=360,
-                      margin=MARGIN, xaxis_title="pole angle (degrees, + = leaning right)",
+    fig.update_layout(title={"text": f"{title} at step {step}",
+                             "subtitle": {"text": "cart at rest in the centre"}}, height=380,
+                      margin={**MARGIN, "t": MARGIN["t"] + 24},
+                      xaxis_title="pole angle (degrees, + = leaning right)",
                       yaxis_title="pole angular velocity (rad/s)")
     return fig
 
