@@ -12,7 +12,7 @@ import torch
 
 from core import gnn
 from ui.charts import MARGIN, PALETTE, data_note, line_chart, page_header
-from ui.live import ConfigForm, RunView, run_panel
+from ui.live import ConfigForm, RunView, first_paint_deferred, run_panel
 
 PAGE = "gnn"
 MAX_DRAWN = 300  # nodes drawn in the graph view (Cora: a sampled neighbourhood)
@@ -267,7 +267,9 @@ try:
 except ValueError as e:
     st.error(f"Can't show that node: {e}.")
     mp = None
-if mp is not None:
+if mp is not None and first_paint_deferred():
+    st.caption(":material/hourglass_top: Drawing the neighbourhood…")
+elif mp is not None:
     from torch_geometric.utils import k_hop_subgraph
 
     subset, sub_ei, _, _ = k_hop_subgraph(node, hops, data.edge_index, relabel_nodes=False,

@@ -9,8 +9,13 @@ from streamlit.testing.v1 import AppTest
 from tests.conftest import ROOT
 
 
-def open_page(path: str, timeout: float = 60) -> AppTest:
-    """Run app.py and switch to ``pages/<file>``; asserts no exception."""
+def open_page(path: str, timeout: float = 60, first_paint: bool = True) -> AppTest:
+    """Run app.py and switch to ``pages/<file>``; asserts no exception.
+
+    A session's first run with a run panel draws the controls only and asks for the charts one
+    fragment poll later (``ui.live.first_paint_deferred``); AppTest never fires that timer, so
+    with ``first_paint`` this runs the page once more, as the browser would.
+    """
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
     at.run()
     assert not at.exception, at.exception
@@ -18,6 +23,9 @@ def open_page(path: str, timeout: float = 60) -> AppTest:
         at.switch_page(path)
         at.run()
         assert not at.exception, at.exception
+        if first_paint:
+            at.run()
+            assert not at.exception, at.exception
     return at
 
 

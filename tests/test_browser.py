@@ -121,6 +121,17 @@ def test_first_deep_link_on_a_fresh_server(browser, url_path):
         srv.stop()
 
 
+def test_charts_follow_the_controls_unasked(browser, server):
+    """A new tab's first page draws its controls first and its charts one fragment poll later
+    (``ui.live.first_paint_deferred``): the charts must come without any click."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{server.url}/playground")
+    page.get_by_role("button", name="Train", exact=True).first.wait_for(timeout=60_000)
+    page.locator(".js-plotly-plot").first.wait_for(timeout=30_000)
+    assert page.get_by_text("Drawing the charts").count() == 0
+    page.close()
+
+
 @pytest.mark.parametrize("info", existing_pages(), ids=lambda p: p.url_path)
 def test_page_trains_in_the_browser(browser, server, info):
     page = browser.new_page(viewport={"width": 1400, "height": 2000})  # tall: charts in the shot

@@ -75,3 +75,19 @@ def test_a_diverging_run_says_so_and_keeps_earlier_runs(clean_streamlit):
     message = next(e.value for e in at.error if "diverged" in e.value)
     assert "learning rate" in message
     assert any(e.label.startswith("Compare runs") for e in at.expander)  # the first run is kept
+
+
+def test_first_paint_shows_the_controls_before_the_charts(clean_streamlit):
+    """A session's first page draws its controls at once and its charts one run later (the
+    browser loads the chart bundle behind the Train button); later pages draw directly."""
+    at = open_page("pages/playground.py", first_paint=False)
+    assert [b.label for b in at.button][:4] == ["Train", "Stop", "Resume", "Reset"]
+    assert not at.get("plotly_chart")
+    assert any("Drawing the charts" in c.value for c in at.caption)
+    at.run()  # what the fragment's first poll asks for in the browser
+    assert at.get("plotly_chart")
+    assert not any("Drawing the charts" in c.value for c in at.caption)
+    at.switch_page("pages/gridworld.py")
+    at.run()
+    assert not at.exception, at.exception
+    assert len(at.get("plotly_chart")) >= 2, "Q-table and value iteration, no second deferral"

@@ -43,6 +43,8 @@ from core.live import (
 
 POLL_S = 1.0
 MAX_PAST_RUNS = 5
+FIRST_PAINT_S = 1.0  # the first charts of a browser session come this long after its controls
+_FIRST_PAINT_KEY = "_liveprop_first_paint_run"
 
 # Training threads spend most of their time in torch ops that release the GIL and must win it
 # back after every op; page renders are pure Python. With the default 5 ms switch interval a few
@@ -394,6 +396,24 @@ def _in_fragment_rerun() -> bool:
     return bool(ctx is not None and ctx.fragment_ids_this_run)
 
 
+def first_paint_deferred() -> bool:
+    """True when this full script run is the first of the browser session with a run panel.
+
+    Streamlit's frontend loads chart components on first use (Plotly is a 4.7 MB bundle: ~2 s of
+    parsing and first drawing on a 2-core machine) and shows the *whole* update, controls
+    included, as skeletons until it is ready. So the session's first run panel draws its
+    controls with a placeholder in place of the charts, and the charts come one fragment poll
+    (:data:`FIRST_PAINT_S`) later with a full rerun: the Train button is usable at once and the
+    chart bundle loads behind it. Every later run (a widget change, another page) draws directly.
+    Pages that draw charts outside a run panel skip them too while this is True (the full rerun
+    that follows draws the whole page).
+    """
+    from ui.shell import SCRIPT_RUN_KEY
+
+    this_run = st.session_state.get(SCRIPT_RUN_KEY, 0)
+    return st.session_state.setdefault(_FIRST_PAINT_KEY, this_run) == this_run
+
+
 def run_panel(page: str, demo: Demo, config: Any, render: Callable[[RunView], None], *,
               compare: Sequence[str] = ("loss",), train_label: str = "Train") -> RunView:
     """Buttons, status and the live view of this page's current run.
@@ -454,6 +474,7 @@ def run_panel(page: str, demo: Demo, config: Any, render: Callable[[RunView], No
     state_then = current.state if current is not None else None
     alive = current is not None and current.alive
     running = state_then == RunState.RUNNING
+    defer = first_paint_deferred()
 
     # Two fragments: a cheap status line that polls while the run is alive (queued runs only
     # poll this), and the page's charts, which poll only while the run is training. A state
@@ -468,8 +489,13 @@ def run_panel(page: str, demo: Demo, config: Any, render: Callable[[RunView], No
         if current.state != state_then and _in_fragment_rerun():
             st.rerun()
 
-    @st.fragment(run_every=POLL_S if running else None)
+    @st.fragment(run_every=FIRST_PAINT_S if defer else POLL_S if running else None)
     def live() -> None:
+        if defer:  # see first_paint_deferred
+            if _in_fragment_rerun():
+                st.rerun()  # a full run draws the charts and redefines this fragment's timer
+            st.caption(":material/hourglass_top: Drawing the charts…")
+            return
         if current is not None:
             current.touch()
             history, latest = current.view()

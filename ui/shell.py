@@ -6,6 +6,8 @@ import streamlit as st
 
 from ui.pages import SECTIONS, existing_pages
 
+SCRIPT_RUN_KEY = "_liveprop_script_run"  # full script runs of this browser session so far
+
 
 def home() -> None:
     """The home page: what Liveprop is, and every page with its line and thumbnail."""
@@ -34,7 +36,10 @@ def build_navigation():
 
     Page files are named after their URL path (``pages/<url_path>.py``) so that Streamlit's
     legacy ``pages/`` discovery and this navigation agree on every page's identity.
+    Also counts the session's full script runs in ``st.session_state[SCRIPT_RUN_KEY]`` (fragment
+    reruns do not run this), which :func:`ui.live.run_panel` uses to defer its first charts.
     """
+    st.session_state[SCRIPT_RUN_KEY] = st.session_state.get(SCRIPT_RUN_KEY, 0) + 1
     st.set_page_config(page_title="Liveprop", page_icon=":material/model_training:",
                        layout="wide")
     nav: dict[str, list] = {"": [st.Page(home, title="Home", icon=":material/home:",
