@@ -2,6 +2,7 @@
 
 import asyncio
 import importlib.util
+import sys
 
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
@@ -51,3 +52,16 @@ def test_streamlit_does_not_collect_garbage_after_every_script_run():
 
     cfg = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
     assert cfg["runner"]["postScriptGC"] is False
+
+
+def test_warm_pages_fills_the_caches_of_the_slow_first_visits():
+    from core import captioning, gnn
+
+    captioning.get_data.cache_clear()
+    serve.warm_pages()  # the lifespan runs this in a background thread
+    c = captioning.CaptioningConfig()
+    before = captioning.get_data.cache_info().hits
+    captioning.get_data(c.dataset, c.n_train, c.style)  # what /captioning asks for first
+    assert captioning.get_data.cache_info().hits == before + 1
+    assert "torch_geometric.utils" in sys.modules
+    assert gnn.make_graph(gnn.GnnConfig()).num_nodes > 0

@@ -8,7 +8,9 @@ legacy ``pages/`` discovery mode (see :func:`ui.charts.ensure_entry`).
 
 from __future__ import annotations
 
+import contextlib
 import sys
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -39,11 +41,35 @@ def prepare() -> None:
         config.set_option("runner.postScriptGC", False)
 
 
+def warm_pages() -> None:
+    """Pay single pages' one-off costs (about 1 s each) before their first visitor: the PyG and
+    networkx imports and the default graph of ``/gnn``, the rendered caption scenes of
+    ``/captioning``. Both land in in-process caches that every session shares."""
+    import networkx  # noqa: F401
+    import torch_geometric.utils  # noqa: F401
+
+    from core import captioning, gnn
+
+    gnn.make_graph(gnn.GnnConfig())
+    c = captioning.CaptioningConfig()
+    captioning.get_data(c.dataset, c.n_train, c.style)
+
+
 @asynccontextmanager
 async def lifespan(app: Any) -> AsyncIterator[None]:
-    """``st.App`` lifespan hook: :func:`prepare` before the server accepts its first visitor."""
+    """``st.App`` lifespan hook: :func:`prepare` before the server accepts its first visitor,
+    then :func:`warm_pages` in a background thread (a failure there only costs that page's first
+    visitor the wait)."""
     prepare()
+    threading.Thread(target=_quietly, args=(warm_pages,), name="liveprop-warm-pages",
+                     daemon=True).start()
     yield
+
+
+def _quietly(fn: Any) -> None:
+    # warming is an optimisation: the page itself reports any real error to its visitor
+    with contextlib.suppress(Exception):
+        fn()
 
 
 def main() -> None:
