@@ -28,6 +28,17 @@ ROOT = Path(__file__).resolve().parents[1]
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 PROGRESS = re.compile(r"^(Training · step|Waiting for a free trainer|Done · )")
+# When the page first *draws* a visible Train button (a DOM mutation observer: Playwright's own
+# polling waits for the browser's main thread, which the chart bundle keeps busy).
+FIRST_SEEN_JS = """window.__firstSeen = {};
+new MutationObserver(() => {
+  if (window.__firstSeen.train) return;
+  for (const b of document.querySelectorAll('button')) {
+    if (b.innerText.trim().endsWith('Train') && b.offsetParent) {
+      window.__firstSeen.train = performance.now(); break;
+    }
+  }
+}).observe(document, {subtree: true, childList: true, attributes: true});"""
 
 
 def free_port() -> int:
@@ -75,13 +86,17 @@ def main() -> None:
             page.close()
 
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.add_init_script(FIRST_SEEN_JS)
             t0 = time.perf_counter()
             page.goto(f"{url}/playground")
             page.get_by_role("heading", name="MLP playground").first.wait_for(timeout=60_000)
             t_text = time.perf_counter() - t0
             page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
             t_chart = time.perf_counter() - t0
+            seen = page.evaluate("window.__firstSeen")  # ms since navigation start
             rows += [("open /playground: first text", f"{t_text:.2f} s"),
+                     ("open /playground: Train button drawn",
+                      f"{seen['train'] / 1000:.2f} s" if "train" in seen else "n/a"),
                      ("open /playground: first chart", f"{t_chart:.2f} s")]
             page.close()
             threads_before = proc_status(server.pid, "Threads")
