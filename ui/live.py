@@ -410,7 +410,9 @@ def first_paint_deferred() -> bool:
     """
     from ui.shell import SCRIPT_RUN_KEY
 
-    this_run = st.session_state.get(SCRIPT_RUN_KEY, 0)
+    this_run = st.session_state.get(SCRIPT_RUN_KEY)
+    if this_run is None:  # a page run without app.py's navigation: no run count, no deferral
+        return False
     return st.session_state.setdefault(_FIRST_PAINT_KEY, this_run) == this_run
 
 
