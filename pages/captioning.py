@@ -244,7 +244,8 @@ def render(view: RunView) -> None:
 
 run_panel(PAGE, DEMO, cfg, render,
           compare=("loss", "bleu4", "exact_match", "bleu4_rnn", "bleu4_lstm",
-                   "bleu4_transformer"))
+                   "bleu4_transformer"),
+          defer_first_paint=False)  # its preview is images only
 
 with st.expander("Caption your own scene with the trained decoders",
                  icon=":material/draw:"):

@@ -239,4 +239,5 @@ def render(view: RunView) -> None:
 
 
 run_panel(PAGE, DEMO, cfg, render, compare=("eval_return", "return_avg", "mean_max_q", "loss",
-                                            "epsilon"))
+                                            "epsilon"),
+          defer_first_paint=False)  # no chart before a run

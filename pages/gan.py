@@ -291,7 +291,8 @@ def render_lab(view: RunView) -> None:
 if lab == LABS[0]:
     cfg = dcgan_sidebar()
     run_panel(PAGE, gan.DEMOS[0], cfg, render_dcgan, compare=("fid", "loss_d", "loss_g",
-                                                              "confident_share"))
+                                                              "confident_share"),
+              defer_first_paint=False)  # its preview is images only
 else:
     with st.expander("What changes collapse", expanded=False):
         st.markdown(

@@ -232,4 +232,5 @@ def render(view: RunView) -> None:
 
 
 run_panel(PAGE, DEMO, cfg, render, compare=("exact_match", "exact_match_seen", "loss",
-                                            "symbol_acc"))
+                                            "symbol_acc"),
+          defer_first_paint=False)  # no chart before a run

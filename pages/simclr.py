@@ -295,4 +295,5 @@ def render(view: RunView) -> None:
 
 
 run_panel(PAGE, DEMO, cfg, render, compare=("nt_xent", "live_probe_k10", "contrast_acc",
-                                             "pos_sim", "neg_sim"))
+                                             "pos_sim", "neg_sim"),
+          defer_first_paint=False)  # its preview is images only

@@ -158,7 +158,8 @@ def render(view: RunView) -> None:
 
 
 view = run_panel(PAGE, DEMO, cfg, render,
-                 compare=("neg_elbo", "recon", "kl", "cae_recon", "vae_confident_share"))
+                 compare=("neg_elbo", "recon", "kl", "cae_recon", "vae_confident_share"),
+                 defer_first_paint=False)  # its preview is images only
 
 model = view.latest.model if view.latest is not None else None
 if model is not None and view.config.latent_dim == 2:

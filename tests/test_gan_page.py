@@ -30,6 +30,10 @@ def test_gan_page_mode_collapse_lab(clean_streamlit):
     at = open_page("pages/gan.py")
     at.get("button_group")[0].set_value("2-D mode-collapse lab").run()
     assert not at.exception, at.exception
+    # the DCGAN view has no Plotly preview, so the lab is this session's first Plotly paint:
+    # its controls come first, its chart with the browser's next poll
+    assert any("Drawing the charts" in c.value for c in at.caption)
+    at.run()
     assert at.get("plotly_chart"), "the target is drawn before any run"
     at.select_slider(key="gan2d.steps").set_value(200)
     at.run()

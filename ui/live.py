@@ -417,7 +417,8 @@ def first_paint_deferred() -> bool:
 
 
 def run_panel(page: str, demo: Demo, config: Any, render: Callable[[RunView], None], *,
-              compare: Sequence[str] = ("loss",), train_label: str = "Train") -> RunView:
+              compare: Sequence[str] = ("loss",), train_label: str = "Train",
+              defer_first_paint: bool = True) -> RunView:
     """Buttons, status and the live view of this page's current run.
 
     Args:
@@ -427,6 +428,10 @@ def run_panel(page: str, demo: Demo, config: Any, render: Callable[[RunView], No
         render: draws the page's charts from a :class:`RunView`; called inside a polling
             fragment while the run is alive, and with ``latest=None`` before any run.
         compare: metrics offered in the "Compare runs" overlay.
+        defer_first_paint: draw the charts one poll after the controls when this is the
+            session's first run panel (:func:`first_paint_deferred`). Pass ``False`` when
+            ``render`` draws no Plotly chart before a run (images and text only): the preview
+            then shows at once and the session's first Plotly page still defers.
 
     Returns:
         the :class:`RunView` as of this script run (pages may use it for static parts).
@@ -476,7 +481,7 @@ def run_panel(page: str, demo: Demo, config: Any, render: Callable[[RunView], No
     state_then = current.state if current is not None else None
     alive = current is not None and current.alive
     running = state_then == RunState.RUNNING
-    defer = first_paint_deferred()
+    defer = defer_first_paint and first_paint_deferred()
 
     # Two fragments: a cheap status line that polls while the run is alive (queued runs only
     # poll this), and the page's charts, which poll only while the run is training. A state

@@ -1,0 +1,23 @@
+"""No page sends a Plotly chart in a browser session's first run.
+
+Streamlit's frontend keeps the whole page (Train button included) as skeletons while it loads
+Plotly's bundle on first use, so a session's first page draws its controls first: either its
+run panel defers the charts by one poll (``ui.live.first_paint_deferred``), or the page's
+pre-training preview has no Plotly chart and it says so with ``defer_first_paint=False``.
+"""
+
+import pytest
+
+from tests.apptest_util import open_page
+from ui.pages import existing_pages
+
+
+@pytest.mark.parametrize("info", existing_pages(), ids=lambda p: p.url_path)
+def test_first_run_of_a_session_draws_no_plotly_chart(clean_streamlit, info):
+    at = open_page(f"pages/{info.url_path}.py", first_paint=False)
+    assert not at.get("plotly_chart"), (
+        f"/{info.url_path} draws a Plotly chart in a session's first run: its run panel must "
+        "defer the first paint (the default) rather than pass defer_first_paint=False")
+    at.run()  # the browser's first poll
+    assert not at.exception, at.exception
+    assert not any("Drawing the" in c.value for c in at.caption), "the charts never came"
