@@ -16,7 +16,7 @@ def test_gan_page_dcgan_and_latent_walk(clean_streamlit):
     at.run()
     train_until(at, is_done, timeout=120)
     labels = [m.label for m in at.metric]
-    assert "FID (lower is better)" in labels and "mean D(G(z))" in labels
+    assert "FID ↓" in labels and "sure digits" in labels and "mean D(G(z))" in labels
     assert len(at.get("plotly_chart")) >= 4  # losses, D outputs, FID, class histogram
     assert at.slider(key="gan.walk_t") is not None
     at.radio(key="gan.walk_mode").set_value("lerp")

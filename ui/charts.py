@@ -126,10 +126,11 @@ def show_image(img: np.ndarray, caption: str | None = None, width: int | str = "
 
 
 def metric_row(metrics: dict[str, float], labels: dict[str, str] | None = None,
-               fmt: str = "{:.3f}") -> None:
-    """A row of ``st.metric`` tiles."""
+               fmt: str = "{:.3f}", helps: dict[str, str] | None = None) -> None:
+    """A row of ``st.metric`` tiles; ``helps`` adds a tooltip to the named tiles."""
     if not metrics:
         return
     cols = st.columns(len(metrics))
     for col, (k, v) in zip(cols, metrics.items()):
-        col.metric((labels or {}).get(k, k), fmt.format(v) if isinstance(v, float) else v)
+        col.metric((labels or {}).get(k, k), fmt.format(v) if isinstance(v, float) else v,
+                   help=(helps or {}).get(k))
