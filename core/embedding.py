@@ -11,6 +11,41 @@ import os
 import numpy as np
 
 
+def pca_2d(x: np.ndarray, *others: np.ndarray,
+           ref_axes: np.ndarray | None = None) -> tuple[list[np.ndarray], np.ndarray]:
+    """Project the rows of ``x`` (N, D), and of each of ``others`` (M, D), on the first two
+    principal axes of ``x`` (centred on the mean of ``x``).
+
+    For ``D <= 2`` the points are returned as they are (``D == 1`` gets a zero second column).
+    An axis's sign is arbitrary, so to keep a live picture from mirroring between snapshots it
+    is chosen to agree with ``ref_axes`` (the axes returned last time, (D, 2)) when given with
+    the same shape, else so that each axis's largest loading is positive.
+
+    Returns:
+        ``([x_2d, *others_2d], axes)``: float64 arrays (N, 2), (M, 2) and the axes (D, 2).
+
+    Raises:
+        ValueError: if ``x`` is not 2-D.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    rest = [np.asarray(o, dtype=np.float64) for o in others]
+    if x.ndim != 2:
+        raise ValueError(f"x must be (N, D), got shape {x.shape}")
+    d = x.shape[1]
+    if d <= 2:
+        def pad(a: np.ndarray) -> np.ndarray:
+            return a if d == 2 else np.concatenate([a, np.zeros_like(a)], 1)
+        return [pad(a) for a in (x, *rest)], np.eye(d, 2)
+    mean = x.mean(0, keepdims=True)
+    _, _, vt = np.linalg.svd(x - mean, full_matrices=False)
+    axes = vt[:2].T  # (D, 2)
+    if ref_axes is not None and ref_axes.shape == axes.shape:
+        axes = axes * np.where((axes * ref_axes).sum(0) < 0, -1.0, 1.0)
+    else:
+        axes = axes * np.sign(axes[np.abs(axes).argmax(0), np.arange(2)])
+    return [(a - mean) @ axes for a in (x, *rest)], axes
+
+
 class FeatureMap:
     """A 2-D map of features that updates smoothly during training.
 
@@ -36,6 +71,7 @@ class FeatureMap:
         self.perplexity = perplexity
         self.seed = seed
         self.layout: np.ndarray | None = None
+        self.axes: np.ndarray | None = None  # the last PCA axes (D, 2)
         self.updates = 0
 
     def update(self, features: np.ndarray) -> np.ndarray:
@@ -61,11 +97,7 @@ class FeatureMap:
         return self.layout.astype(np.float32)
 
     def _pca(self, x: np.ndarray) -> np.ndarray:
-        xc = x - x.mean(0)
-        _, _, vt = np.linalg.svd(xc, full_matrices=False)
-        y = xc @ vt[:2].T
-        if self.layout is not None:  # flip axes to agree with the previous layout
-            y = y * np.sign(np.sum(y * self.layout, axis=0) + 1e-12)
+        (y,), self.axes = pca_2d(x, ref_axes=self.axes)
         return y
 
     def _tsne(self, x: np.ndarray) -> np.ndarray:

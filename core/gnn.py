@@ -36,7 +36,7 @@ from torch import nn
 
 from core.data import data_root
 from core.data.graphs import GRAPH_SETS, GRAPHS, load_graph, load_graph_dataset
-from core.embedding import FeatureMap
+from core.embedding import FeatureMap, pca_2d
 from core.live import Demo, Snapshot, Ticker, frozen_copy, param, resolve_device, seed_everything
 
 MODELS = ("gcn", "sage", "gat", "mlp")
@@ -340,25 +340,15 @@ def make_optimizer(cfg: GnnConfig, model: NodeGNN) -> torch.optim.Optimizer:
 # -------------------------------------------------------------------------------- analysis
 
 
-def pca_2d(h: torch.Tensor, ref: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Project rows of ``h`` (N, D) to 2-D: directly when D <= 2, else on the top-2 principal
-    axes. Axis signs are flipped to agree with ``ref`` (the previous axes, (D, 2)) so the picture
-    does not mirror between snapshots.
+def embed_2d(h: torch.Tensor, ref_axes: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Node vectors ``h`` (N, D) to 2-D with :func:`core.embedding.pca_2d`, signs aligned with
+    ``ref_axes`` (the previous snapshot's axes) so the picture does not mirror.
 
     Returns:
         ``(points (N, 2) float32, axes (D, 2))``.
     """
-    h = h.detach().float().cpu()
-    if h.shape[1] == 1:
-        return torch.cat([h, torch.zeros_like(h)], 1).numpy(), np.eye(1, 2)
-    if h.shape[1] == 2:
-        return h.numpy().astype(np.float32), np.eye(2)
-    c = h - h.mean(0, keepdim=True)
-    _, _, v = torch.linalg.svd(c, full_matrices=False)
-    axes = v[:2].T.numpy()
-    if ref is not None and ref.shape == axes.shape:
-        axes = axes * np.where((axes * ref).sum(0) < 0, -1.0, 1.0)
-    return (c.numpy() @ axes).astype(np.float32), axes
+    (pts,), axes = pca_2d(h.detach().float().cpu().numpy(), ref_axes=ref_axes)
+    return pts.astype(np.float32), axes
 
 
 def tsne_2d(h: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -548,7 +538,7 @@ def _fit(cfg: GnnConfig, data, device: torch.device, layers: int | None = None,
             metrics["val_loss"] = val_loss
         art = None
         if (tick is not None and tick(epoch)) or last:
-            emb, axes = pca_2d(hid[:MAX_EMBED_POINTS], axes)
+            emb, axes = embed_2d(hid[:MAX_EMBED_POINTS], axes)
             art = {"pred": logits_eval.argmax(1).cpu().numpy().astype(np.int16),
                    "embedding": emb}
             if last:  # the full last hidden layer, for a t-SNE of the finished run
@@ -724,7 +714,7 @@ def train_graphs(cfg: GraphClsConfig) -> Iterator[Snapshot]:
                    "test_acc": float(ok[is_test].mean())}
         final = epoch == cfg.epochs
         if tick(epoch) or final:
-            emb, axes = pca_2d(torch.cat(vecs), axes)
+            emb, axes = embed_2d(torch.cat(vecs), axes)
             art = {"embedding": emb, "y": y, "is_test": is_test, "note": note or ""}
         yield Snapshot(epoch, tick.elapsed, metrics, art, total_steps=cfg.epochs, final=final,
                        model=frozen_copy(model) if final else None)

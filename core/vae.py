@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.data import load_images
+from core.embedding import pca_2d
 from core.live import (
     Demo,
     Snapshot,
@@ -326,21 +327,6 @@ def grid_image(images: torch.Tensor, nrow: int, pad: int = 2) -> np.ndarray:
     return to_uint8_image(g)
 
 
-def pca_2d(z: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
-    """Project ``z (N, D)`` and ``others (M, D)`` on the first two principal axes of ``z``.
-
-    For ``D == 2`` the points are returned unchanged. Axis signs are fixed (largest loading
-    positive) so that the picture does not flip between snapshots. Returns ``(N, 2)`` arrays.
-    """
-    if z.shape[1] == 2:
-        return [z, *others]
-    mean = z.mean(0, keepdims=True)
-    _, _, vt = np.linalg.svd(z - mean, full_matrices=False)
-    axes = vt[:2]
-    axes *= np.sign(axes[np.arange(2), np.abs(axes).argmax(1)])[:, None]
-    return [(a - mean) @ axes.T for a in (z, *others)]
-
-
 def prior_quantile_grid(n: int = MANIFOLD_N) -> torch.Tensor:
     """``(n*n, 2)`` codes at the prior's quantiles ``Phi^-1(linspace(0.05, 0.95, n))``.
 
@@ -410,7 +396,7 @@ def _artefacts(name: str, m: VAE | AE, codes: torch.Tensor, x_pairs: torch.Tenso
     if share is not None:
         metrics[f"{name}_confident_share"] = share
     zc = codes[:N_SCATTER].cpu().double().numpy()
-    proj, prior = pca_2d(zc, z_fixed.cpu().double().numpy())
+    (proj, prior), _ = pca_2d(zc, z_fixed.cpu().double().numpy())
     art[f"{name}_latent"] = {"z": proj.astype(np.float32), "prior": prior.astype(np.float32),
                              "y": y[:N_SCATTER].cpu().numpy(), "pca": zc.shape[1] > 2}
     t = torch.linspace(0, 1, INTERP_STEPS, device=z_pairs.device)

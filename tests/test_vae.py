@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from core.embedding import pca_2d
 from core.live import config_from_strings
 from core.vae import (
     AE,
@@ -14,7 +15,6 @@ from core.vae import (
     CaeConfig,
     VaeConfig,
     kl_std_normal,
-    pca_2d,
     prior_quantile_grid,
     recon_nll,
     train,
@@ -111,7 +111,7 @@ def test_prior_grid_and_pca():
     g = prior_quantile_grid(5)
     assert g.shape == (25, 2) and g[0, 0] < 0 < g[0, 1]  # top-left: low z1, high z2
     z = np.random.default_rng(0).normal(size=(100, 5)) * [5, 2, 1, 1, 1]
-    proj, other = pca_2d(z, z[:3])
+    (proj, other), _ = pca_2d(z, z[:3])
     assert proj.shape == (100, 2) and np.allclose(proj[:3], other)
     assert proj[:, 0].var() > proj[:, 1].var()
 
