@@ -40,6 +40,7 @@ from core.live import (
     field_specs,
     parse_value,
 )
+from ui.shell import SCRIPT_RUN_KEY
 
 POLL_S = 1.0
 MAX_PAST_RUNS = 5
@@ -408,8 +409,6 @@ def first_paint_deferred() -> bool:
     Pages that draw charts outside a run panel skip them too while this is True (the full rerun
     that follows draws the whole page).
     """
-    from ui.shell import SCRIPT_RUN_KEY
-
     this_run = st.session_state.get(SCRIPT_RUN_KEY)
     if this_run is None:  # a page run without app.py's navigation: no run count, no deferral
         return False

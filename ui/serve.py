@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -66,7 +66,7 @@ async def lifespan(app: Any) -> AsyncIterator[None]:
     yield
 
 
-def _quietly(fn: Any) -> None:
+def _quietly(fn: Callable[[], None]) -> None:
     # warming is an optimisation: the page itself reports any real error to its visitor
     with contextlib.suppress(Exception):
         fn()
