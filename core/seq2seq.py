@@ -67,7 +67,7 @@ class Seq2SeqConfig:
                           "digit images; text2image: the answer is drawn as images")
     ops: str = param("+-", choices=("+-", "+", "-"), label="Operators",
                      help="which questions to train and test on")
-    train_fraction: float = param(1.0, lo=0.05, hi=1.0, step=0.05, label="Training questions",
+    train_fraction: float = param(1.0, lo=0.05, hi=1.0, step=0.05, label="Questions used",
                                   help="share of the 9,000 non-held-out questions per operator "
                                   "the model may see")
     reverse_input: bool = param(True, label="Reverse the question",

@@ -30,7 +30,7 @@ page_header(
      r"\text{teacher forcing: }\mathcal{L}=-\sum_{t=1}^{4}\log p_\theta\!\left(y_t\mid "
      r"y_{<t}^{\,\text{true}},\,x\right),\qquad\text{test: }\hat y_t=\arg\max_y p_\theta\!"
      r"\left(y\mid \hat y_{<t},\,x\right)"],
-    try_this="train with the defaults, then set **Training questions** to 0.1 and train again: "
+    try_this="train with the defaults, then set **Questions used** to 0.1 and train again: "
     "watch the gap open between *seen* and *unseen* exact match (and compare both runs in "
     "*Compare runs*). Then try **Teacher forcing** 0: the decoder must learn from its own "
     "mistakes and the loss falls more slowly.",
@@ -145,7 +145,7 @@ def ask_panel(view: RunView) -> None:
     status = {"unseen": "held out: the model never saw this question",
               "seen": "in the training questions",
               "unused": "not trained on (its operator was not selected, or it was left out by "
-                        "*Training questions*)"}[res["status"]]
+                        "*Questions used*)"}[res["status"]]
     verdict = "right" if res["ok"] else f"wrong; the answer is {res['correct']}"
     msg = f"**{res['question']} = {res['answer']}** ({verdict}) · this question is {status}."
     (st.success if res["ok"] else st.warning)(msg)
