@@ -42,7 +42,7 @@ test-browser: $(TEST_STAMP) chromium
 
 bench: $(TEST_STAMP) chromium
 	$(PY) -m pip install -q -r bench/requirements.txt
-	for f in bench/bench_*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+	for f in bench/bench_*.py bench/*/bench_*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache test-output .pytest_data

@@ -4,8 +4,8 @@
     python -m core train playground --set dataset=spiral --set hidden=8,8 --seed 3 --out runs/p1
 
 ``train`` writes ``DIR/config.json``, ``DIR/metrics.jsonl`` (one JSON object per snapshot with
-``step``, ``time_s`` and every scalar metric), the final snapshot's image artefacts as PNG
-(other array artefacts in ``artefacts.npz``, dict artefacts with tensors, such as DQN
+``step``, ``time_s`` and every scalar metric), the final snapshot's image artifacts as PNG
+(other array artifacts in ``artifacts.npz``, dict artifacts with tensors, such as DQN
 checkpoints, in ``NAME.pt``, other dicts in ``NAME.json``) and the final weights as a ``state_dict``
 (``model.pt``; load with ``torch.load(path, weights_only=True)``).
 Bad input exits with status 2 and one line naming the problem and the allowed values.
@@ -28,7 +28,7 @@ def _fail(msg: str) -> None:
 
 
 def cmd_list() -> None:
-    from core.live import field_specs
+    from core.protocol import field_specs
     from core.registry import all_demos
 
     for name, demo in all_demos().items():
@@ -51,14 +51,14 @@ def _has_tensor(value: Any) -> bool:
     return False
 
 
-def _write_artefacts(out: Path, artefacts: dict[str, Any]) -> list[str]:
+def _write_artifacts(out: Path, artifacts: dict[str, Any]) -> list[str]:
     from PIL import Image
 
     written, arrays = [], {}
-    for key, value in artefacts.items():
+    for key, value in artifacts.items():
         safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in key)
-        if safe in ("config", "metrics", "model", "artefacts"):  # the run's own files
-            safe = f"artefact_{safe}"
+        if safe in ("config", "metrics", "model", "artifacts"):  # the run's own files
+            safe = f"artifact_{safe}"
         if isinstance(value, np.ndarray) and value.dtype == np.uint8 and (
                 value.ndim == 2 or (value.ndim == 3 and value.shape[2] in (3, 4))):
             Image.fromarray(value).save(out / f"{safe}.png")
@@ -77,8 +77,8 @@ def _write_artefacts(out: Path, artefacts: dict[str, Any]) -> list[str]:
             except (TypeError, ValueError):
                 pass
     if arrays:
-        np.savez_compressed(out / "artefacts.npz", **arrays)
-        written.append("artefacts.npz")
+        np.savez_compressed(out / "artifacts.npz", **arrays)
+        written.append("artifacts.npz")
     return written
 
 
@@ -98,7 +98,7 @@ def _progress(step: int, total: int | None, metrics: dict[str, float], width: in
 def cmd_train(args: argparse.Namespace) -> None:
     import torch
 
-    from core.live import config_from_strings, config_to_dict, find_nonfinite_loss
+    from core.protocol import config_from_strings, config_to_dict, find_nonfinite_loss
     from core.registry import get_demo
 
     try:
@@ -145,7 +145,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         sys.stderr.write("\n")
     if last is None:
         _fail("the trainer produced no snapshot")
-    written = _write_artefacts(out, last.artefacts)
+    written = _write_artifacts(out, last.artifacts)
     if last.model is not None:
         torch.save(last.model.state_dict(), out / "model.pt")
         written.append("model.pt")
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m core", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     sub.add_parser("list", help="list every demo with its config fields, defaults and ranges")
-    p = sub.add_parser("train", help="train one demo headless and write its artefacts")
+    p = sub.add_parser("train", help="train one demo headless and write its artifacts")
     p.add_argument("demo")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field")
     p.add_argument("--seed", type=int)

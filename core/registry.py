@@ -1,32 +1,66 @@
-"""Finds every demo in the ``core`` package.
+"""Finds every demo in the topic packages of ``core``.
 
-A topic module (``core/gan.py``, ``core/gnn.py``, ...) exposes its demos as a module-level list::
+Topics live in one package per catalogue section (:data:`SECTIONS`): ``core/<section>/<topic>.py``
+(or a ``<topic>/`` package) exposes its demos as a module-level list::
 
     DEMOS = [Demo("gan", GanConfig, train_gan, title="DCGAN", description="...")]
 
-:func:`all_demos` imports every module of the package that defines ``DEMOS``; nothing needs to be
-listed by hand.
+:func:`get_demo` finds a demo's module by reading the topics' source (the ``Demo("name", ...)``
+literals) and imports that module only, so the CLI does not pay for every topic's libraries;
+:func:`all_demos` imports them all. Nothing is listed by hand.
 """
 
 from __future__ import annotations
 
+import ast
+import functools
 import importlib
 import pkgutil
+from pathlib import Path
 
-import core
-from core.live import Demo
+from core.protocol import Demo
 
-_SKIP = {"live", "registry", "__main__", "cli"}
+CORE = Path(__file__).resolve().parent
+# the topic packages, in catalogue order (ui.pages.SECTION_DIRS names the same folders)
+SECTIONS = ("foundations", "vision", "generative", "sequences", "representation", "graphs", "rl")
+
+
+def topic_modules() -> list[str]:
+    """Dotted names of every topic module (``core.generative.gan``, ...), in section order."""
+    names = []
+    for section in SECTIONS:
+        folder = CORE / section
+        if not folder.is_dir():
+            continue
+        for mod in pkgutil.iter_modules([str(folder)]):
+            if not mod.name.startswith("_"):
+                names.append(f"core.{section}.{mod.name}")
+    return names
+
+
+def _source(module: str) -> Path:
+    path = CORE.parent / Path(*module.split("."))
+    return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+
+
+@functools.cache
+def demo_index() -> dict[str, str]:
+    """``{demo name: module}`` read from the topics' source, without importing them."""
+    index: dict[str, str] = {}
+    for module in topic_modules():
+        tree = ast.parse(_source(module).read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Demo"
+                    and node.args and isinstance(node.args[0], ast.Constant)):
+                index[str(node.args[0].value)] = module
+    return index
 
 
 def all_demos() -> dict[str, Demo]:
     """``{name: Demo}`` for every demo in ``core``, sorted by name."""
     found: dict[str, Demo] = {}
-    for mod in pkgutil.iter_modules(core.__path__):
-        if mod.name in _SKIP or mod.name.startswith("_") or mod.ispkg:
-            continue
-        module = importlib.import_module(f"core.{mod.name}")
-        for demo in getattr(module, "DEMOS", []):
+    for module in topic_modules():
+        for demo in getattr(importlib.import_module(module), "DEMOS", []):
             found[demo.name] = demo
     return dict(sorted(found.items()))
 
@@ -37,17 +71,9 @@ def get_demo(name: str) -> Demo:
     Raises:
         KeyError: with the list of known demos when there is none of that name.
     """
-    # Fast path: demos usually live in a module named like them (gan2d in core.gan, ...), so
-    # try that module before importing every topic (torch_geometric, gymnasium, ...).
-    for mod_name in dict.fromkeys([name, name.rstrip("0123456789").split("_")[0], name.split("_")[0]]):
-        try:
-            module = importlib.import_module(f"core.{mod_name}")
-        except ImportError:
-            continue
-        for demo in getattr(module, "DEMOS", []):
+    module = demo_index().get(name)
+    if module is not None:
+        for demo in getattr(importlib.import_module(module), "DEMOS", []):
             if demo.name == name:
                 return demo
-    demos = all_demos()
-    if name not in demos:
-        raise KeyError(f"unknown demo {name!r}; known demos: {', '.join(demos)}")
-    return demos[name]
+    raise KeyError(f"unknown demo {name!r}; known demos: {', '.join(sorted(demo_index()))}")

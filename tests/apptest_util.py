@@ -7,10 +7,11 @@ import time
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import ROOT
+from ui.pages import page
 
 
-def open_page(path: str, timeout: float = 60, first_paint: bool = True) -> AppTest:
-    """Run app.py and switch to ``pages/<file>``; asserts no exception.
+def open_page(url_path: str, timeout: float = 60, first_paint: bool = True) -> AppTest:
+    """Run app.py and switch to the catalogue's page at ``/<url_path>``; asserts no exception.
 
     A session's first run with a run panel draws the controls only and asks for the charts one
     fragment poll later (``ui.live.first_paint_deferred``); AppTest never fires that timer, so
@@ -19,8 +20,8 @@ def open_page(path: str, timeout: float = 60, first_paint: bool = True) -> AppTe
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
     at.run()
     assert not at.exception, at.exception
-    if path:
-        at.switch_page(path)
+    if url_path:
+        at.switch_page(page(url_path).file)
         at.run()
         assert not at.exception, at.exception
         if first_paint:

@@ -22,7 +22,7 @@ def test_list_shows_demos_with_fields_and_ranges():
     assert "lr = 0.03  (float in [1e-05, 10.0])" in out.stdout
 
 
-def test_train_writes_config_metrics_artefacts_and_weights(tmp_path):
+def test_train_writes_config_metrics_artifacts_and_weights(tmp_path):
     out = cli("train", "playground", "--set", "dataset=xor", "--set", "steps=200",
               "--set", "hidden=4,4", "--seed", "3", "--out", str(tmp_path), "--quiet")
     assert out.returncode == 0, out.stderr
@@ -56,19 +56,19 @@ def test_bad_input_exits_nonzero_with_one_clear_line(tmp_path, capsys):
         assert len(lines) == 1 and message in lines[0], lines
 
 
-def test_dict_artefacts_are_written_without_clobbering_run_files(tmp_path):
+def test_dict_artifacts_are_written_without_clobbering_run_files(tmp_path):
     import json
 
     import torch
 
-    from core.__main__ import _write_artefacts
+    from core.__main__ import _write_artifacts
 
     (tmp_path / "config.json").write_text('{"demo": "x"}')
-    written = _write_artefacts(tmp_path, {"config": {"a": 1}, "eval": {"k10": 0.9},
+    written = _write_artifacts(tmp_path, {"config": {"a": 1}, "eval": {"k10": 0.9},
                                           "checkpoints": {"w": torch.ones(2), "n": 3}})
     assert json.loads((tmp_path / "config.json").read_text()) == {"demo": "x"}
-    assert json.loads((tmp_path / "artefact_config.json").read_text()) == {"a": 1}
+    assert json.loads((tmp_path / "artifact_config.json").read_text()) == {"a": 1}
     assert json.loads((tmp_path / "eval.json").read_text()) == {"k10": 0.9}
     ck = torch.load(tmp_path / "checkpoints.pt", weights_only=True)
     assert ck["n"] == 3 and torch.equal(ck["w"], torch.ones(2))
-    assert set(written) == {"artefact_config.json", "eval.json", "checkpoints.pt"}
+    assert set(written) == {"artifact_config.json", "eval.json", "checkpoints.pt"}

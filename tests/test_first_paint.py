@@ -14,7 +14,7 @@ from ui.pages import existing_pages
 
 @pytest.mark.parametrize("info", existing_pages(), ids=lambda p: p.url_path)
 def test_first_run_of_a_session_draws_no_plotly_chart(clean_streamlit, info):
-    at = open_page(f"pages/{info.url_path}.py", first_paint=False)
+    at = open_page(info.url_path, first_paint=False)
     assert not at.get("plotly_chart"), (
         f"/{info.url_path} draws a Plotly chart in a session's first run: its run panel must "
         "defer the first paint (the default) rather than pass defer_first_paint=False")

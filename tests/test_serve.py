@@ -55,7 +55,8 @@ def test_streamlit_does_not_collect_garbage_after_every_script_run():
 
 
 def test_warm_pages_fills_the_caches_of_the_slow_first_visits():
-    from core import captioning, gnn
+    from core.graphs import gnn
+    from core.sequences import captioning
 
     captioning.get_data.cache_clear()
     serve.warm_pages()  # the lifespan runs this in a background thread

@@ -4,11 +4,14 @@ and an overlay of earlier runs for comparison.
 
 A page is three steps (see ``pages/playground.py``)::
 
-    form = ConfigForm("playground", PlaygroundConfig)
+    DEMO = get_demo("playground")
+    form = ConfigForm("playground", DEMO)
     with st.sidebar:
         form.widgets(["dataset", "noise", "lr"])      # widgets built from the config's param()s
     cfg = form.config()                               # validated, mirrored in the URL
     run_panel("playground", DEMO, cfg, render, compare=("test_loss", "train_loss"))
+
+Demos are looked up by name (:func:`core.registry.get_demo`), never by position in a list.
 
 ``render(view)`` draws the page's live charts from a :class:`RunView`; it runs inside a fragment
 that re-runs every ``POLL_S`` seconds while the run trains, and once with ``view.latest is None``
@@ -27,18 +30,16 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from core.live import (
+from core.engine import Run, RunCache, RunPool, RunState
+from core.protocol import (
     Demo,
     FieldSpec,
-    Run,
-    RunCache,
-    RunPool,
-    RunState,
     Snapshot,
     check_value,
     config_diff,
     field_specs,
     parse_value,
+    resolve_keys,
 )
 from ui.shell import SCRIPT_RUN_KEY
 
@@ -129,7 +130,7 @@ def _log_options(spec: FieldSpec) -> list[float]:
 
 
 class ConfigForm:
-    """Widgets for a config dataclass, built from its :func:`core.live.param` metadata.
+    """Widgets for a config dataclass, built from its :func:`core.protocol.param` metadata.
 
     The form reads the URL query string on the session's first visit to the page and whenever
     the URL holds settings the form did not write itself (a link from another page, or an
@@ -138,9 +139,10 @@ class ConfigForm:
     reproduces the settings.
     """
 
-    def __init__(self, page: str, config_cls: type, defaults: Any = None) -> None:
+    def __init__(self, page: str, demo: Demo, defaults: Any = None) -> None:
         self.page = page
-        self.cls = config_cls
+        self.demo = demo
+        self.cls = config_cls = demo.config_cls
         self.base = defaults if defaults is not None else config_cls()
         self.specs = {s.name: s for s in field_specs(config_cls)}
         self.values: dict[str, Any] = {}
@@ -157,6 +159,7 @@ class ConfigForm:
                 not query or query == st.session_state.get(self._written_key)):
             return  # seen before, and the URL holds nothing new (only what the form wrote)
         st.session_state[flag] = True
+        query, _ = resolve_keys(self.cls, query)  # earlier field names of old links still work
         for name, raw in query.items():
             if name not in self.specs:
                 continue
@@ -422,7 +425,7 @@ def run_panel(page: str, demo: Demo, config: Any, render: Callable[[RunView], No
 
     Args:
         page: the page's id (its URL path), used for widget keys and the session's run list.
-        demo: the :class:`core.live.Demo` to train.
+        demo: the :class:`core.protocol.Demo` to train.
         config: the config built by :meth:`ConfigForm.config`.
         render: draws the page's charts from a :class:`RunView`; called inside a polling
             fragment while the run is alive, and with ``latest=None`` before any run.

@@ -1,7 +1,9 @@
 """The catalogue of pages: section, URL path, title, icon, one-line description.
 
 ``app.py`` builds the navigation from this list and shows only the pages whose file exists, so a
-page appears in the app as soon as its file lands. The home page shows each page's line and the
+page appears in the app as soon as its file lands. A page's file is
+``pages/<section dir>/<url_path>.py`` (:data:`SECTION_DIRS`); other code names a page by its URL
+path through :func:`page`, never by its file. The home page shows each page's line and the
 thumbnail ``assets/thumbs/<url_path>.png`` when there is one.
 """
 
@@ -34,38 +36,54 @@ class PageInfo:
 
 SECTIONS = ["Foundations", "Vision", "Generative", "Sequences", "Representation learning",
             "Graphs", "Reinforcement learning"]
+# the folder of each section under pages/, core/, tests/ and bench/
+SECTION_DIRS = {"Foundations": "foundations", "Vision": "vision", "Generative": "generative",
+                "Sequences": "sequences", "Representation learning": "representation",
+                "Graphs": "graphs", "Reinforcement learning": "rl"}
 
 PAGES = [
-    PageInfo("Foundations", "pages/playground.py", "playground", "MLP playground",
+    PageInfo("Foundations", "pages/foundations/playground.py", "playground", "MLP playground",
              ":material/scatter_plot:",
              "A neural network learns 2-D decision boundaries; watch every neuron while it trains."),
-    PageInfo("Generative", "pages/gan.py", "gan", "GAN", ":material/auto_awesome:",
+    PageInfo("Generative", "pages/generative/gan.py", "gan", "GAN", ":material/auto_awesome:",
              "A DCGAN learns to draw digits; latent walks and a mode-collapse lab."),
-    PageInfo("Generative", "pages/vae.py", "vae", "VAE", ":material/blur_on:",
+    PageInfo("Generative", "pages/generative/vae.py", "vae", "VAE", ":material/blur_on:",
              "A variational autoencoder's latent space, next to a plain autoencoder's."),
-    PageInfo("Sequences", "pages/transformer.py", "transformer", "Transformer attention",
+    PageInfo("Sequences", "pages/sequences/transformer.py", "transformer", "Transformer attention",
              ":material/grid_on:",
              "Self-attention heatmaps form while a Transformer learns to reverse, sort and add."),
-    PageInfo("Sequences", "pages/captioning.py", "captioning", "Image captioning",
+    PageInfo("Sequences", "pages/sequences/captioning.py", "captioning", "Image captioning",
              ":material/subtitles:",
              "Vanilla RNN vs LSTM vs Transformer decoders caption images; attention per word."),
-    PageInfo("Sequences", "pages/seq2seq.py", "seq2seq", "Seq2seq arithmetic",
+    PageInfo("Sequences", "pages/sequences/seq2seq.py", "seq2seq", "Seq2seq arithmetic",
              ":material/calculate:",
              "An LSTM encoder-decoder does arithmetic from text, images of digits, or to images."),
-    PageInfo("Representation learning", "pages/simclr.py", "simclr", "SimCLR",
+    PageInfo("Representation learning", "pages/representation/simclr.py", "simclr", "SimCLR",
              ":material/hub:",
              "Contrastive self-supervised learning: t-SNE of features and a few-label probe."),
-    PageInfo("Graphs", "pages/gnn.py", "gnn", "Graph neural networks", ":material/share:",
+    PageInfo("Graphs", "pages/graphs/gnn.py", "gnn", "Graph neural networks", ":material/share:",
              "GCN, GraphSAGE and GAT classify nodes; embeddings move live on the graph."),
-    PageInfo("Reinforcement learning", "pages/gridworld.py", "gridworld", "Grid-world Q-learning",
+    PageInfo("Reinforcement learning", "pages/rl/gridworld.py", "gridworld", "Grid-world Q-learning",
              ":material/apps:", "Tabular Q-learning and SARSA against value iteration."),
-    PageInfo("Reinforcement learning", "pages/dqn.py", "dqn", "DQN on CartPole",
+    PageInfo("Reinforcement learning", "pages/rl/dqn.py", "dqn", "DQN on CartPole",
              ":material/sports_esports:",
              "Deep Q-learning balances a pole; ablate replay and the target network."),
-    PageInfo("Reinforcement learning", "pages/decision-transformer.py", "decision-transformer",
+    PageInfo("Reinforcement learning", "pages/rl/decision-transformer.py", "decision-transformer",
              "Decision Transformer", ":material/route:",
              "RL as sequence modelling: condition on the return you want."),
 ]
+
+
+def page(url_path: str) -> PageInfo:
+    """The catalogue entry of the page at ``/<url_path>``.
+
+    Raises:
+        KeyError: when no page has that URL path.
+    """
+    for p in PAGES:
+        if p.url_path == url_path:
+            return p
+    raise KeyError(f"no page at /{url_path}; known: {', '.join(p.url_path for p in PAGES)}")
 
 
 def existing_pages() -> list[PageInfo]:

@@ -29,7 +29,7 @@ def prepare() -> None:
     from streamlit import config
     from streamlit.runtime.pages_manager import PagesManager
 
-    import core.live  # noqa: F401
+    import core.protocol  # noqa: F401
     import ui.live
 
     ui.live.warm_up()
@@ -48,7 +48,8 @@ def warm_pages() -> None:
     import networkx  # noqa: F401
     import torch_geometric.utils  # noqa: F401
 
-    from core import captioning, gnn
+    from core.graphs import gnn
+    from core.sequences import captioning
 
     gnn.make_graph(gnn.GnnConfig())
     c = captioning.CaptioningConfig()

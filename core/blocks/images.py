@@ -1,0 +1,101 @@
+"""Images for snapshots and pages: uint8 conversion, grids, animated GIFs, latent interpolation.
+
+One grid for every page (:func:`image_grid`, torchvision's ``make_grid``), one GIF encoder
+(:func:`gif_bytes`), one pair of interpolations (:func:`lerp`, :func:`slerp`).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+__all__ = ["to_uint8_image", "image_grid", "gif_bytes", "lerp", "slerp"]
+
+
+def to_uint8_image(x: torch.Tensor | np.ndarray) -> np.ndarray:
+    """An image in [0, 1] (``(C, H, W)`` tensor, ``(H, W)`` or ``(H, W, C)`` array) as an
+    ``(H, W)`` or ``(H, W, 3)`` uint8 array (one channel stays two-dimensional)."""
+    if isinstance(x, torch.Tensor):
+        x = x.detach().float().cpu()
+        if x.ndim == 3:
+            x = x.permute(1, 2, 0)
+        x = x.numpy()
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim == 3 and x.shape[2] == 1:
+        x = x[:, :, 0]
+    return (np.clip(x, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def image_grid(images: torch.Tensor | np.ndarray | Sequence[np.ndarray], ncol: int = 8,
+               pad: int = 2, scale: int = 1) -> np.ndarray:
+    """Tile images into one uint8 image with white gutters (torchvision ``make_grid``).
+
+    Args:
+        images: ``(N, C, H, W)`` tensor in [0, 1], or arrays ``(N, H, W)`` / ``(N, H, W, 3)``
+            (uint8, or float in [0, 1]).
+        ncol: images per row (at most ``N``).
+        pad: gutter in pixels; scale: nearest-neighbour upscaling factor.
+
+    Returns:
+        ``(H', W')`` for one channel, else ``(H', W', 3)``, uint8.
+    """
+    from torchvision.utils import make_grid
+
+    if isinstance(images, torch.Tensor):
+        x = images.detach().float().cpu().clamp(0, 1)
+    else:
+        a = np.asarray(images)
+        a = a.astype(np.float32) / 255.0 if a.dtype == np.uint8 else a.astype(np.float32)
+        x = torch.from_numpy(a[:, None] if a.ndim == 3 else a.transpose(0, 3, 1, 2))
+    grid = make_grid(x, nrow=max(1, min(ncol, len(x))), padding=pad, pad_value=1.0)
+    img = to_uint8_image(grid[:1] if x.shape[1] == 1 else grid)
+    if scale > 1:
+        img = img.repeat(scale, 0).repeat(scale, 1)
+    return img
+
+
+def gif_bytes(frames: np.ndarray | Sequence[np.ndarray], duration_ms: int = 120, scale: int = 1,
+              boomerang: bool = False) -> bytes:
+    """An animated GIF (bytes) of ``frames`` ``(T, H, W[, 3])`` uint8, ``duration_ms`` per frame,
+    upscaled ``scale`` times (nearest neighbour); ``boomerang`` plays forth and back."""
+    from PIL import Image
+
+    seq = list(frames)
+    if boomerang:
+        seq += seq[-2:0:-1]
+    imgs = [Image.fromarray(f) for f in seq]
+    if scale > 1:
+        imgs = [im.resize((im.width * scale, im.height * scale), Image.NEAREST) for im in imgs]
+    buf = io.BytesIO()
+    imgs[0].save(buf, format="GIF", save_all=True, append_images=imgs[1:], duration=duration_ms,
+                 loop=0)
+    return buf.getvalue()
+
+
+def lerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:
+    """Linear interpolation ``(1 - t) z0 + t z1``; ``z0, z1`` of shape ``(D,)``, ``t`` scalar or
+    ``(T,)`` -> ``(D,)`` or ``(T, D)``."""
+    t = torch.as_tensor(t, dtype=z0.dtype)
+    if t.ndim == 1:
+        t = t[:, None]
+    return (1 - t) * z0 + t * z1
+
+
+def slerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:
+    """Spherical interpolation along the great circle between ``z0`` and ``z1`` (White, "Sampling
+    Generative Networks", 2016): keeps the norm typical of N(0, I) samples, which linear
+    interpolation shrinks in the middle. Shapes as :func:`lerp`; falls back to :func:`lerp` for
+    (anti)parallel vectors."""
+    t = torch.as_tensor(t, dtype=z0.dtype)
+    if t.ndim == 1:
+        t = t[:, None]
+    cos = torch.dot(z0, z1) / (z0.norm() * z1.norm()).clamp_min(1e-12)
+    omega = torch.arccos(cos.clamp(-1.0, 1.0))
+    if omega.abs() < 1e-4 or (math.pi - omega).abs() < 1e-4:
+        return lerp(z0, z1, t.squeeze(-1) if t.ndim else t)
+    s = torch.sin(omega)
+    return torch.sin((1 - t) * omega) / s * z0 + torch.sin(t * omega) / s * z1

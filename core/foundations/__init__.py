@@ -1,0 +1,1 @@
+"""Foundations: PyTorch itself and the multilayer perceptron (the MLP playground)."""

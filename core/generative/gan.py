@@ -1,0 +1,694 @@
+"""GANs trained live: a DCGAN on 28x28 (or 32x32x3) images and a 2-D mode-collapse lab.
+
+Two demos:
+
+* ``gan`` — a DCGAN (Radford, Metz & Chintala, "Unsupervised Representation Learning with Deep
+  Convolutional Generative Adversarial Networks", ICLR 2016): a transposed-convolution generator
+  ``G(z)`` with batch norm after every layer but the last (tanh output), and a strided-conv
+  discriminator ``D(x)`` with LeakyReLU(0.2) and batch norm after every layer but the first and
+  the last. Images are scaled to [-1, 1] for training and back to [0, 1] for display.
+* ``gan2d`` — the same game on 2-D points drawn from a ring of 8 Gaussians or a 5x5 grid of 25,
+  with MLPs for G and D (the toy problem of Metz et al., "Unrolled Generative Adversarial
+  Networks", ICLR 2017). The page shows real vs generated points, D's decision surface and how the
+  generated points move; the metric counts *modes covered* and the share of *high-quality*
+  samples (within 3 standard deviations of the nearest mode), as in Unrolled GAN and
+  Srivastava et al., "VEEGAN", NeurIPS 2017.
+
+Losses (``D`` outputs a logit ``d``; ``sigma`` is the logistic sigmoid):
+
+* ``minimax`` (Goodfellow et al. 2014): ``L_D = -log sigma(d_real) - log(1 - sigma(d_fake))``,
+  ``L_G = log(1 - sigma(d_fake))`` (saturates when D wins: G's gradient vanishes).
+* ``nonsaturating`` (same paper): same ``L_D``, ``L_G = -log sigma(d_fake)``.
+* ``hinge`` (Lim & Ye 2017; Miyato et al. 2018): ``L_D = relu(1 - d_real) + relu(1 + d_fake)``,
+  ``L_G = -d_fake``.
+* ``wgan-gp`` (Gulrajani et al., "Improved Training of Wasserstein GANs", 2017):
+  ``L_D = d_fake - d_real + 10 (||grad_x D(x_hat)|| - 1)^2`` on random interpolates ``x_hat``,
+  ``L_G = -d_fake``; the critic then has no batch norm (the paper's advice).
+
+One-sided label smoothing (Salimans et al., "Improved Techniques for Training GANs", 2016)
+replaces the real target 1 by ``1 - label_smoothing`` in the two cross-entropy losses.
+The sample grid and the quality metric use an exponential moving average of G's weights when
+``ema > 0`` (Yazıcı et al., "The Unusual Effectiveness of Averaging in GAN Training", ICLR 2019),
+with the decay warmed up as ``min(ema, (1 + t) / (10 + t))`` so early samples are not stale.
+
+Shapes: ``z`` is ``(N, latent_dim)`` ~ N(0, I); images ``(N, C, H, W)``; 2-D points ``(N, 2)``.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from core.data import ImageData, load_images
+from core.protocol import Demo, Snapshot, Ticker, frozen_copy, param, resolve_device, seed_everything
+
+LOSSES = ("minimax", "nonsaturating", "hinge", "wgan-gp")
+DATASETS = ("mnist", "fashion_mnist", "cifar10", "mnist_full")
+N_FIXED = 64  # the fixed latent vectors of the sample grid (8 x 8)
+
+
+# ============================================================================== losses
+
+
+def d_loss(loss: str, d_real: torch.Tensor, d_fake: torch.Tensor,
+           label_smoothing: float = 0.0) -> torch.Tensor:
+    """The discriminator's loss (without the WGAN-GP penalty) for logits ``(N, 1)``.
+
+    Args:
+        loss: one of :data:`LOSSES`.
+        d_real: ``D(x)`` on real data, logits ``(N, 1)``.
+        d_fake: ``D(G(z))``, logits ``(M, 1)``.
+        label_smoothing: one-sided smoothing: real targets are ``1 - label_smoothing``
+            (cross-entropy losses only).
+
+    Returns:
+        a scalar tensor (nats for the cross-entropy losses).
+
+    Raises:
+        ValueError: for an unknown loss.
+    """
+    if loss in ("minimax", "nonsaturating"):
+        real_t = torch.full_like(d_real, 1.0 - label_smoothing)
+        return (F.binary_cross_entropy_with_logits(d_real, real_t)
+                + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake)))
+    if loss == "hinge":
+        return F.relu(1.0 - d_real).mean() + F.relu(1.0 + d_fake).mean()
+    if loss == "wgan-gp":
+        return d_fake.mean() - d_real.mean()
+    raise ValueError(f"unknown loss {loss!r}; allowed: {', '.join(LOSSES)}")
+
+
+def g_loss(loss: str, d_fake: torch.Tensor) -> torch.Tensor:
+    """The generator's loss for ``D(G(z))`` logits ``(N, 1)`` (see the module docstring).
+
+    Raises:
+        ValueError: for an unknown loss.
+    """
+    if loss == "minimax":
+        return -F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
+    if loss == "nonsaturating":
+        return F.binary_cross_entropy_with_logits(d_fake, torch.ones_like(d_fake))
+    if loss in ("hinge", "wgan-gp"):
+        return -d_fake.mean()
+    raise ValueError(f"unknown loss {loss!r}; allowed: {', '.join(LOSSES)}")
+
+
+def diff_augment(x: torch.Tensor, shift: float = 0.125, cutout: float = 0.5) -> torch.Tensor:
+    """Differentiable augmentation of images ``(N, C, H, W)`` (Zhao et al., "Differentiable
+    Augmentation for Data-Efficient GAN Training", NeurIPS 2020): a random translation by up to
+    ``shift`` of the image size (zeros enter at the border), then one zeroed square of side
+    ``cutout`` of the image size at a random place, both per sample. Gradients flow to ``x``, so
+    G learns through the same augmentation D sees.
+    """
+    n, _, h, w = x.shape
+    dev = x.device
+    # translation: an integer shift per sample through a one-hot sampling grid
+    tx = torch.randint(-int(w * shift), int(w * shift) + 1, (n, 1, 1), device=dev)
+    ty = torch.randint(-int(h * shift), int(h * shift) + 1, (n, 1, 1), device=dev)
+    gy, gx = torch.meshgrid(torch.arange(h, device=dev), torch.arange(w, device=dev),
+                            indexing="ij")
+    src_x, src_y = gx[None] - tx, gy[None] - ty  # (N, H, W) source pixel of each output pixel
+    inside = ((src_x >= 0) & (src_x < w) & (src_y >= 0) & (src_y < h)).to(x.dtype)
+    flat = (src_y.clamp(0, h - 1) * w + src_x.clamp(0, w - 1)).view(n, 1, h * w)
+    x = x.flatten(2).gather(2, flat.expand(-1, x.shape[1], -1)).view_as(x) * inside[:, None]
+    # cutout: zero one square per sample (in [-1, 1] images zero is mid-grey, as in the paper)
+    ch, cw = int(h * cutout + 0.5), int(w * cutout + 0.5)
+    top = torch.randint(0, h - ch + 1, (n, 1, 1), device=dev)
+    left = torch.randint(0, w - cw + 1, (n, 1, 1), device=dev)
+    cut = ((gy[None] >= top) & (gy[None] < top + ch) & (gx[None] >= left)
+           & (gx[None] < left + cw))
+    return x * (~cut)[:, None].to(x.dtype)
+
+
+def gradient_penalty(D: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """WGAN-GP penalty ``E[(||grad_x D(x_hat)||_2 - 1)^2]`` at random interpolates (scalar).
+
+    ``x_hat = eps * real + (1 - eps) * fake`` with ``eps ~ U(0, 1)`` per sample (Gulrajani et al.
+    2017, Algorithm 1). ``real`` and ``fake`` have the same shape ``(N, ...)``.
+    """
+    eps = torch.rand((real.shape[0],) + (1,) * (real.ndim - 1), device=real.device)
+    x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
+    grad, = torch.autograd.grad(D(x_hat).sum(), x_hat, create_graph=True)
+    return (grad.flatten(1).norm(dim=1) - 1.0).pow(2).mean()
+
+
+def score_to_prob(loss: str, d: torch.Tensor) -> torch.Tensor:
+    """What the page calls "D's belief that x is real": sigmoid of the logit for the
+    cross-entropy losses; for hinge / WGAN-GP critics (unbounded scores) also a sigmoid, which
+    keeps the sign (score > 0 means "real") and squashes the scale."""
+    return torch.sigmoid(d)
+
+
+@torch.no_grad()
+def ema_update(avg: nn.Module, model: nn.Module, decay: float) -> None:
+    """``avg <- decay * avg + (1 - decay) * model`` for parameters; buffers are copied."""
+    for pa, pm in zip(avg.parameters(), model.parameters()):
+        pa.lerp_(pm, 1.0 - decay)
+    for ba, bm in zip(avg.buffers(), model.buffers()):
+        ba.copy_(bm)
+
+
+@torch.no_grad()
+def recalibrate_batch_norm(model: nn.Module, z: torch.Tensor) -> None:
+    """Re-estimate the batch-norm running statistics of ``model`` for its *current* weights from
+    one forward pass on ``z`` ``(N, latent_dim)`` (N of a few hundred); the mode is kept.
+
+    Needed for an averaged generator: its weights are an average, but the running means and
+    variances copied from the raw generator belong to other weights, and in eval mode the
+    mismatch visibly degrades samples (classifier-FID 81 vs 69 in one run). Cumulative averaging
+    (``momentum=None``) over the single batch gives exactly that batch's statistics.
+    """
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+    was = model.training
+    model.train()
+    p = next(model.parameters())
+    model(z.to(p.device, p.dtype))
+    model.train(was)
+    for m, mom in zip(norms, momenta):
+        m.momentum = mom
+
+
+# ============================================================================== latent walks
+
+
+def lerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:
+    """Linear interpolation ``(1 - t) z0 + t z1``; ``z0, z1`` of shape ``(D,)``, ``t`` scalar or
+    ``(T,)`` -> ``(D,)`` or ``(T, D)``."""
+    t = torch.as_tensor(t, dtype=z0.dtype)
+    if t.ndim == 1:
+        t = t[:, None]
+    return (1 - t) * z0 + t * z1
+
+
+def slerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:
+    """Spherical interpolation along the great circle between ``z0`` and ``z1`` (White, "Sampling
+    Generative Networks", 2016): keeps the norm typical of N(0, I) samples, which linear
+    interpolation shrinks in the middle. Shapes as :func:`lerp`; falls back to :func:`lerp` for
+    (anti)parallel vectors."""
+    t = torch.as_tensor(t, dtype=z0.dtype)
+    if t.ndim == 1:
+        t = t[:, None]
+    cos = torch.dot(z0, z1) / (z0.norm() * z1.norm()).clamp_min(1e-12)
+    omega = torch.arccos(cos.clamp(-1.0, 1.0))
+    if omega.abs() < 1e-4 or (math.pi - omega).abs() < 1e-4:
+        return lerp(z0, z1, t.squeeze(-1) if t.ndim else t)
+    s = torch.sin(omega)
+    return torch.sin((1 - t) * omega) / s * z0 + torch.sin(t * omega) / s * z1
+
+
+@torch.no_grad()
+def generate(G: nn.Module, z: torch.Tensor) -> torch.Tensor:
+    """Images in [0, 1] ``(N, C, H, W)`` from latents ``(N, D)`` with ``G`` (its current mode)."""
+    p = next(G.parameters())
+    return (G(z.to(p.device, p.dtype)).float().cpu() + 1) / 2
+
+
+def latent_walk(G: nn.Module, z0: torch.Tensor, z1: torch.Tensor, n: int = 9,
+                mode: str = "slerp") -> torch.Tensor:
+    """Images along the walk from ``z0`` to ``z1`` (``(D,)`` each): ``(n, C, H, W)`` in [0, 1].
+
+    Raises:
+        ValueError: for a mode other than ``"lerp"`` or ``"slerp"``.
+    """
+    if mode not in ("lerp", "slerp"):
+        raise ValueError(f"unknown interpolation {mode!r}; use lerp or slerp")
+    t = torch.linspace(0, 1, n)
+    zs = (lerp if mode == "lerp" else slerp)(z0.float(), z1.float(), t)
+    return generate(G, zs)
+
+
+def axis_walk(G: nn.Module, z: torch.Tensor, axis: int, values: torch.Tensor) -> torch.Tensor:
+    """Images ``(len(values), C, H, W)`` from ``z`` ``(D,)`` with coordinate ``axis`` set to each
+    of ``values`` (in standard deviations of the prior).
+
+    Raises:
+        ValueError: when ``axis`` is not in ``[0, D)``.
+    """
+    if not 0 <= axis < z.shape[-1]:
+        raise ValueError(f"axis {axis} is out of range for a {z.shape[-1]}-d latent")
+    zs = z.float().repeat(len(values), 1)
+    zs[:, axis] = values.float()
+    return generate(G, zs)
+
+
+def gif_bytes(frames: np.ndarray, duration_ms: int = 120, scale: int = 4) -> bytes:
+    """An animated GIF (bytes) that plays ``frames`` (T, H, W[, 3]) uint8 forth and back."""
+    from PIL import Image
+
+    seq = list(frames) + list(frames[-2:0:-1])
+    imgs = [Image.fromarray(f).resize((f.shape[1] * scale, f.shape[0] * scale), Image.NEAREST)
+            for f in seq]
+    buf = io.BytesIO()
+    imgs[0].save(buf, format="GIF", save_all=True, append_images=imgs[1:], duration=duration_ms,
+                 loop=0)
+    return buf.getvalue()
+
+
+# ============================================================================== DCGAN
+
+
+@dataclass(frozen=True)
+class GanConfig:
+    """Every setting of one DCGAN run."""
+
+    dataset: str = param("mnist", choices=DATASETS, help="mnist = the bundled 4,000 training "
+                         "digits; the others load through the data layer when available")
+    latent_dim: int = param(64, lo=2, hi=128, label="Latent dimension",
+                            help="size of the latent vector z ~ N(0, I)")
+    g_width: int = param(32, choices=(8, 16, 32, 48, 64), label="Generator width",
+                         help="channels of G's last hidden layer (ngf); earlier layers have 2x")
+    d_width: int = param(32, choices=(8, 16, 32, 48, 64), label="Discriminator width",
+                         help="channels of D's first layer (ndf); later layers have 2x")
+    lr_g: float = param(1e-3, lo=1e-5, hi=1e-2, log=True, label="Generator learning rate")
+    lr_d: float = param(1e-3, lo=1e-5, hi=1e-2, log=True, label="Discriminator learning rate")
+    beta1: float = param(0.5, lo=0.0, hi=0.99, step=0.05, label="Adam β1",
+                         help="Adam's momentum; DCGAN uses 0.5 (0.9 often oscillates)")
+    batch_size: int = param(32, choices=(16, 32, 64, 128, 256), label="Batch size")
+    d_steps: int = param(1, lo=1, hi=5, label="D steps per G step")
+    loss: str = param("nonsaturating", choices=LOSSES, label="Loss")
+    label_smoothing: float = param(0.0, lo=0.0, hi=0.3, step=0.05,
+                                   label="One-sided label smoothing",
+                                   help="real target 1 - s for D (cross-entropy losses only)")
+    diffaugment: bool = param(False, label="DiffAugment",
+                              help="show D randomly shifted and cut-out versions of real *and* "
+                              "generated images, so it cannot memorise a small training set")
+    ema: float = param(0.99, choices=(0.0, 0.99, 0.995, 0.999), label="EMA of G",
+                       help="show samples from an exponential moving average of G's weights "
+                       "(0 = the raw generator)")
+    steps: int = param(3000, lo=10, hi=100000, help="generator updates")
+    fid_every_s: float = param(4.0, lo=0.5, hi=60.0, label="FID every (s)",
+                               help="seconds between quality evaluations (FID on 500 samples)")
+    seed: int = param(0, lo=0, hi=2**31 - 1)
+    device: str = param("auto", choices=("auto", "cpu", "cuda"))
+
+
+class Generator(nn.Module):
+    """DCGAN generator: ``z (N, D) -> image (N, C, S, S)`` in [-1, 1], S = 28 or 32.
+
+    28x28: ``ConvT(D, 2w, 7) -> 7x7 -> ConvT(2w, w, 4, 2, 1) -> 14x14 -> ConvT(w, C, 4, 2, 1)
+    -> 28x28``; 32x32 adds a stage (4 -> 8 -> 16 -> 32, widths 4w, 2w, w). Batch norm + ReLU
+    after each hidden layer, tanh at the output (Radford et al. 2016).
+    """
+
+    def __init__(self, latent_dim: int, width: int, channels: int = 1, size: int = 28) -> None:
+        super().__init__()
+        if size not in (28, 32):
+            raise ValueError(f"image size must be 28 or 32, got {size}")
+        self.latent_dim, self.channels, self.size = latent_dim, channels, size
+        if size == 28:
+            chans, k0 = [2 * width, width], 7
+        else:
+            chans, k0 = [4 * width, 2 * width, width], 4
+        layers: list[nn.Module] = [nn.ConvTranspose2d(latent_dim, chans[0], k0, 1, 0, bias=False),
+                                   nn.BatchNorm2d(chans[0]), nn.ReLU(True)]
+        for a, b in zip(chans[:-1], chans[1:]):
+            layers += [nn.ConvTranspose2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b),
+                       nn.ReLU(True)]
+        layers += [nn.ConvTranspose2d(chans[-1], channels, 4, 2, 1, bias=False), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z[:, :, None, None])
+
+
+class Discriminator(nn.Module):
+    """DCGAN discriminator: image ``(N, C, S, S)`` in [-1, 1] -> logit ``(N, 1)``.
+
+    ``Conv(C, w, 4, 2, 1) -> LeakyReLU -> Conv(w, 2w, 4, 2, 1) -> BN -> LeakyReLU
+    -> Conv(2w, 4w, k, 2, 1) -> BN -> LeakyReLU -> Conv(4w, 1, 4)``: feature maps 14 -> 7 -> 4
+    (28x28, ``k = 3``, as in the 28x28 variant of the PyTorch-examples DCGAN) or 16 -> 8 -> 4
+    (32x32, ``k = 4``), and the last kernel covers the remaining 4x4 map. The third stage
+    matters: with two (a 7x7 logit kernel on ``2w`` maps) D is too weak a critic and G's
+    classifier-FID stalls near 45-55 instead of ~20 after two minutes on MNIST
+    (``bench/results/gan.md``). ``batch_norm=False`` (for WGAN-GP) drops the batch norms.
+    """
+
+    def __init__(self, width: int, channels: int = 1, size: int = 28,
+                 batch_norm: bool = True) -> None:
+        super().__init__()
+        chans = [width, 2 * width, 4 * width]
+        kernels = [4, 3 if size == 28 else 4]  # 28: 7x7 -> 4x4 needs k=3, s=2, p=1
+        layers: list[nn.Module] = [nn.Conv2d(channels, chans[0], 4, 2, 1, bias=False),
+                                   nn.LeakyReLU(0.2, True)]
+        for a, b, k in zip(chans[:-1], chans[1:], kernels):
+            layers += [nn.Conv2d(a, b, k, 2, 1, bias=not batch_norm)]
+            if batch_norm:
+                layers.append(nn.BatchNorm2d(b))
+            layers.append(nn.LeakyReLU(0.2, True))
+        layers += [nn.Conv2d(chans[-1], 1, 4, 1, 0), nn.Flatten()]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def dcgan_init(m: nn.Module) -> None:
+    """DCGAN weight init: conv weights ~ N(0, 0.02), batch-norm scales ~ N(1, 0.02), biases 0."""
+    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+        nn.init.normal_(m.weight, 0.0, 0.02)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+    elif isinstance(m, nn.BatchNorm2d):
+        nn.init.normal_(m.weight, 1.0, 0.02)
+        nn.init.zeros_(m.bias)
+
+
+def make_optimizers(cfg: GanConfig | Gan2dConfig, G: nn.Module,
+                    D: nn.Module) -> tuple[torch.optim.Adam, torch.optim.Adam]:
+    """Adam for G and D with their own learning rates and ``betas = (beta1, 0.999)``
+    (``(beta1, 0.9)`` for WGAN-GP, as in Gulrajani et al. 2017)."""
+    betas = (cfg.beta1, 0.999) if cfg.loss != "wgan-gp" else (cfg.beta1, 0.9)
+    return (torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=betas),
+            torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=betas))
+
+
+def load_gan_data(name: str) -> tuple[ImageData, ImageData]:
+    """(train, test) :class:`core.data.ImageData` for a GAN run (falls back to bundled MNIST
+    with a ``note`` when a downloadable set is unavailable)."""
+    return load_images(name, "train"), load_images(name, "test")
+
+
+def sample_grid(images: torch.Tensor, ncol: int = 8) -> np.ndarray:
+    """Tile images ``(N, C, H, W)`` in [0, 1] into one uint8 image (H x W or H x W x 3)."""
+    from torchvision.utils import make_grid
+
+    from core.blocks.images import to_uint8_image
+
+    grid = make_grid(images.clamp(0, 1), nrow=ncol, padding=2, pad_value=1.0)
+    return to_uint8_image(grid[:1] if images.shape[1] == 1 else grid)  # grey stays H x W
+
+
+class _Quality:
+    """Lazily computed real-image features for the classifier-FID (1x28x28 sets only)."""
+
+    def __init__(self, real: torch.Tensor, n_fake: int, digits: bool) -> None:
+        self.real = real
+        self.n_fake = n_fake
+        self.digits = digits
+        self._feat: torch.Tensor | None = None
+
+    @property
+    def available(self) -> bool:
+        return tuple(self.real.shape[1:]) == (1, 28, 28)
+
+    def __call__(self, fake: torch.Tensor) -> tuple[dict[str, float], np.ndarray | None]:
+        from core.generative import classifier as clf
+
+        if self._feat is None:
+            self._feat = clf.classifier_features(self.real)
+        feat = clf.classifier_features(fake)  # one LeNet pass: features, then the class head
+        out = {"fid": clf.frechet_distance(feat, self._feat)}
+        hist = None
+        if self.digits:
+            with torch.no_grad():
+                p = clf.load_classifier("cpu").head(feat).softmax(1)
+            out["confident_share"] = float((p.max(1).values > 0.9).float().mean())
+            hist = np.bincount(p.argmax(1).numpy(), minlength=10) / len(p)
+        return out, hist
+
+
+def train_gan(cfg: GanConfig) -> Iterator[Snapshot]:
+    """Train a DCGAN live.
+
+    Metrics (every snapshot): ``loss_d``, ``loss_g`` (the losses of the last step, nats for the
+    cross-entropy losses), ``d_real`` and ``d_fake`` (mean sigmoid(D) on the last real batch and
+    on G(z)). Every ``fid_every_s`` seconds and at the end (1x28x28 sets only): ``fid``, the
+    classifier-FID of 500 samples against the 1,000 test images, and for digits
+    ``confident_share`` (share of samples the LeNet labels with p > 0.9).
+
+    Artefacts: ``samples`` (uint8 8x8 grid of G(z) for 64 fixed z), ``z_fixed`` ((64, D)
+    float32), ``class_hist`` ((10,) share of samples per digit, with ``fid``), ``data_note``
+    (str or None). ``model`` is a frozen copy of the (averaged) generator on every snapshot, for
+    the page's latent walks.
+    """
+    device = resolve_device(cfg.device)
+    seed_everything(cfg.seed)
+    tick = Ticker(total=cfg.steps)
+    train, test = load_gan_data(cfg.dataset)
+    x_all = (train.x * 2 - 1).to(device)  # (N, C, H, W) in [-1, 1]
+    c, h, _ = train.shape
+    G = Generator(cfg.latent_dim, cfg.g_width, c, h).to(device)
+    D = Discriminator(cfg.d_width, c, h, batch_norm=cfg.loss != "wgan-gp").to(device)
+    G.apply(dcgan_init)
+    D.apply(dcgan_init)
+    G_avg = copy.deepcopy(G).eval() if cfg.ema > 0 else G
+    opt_g = opt_d = None  # built after the first snapshot (the first Adam imports slowly)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    z_fixed = torch.randn(N_FIXED, cfg.latent_dim, generator=gen)
+    z_eval = torch.randn(500, cfg.latent_dim, generator=gen)
+    z_bn = torch.randn(256, cfg.latent_dim, generator=gen)  # batch-norm statistics of G_avg
+    quality = _Quality(test.x, len(z_eval), digits=train.name in ("mnist", "mnist_full"))
+    bs = min(cfg.batch_size, len(x_all))
+    aug = diff_augment if cfg.diffaugment else (lambda t: t)  # what D sees of real and fake
+    last_fid_t = -math.inf
+    metrics: dict[str, float] = {}
+
+    def show(model: nn.Module, z: torch.Tensor) -> torch.Tensor:
+        model.eval()
+        out = generate(model, z)
+        if model is G:
+            G.train()
+        return out
+
+    for step in range(0, cfg.steps + 1):
+        if step > 0:
+            if opt_g is None:
+                opt_g, opt_d = make_optimizers(cfg, G, D)
+            for _ in range(cfg.d_steps):
+                idx = torch.randint(0, len(x_all), (bs,), generator=gen).to(device)
+                real = x_all[idx]
+                with torch.no_grad():
+                    fake = G(torch.randn(bs, cfg.latent_dim, device=device))
+                d_r, d_f = D(aug(real)), D(aug(fake))
+                loss_d = d_loss(cfg.loss, d_r, d_f, cfg.label_smoothing)
+                if cfg.loss == "wgan-gp":
+                    loss_d = loss_d + 10.0 * gradient_penalty(D, real, fake)
+                opt_d.zero_grad(set_to_none=True)
+                loss_d.backward()
+                opt_d.step()
+            d_fake_g = D(aug(G(torch.randn(bs, cfg.latent_dim, device=device))))
+            loss_g = g_loss(cfg.loss, d_fake_g)
+            opt_g.zero_grad(set_to_none=True)
+            loss_g.backward()
+            opt_g.step()
+            if G_avg is not G:
+                ema_update(G_avg, G, min(cfg.ema, (1 + step) / (10 + step)))
+        final = step == cfg.steps
+        if not (tick(step) or final):
+            continue
+        if step == 0:
+            metrics = {}
+        else:
+            metrics = {"loss_d": loss_d.item(), "loss_g": loss_g.item(),
+                       "d_real": score_to_prob(cfg.loss, d_r).mean().item(),
+                       "d_fake": score_to_prob(cfg.loss, d_f).mean().item()}
+        if G_avg is not G:
+            recalibrate_batch_norm(G_avg, z_bn)
+        art: dict = {"samples": sample_grid(show(G_avg, z_fixed)),
+                     "z_fixed": z_fixed.numpy(), "data_note": train.note}
+        now = time.perf_counter()
+        if quality.available and step > 0 and (final or now - last_fid_t >= cfg.fid_every_s):
+            q, hist = quality(show(G_avg, z_eval))
+            metrics.update(q)
+            if hist is not None:
+                art["class_hist"] = hist
+            last_fid_t = time.perf_counter()
+        yield Snapshot(step, tick.elapsed, metrics, art, total_steps=cfg.steps, final=final,
+                       model=frozen_copy(G_avg))
+        if "loss_d" in metrics and not math.isfinite(metrics["loss_d"] + metrics["loss_g"]):
+            return
+
+
+# ============================================================================== 2-D lab
+
+TARGETS = ("ring8", "grid25")
+GRID_RES = 60  # resolution of D's decision heatmap
+N_VIS = 512  # generated points drawn on the page (fixed z)
+
+
+def target_modes(target: str) -> tuple[np.ndarray, float]:
+    """The mode centres ``(K, 2)`` and the standard deviation of each Gaussian.
+
+    ``ring8``: 8 modes on a circle of radius 2, sigma 0.05; ``grid25``: a 5x5 grid with spacing 2
+    over [-4, 4]^2, sigma 0.05 (Metz et al. 2017; Srivastava et al. 2017).
+
+    Raises:
+        ValueError: for an unknown target.
+    """
+    if target == "ring8":
+        a = 2 * np.pi * np.arange(8) / 8
+        return np.stack([2 * np.cos(a), 2 * np.sin(a)], 1).astype(np.float32), 0.05
+    if target == "grid25":
+        g = np.arange(-4, 5, 2, dtype=np.float32)
+        xx, yy = np.meshgrid(g, g)
+        return np.stack([xx.ravel(), yy.ravel()], 1), 0.05
+    raise ValueError(f"unknown target {target!r}; allowed: {', '.join(TARGETS)}")
+
+
+def sample_target(target: str, n: int, gen: torch.Generator) -> torch.Tensor:
+    """``n`` points ``(n, 2)`` from the uniform mixture of the target's Gaussians."""
+    modes, sigma = target_modes(target)
+    k = torch.randint(0, len(modes), (n,), generator=gen)
+    return torch.from_numpy(modes)[k] + sigma * torch.randn(n, 2, generator=gen)
+
+
+def mode_metrics(points: np.ndarray, target: str, min_share: float = 0.2) -> dict:
+    """Unrolled-GAN / VEEGAN sample quality of generated points ``(N, 2)``.
+
+    A sample is *high quality* when it lies within 3 sigma of its nearest mode; a mode is
+    *covered* when it holds at least ``min_share`` of its fair share ``N / K`` of the
+    high-quality samples (so a few stray points do not count as covering it).
+
+    Returns:
+        ``{"modes_covered": int, "high_quality": float in [0, 1], "per_mode": (K,) int counts
+        of high-quality samples per mode, "n_modes": K}``.
+    """
+    modes, sigma = target_modes(target)
+    pts = np.asarray(points, dtype=np.float64)
+    dist = np.linalg.norm(pts[:, None, :] - modes[None].astype(np.float64), axis=2)
+    nearest = dist.argmin(1)
+    good = dist[np.arange(len(pts)), nearest] <= 3 * sigma
+    per_mode = np.bincount(nearest[good], minlength=len(modes))
+    need = max(1.0, min_share * len(pts) / len(modes))
+    return {"modes_covered": int((per_mode >= need).sum()), "high_quality": float(good.mean()),
+            "per_mode": per_mode, "n_modes": len(modes)}
+
+
+@dataclass(frozen=True)
+class Gan2dConfig:
+    """Every setting of one 2-D GAN run (the mode-collapse lab)."""
+
+    target: str = param("ring8", choices=TARGETS, label="Target",
+                        help="ring of 8 Gaussians or a 5x5 grid of 25")
+    latent_dim: int = param(16, lo=2, hi=128, label="Latent dimension")
+    g_width: int = param(64, choices=(16, 32, 64, 128, 256), label="Generator width",
+                         help="units in each of G's 2 hidden layers")
+    d_width: int = param(64, choices=(16, 32, 64, 128, 256), label="Discriminator width",
+                         help="units in each of D's 2 hidden layers")
+    lr_g: float = param(2e-3, lo=1e-5, hi=1e-1, log=True, label="Generator learning rate")
+    lr_d: float = param(2e-3, lo=1e-5, hi=1e-1, log=True, label="Discriminator learning rate")
+    beta1: float = param(0.5, lo=0.0, hi=0.99, step=0.05, label="Adam β1")
+    batch_size: int = param(128, choices=(32, 64, 128, 256, 512), label="Batch size")
+    d_steps: int = param(1, lo=1, hi=5, label="D steps per G step")
+    loss: str = param("nonsaturating", choices=LOSSES, label="Loss")
+    label_smoothing: float = param(0.0, lo=0.0, hi=0.3, step=0.05,
+                                   label="One-sided label smoothing")
+    steps: int = param(1500, lo=10, hi=50000, help="generator updates")
+    seed: int = param(0, lo=0, hi=2**31 - 1)
+    device: str = param("auto", choices=("auto", "cpu", "cuda"))
+
+
+def mlp(n_in: int, width: int, n_out: int, act: type[nn.Module] = nn.ReLU) -> nn.Sequential:
+    """``Linear(n_in, w) -> act -> Linear(w, w) -> act -> Linear(w, n_out)``."""
+    return nn.Sequential(nn.Linear(n_in, width), act(), nn.Linear(width, width), act(),
+                         nn.Linear(width, n_out))
+
+
+def extent(target: str) -> float:
+    """Half-width of the square the page draws for a target."""
+    return 3.0 if target == "ring8" else 6.0
+
+
+def train_gan2d(cfg: Gan2dConfig) -> Iterator[Snapshot]:
+    """Train a GAN on a 2-D mixture of Gaussians live.
+
+    Metrics: ``loss_d``, ``loss_g``, ``d_real``, ``d_fake`` (as in :func:`train_gan`),
+    ``modes_covered`` (of 8 or 25) and ``high_quality`` (share in [0, 1]) on 2,000 samples
+    (see :func:`mode_metrics`).
+
+    Artefacts: ``real`` (512, 2) target points; ``fake`` (512, 2) G(z) for fixed z; ``trail``
+    (T <= 8, 512, 2) their positions at the previous snapshots (oldest first); ``grad``
+    (512, 2) the direction each fake point is pushed by G's loss, ``-dL_G/dx``, scaled to the
+    largest arrow = 1; ``d_map`` (60, 60) sigmoid(D) over the plane (rows from the top, +y);
+    ``per_mode`` (K,) high-quality counts per mode; ``modes`` (K, 2) centres. ``model`` is a
+    frozen ``ModuleDict(G=..., D=...)`` on the final snapshot.
+    """
+    device = resolve_device(cfg.device)
+    seed_everything(cfg.seed)
+    tick = Ticker(total=cfg.steps)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    G = mlp(cfg.latent_dim, cfg.g_width, 2).to(device)
+    D = mlp(2, cfg.d_width, 1, act=lambda: nn.LeakyReLU(0.2)).to(device)
+    opt_g = opt_d = None  # built after the first snapshot (the first Adam imports slowly)
+    modes, _ = target_modes(cfg.target)
+    z_vis = torch.randn(N_VIS, cfg.latent_dim, generator=gen).to(device)
+    z_eval = torch.randn(2000, cfg.latent_dim, generator=gen).to(device)
+    real_vis = sample_target(cfg.target, N_VIS, gen).numpy()
+    ext = extent(cfg.target)
+    xs = torch.linspace(-ext, ext, GRID_RES)
+    gy, gx = torch.meshgrid(xs.flip(0), xs, indexing="ij")
+    grid = torch.stack([gx.reshape(-1), gy.reshape(-1)], 1).to(device)
+    trail: list[np.ndarray] = []
+    bs = cfg.batch_size
+    for step in range(0, cfg.steps + 1):
+        if step > 0:
+            if opt_g is None:
+                opt_g, opt_d = make_optimizers(cfg, G, D)
+            for _ in range(cfg.d_steps):
+                real = sample_target(cfg.target, bs, gen).to(device)
+                with torch.no_grad():
+                    fake = G(torch.randn(bs, cfg.latent_dim, generator=gen).to(device))
+                d_r, d_f = D(real), D(fake)
+                loss_d = d_loss(cfg.loss, d_r, d_f, cfg.label_smoothing)
+                if cfg.loss == "wgan-gp":
+                    loss_d = loss_d + 0.1 * gradient_penalty(D, real, fake)
+                opt_d.zero_grad(set_to_none=True)
+                loss_d.backward()
+                opt_d.step()
+            loss_g = g_loss(cfg.loss, D(G(torch.randn(bs, cfg.latent_dim, generator=gen)
+                                          .to(device))))
+            opt_g.zero_grad(set_to_none=True)
+            loss_g.backward()
+            opt_g.step()
+        final = step == cfg.steps
+        if not (tick(step) or final):
+            continue
+        with torch.no_grad():
+            pts = G(z_eval).cpu().numpy()
+            fake_vis = G(z_vis)
+            d_map = score_to_prob(cfg.loss, D(grid)).reshape(GRID_RES, GRID_RES).cpu().numpy()
+        x = fake_vis.clone().requires_grad_(True)
+        grad, = torch.autograd.grad(g_loss(cfg.loss, D(x)) * len(x), x)
+        arrows = -grad.cpu().numpy()
+        arrows /= max(float(np.linalg.norm(arrows, axis=1).max()), 1e-12)
+        mm = mode_metrics(pts, cfg.target)
+        metrics: dict[str, float] = {}
+        if step > 0:
+            metrics = {"loss_d": loss_d.item(), "loss_g": loss_g.item(),
+                       "d_real": score_to_prob(cfg.loss, d_r).mean().item(),
+                       "d_fake": score_to_prob(cfg.loss, d_f).mean().item()}
+        metrics.update(modes_covered=float(mm["modes_covered"]), high_quality=mm["high_quality"])
+        fake_np = fake_vis.detach().cpu().numpy()
+        art = {"real": real_vis, "fake": fake_np, "trail": np.stack(trail) if trail else
+               np.zeros((0, N_VIS, 2), np.float32), "grad": arrows.astype(np.float32),
+               "d_map": d_map.astype(np.float32), "per_mode": mm["per_mode"], "modes": modes,
+               "extent": ext}
+        trail = (trail + [fake_np])[-8:]
+        model = frozen_copy(nn.ModuleDict({"G": G, "D": D})) if final else None
+        yield Snapshot(step, tick.elapsed, metrics, art, total_steps=cfg.steps, final=final,
+                       model=model)
+        if "loss_d" in metrics and not math.isfinite(metrics["loss_d"] + metrics["loss_g"]):
+            return
+
+
+DEMOS = [
+    Demo("gan", GanConfig, train_gan, title="DCGAN",
+         description="A DCGAN learns to draw 28x28 digits (or Fashion-MNIST / CIFAR-10)."),
+    Demo("gan2d", Gan2dConfig, train_gan2d, title="2-D GAN: mode-collapse lab",
+         description="A GAN learns a ring of 8 or a grid of 25 Gaussians; modes covered."),
+]

@@ -1,0 +1,528 @@
+"""Variational autoencoder (VAE) and its baseline, a plain convolutional autoencoder (CAE).
+
+A VAE (Kingma & Welling, "Auto-Encoding Variational Bayes", ICLR 2014; Rezende et al., ICML 2014)
+is an autoencoder whose encoder outputs a *distribution* over the latent code,
+``q(z|x) = N(mu(x), diag(sigma(x)^2))``, and whose decoder defines a likelihood ``p(x|z)``.
+Training maximises the evidence lower bound (ELBO) on ``log p(x)``::
+
+    log p(x) >= ELBO(x) = E_q[log p(x|z)] - KL(q(z|x) || N(0, I))
+    loss = recon + beta * kl,   recon = -E_q[log p(x|z)],   kl = KL(q(z|x) || N(0, I))
+
+with the reparameterization trick ``z = mu + sigma * eps, eps ~ N(0, I)`` so that gradients flow
+through the sampling. ``beta != 1`` gives the beta-VAE (Higgins et al., ICLR 2017); the reported
+``neg_elbo`` always uses beta = 1 (it is the true bound). The likelihood is Bernoulli on the pixel
+intensities (binary cross-entropy summed over pixels), as in the PyTorch examples' MNIST VAE, so
+``neg_elbo`` is in nats per image and comparable with it.
+
+The CAE baseline has the same encoder and decoder but a deterministic code ``z = mu(x)`` and only
+the reconstruction loss. It reconstructs better (nothing pulls its codes together), but its codes
+do not fill N(0, I): decoding random N(0, I) vectors lands in the "holes" of its latent space.
+The VAE's KL term makes N(0, I) a sensible place to sample from.
+
+Shapes: images ``(N, C, H, W)`` in [0, 1] with ``H = W`` in {28, 32} for the convolutional nets
+(any size for the MLP); codes ``z`` ``(N, latent_dim)``; decoder logits ``(N, C, H, W)``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from core.blocks.images import to_uint8_image
+from core.blocks.projection import pca_2d
+from core.data import load_images
+from core.protocol import (
+    Demo,
+    Snapshot,
+    Ticker,
+    frozen_copy,
+    param,
+    resolve_device,
+    seed_everything,
+)
+
+DATASETS = ("mnist", "fashion_mnist", "cifar10")
+ARCHITECTURES = ("conv", "mlp")
+N_SAMPLES = 32          # fixed N(0, I) vectors decoded by both models
+N_PAIRS = 10            # held-out images shown with their reconstructions
+N_SCATTER = 1000        # held-out images in the latent scatter
+MANIFOLD_N = 15         # the 2-D latent grid is MANIFOLD_N x MANIFOLD_N decoded images
+INTERP_STEPS = 10
+EVAL_INTERVAL_S = 1.0   # held-out evaluation + artifacts at most once a second
+
+
+# ----------------------------------------------------------------------------- configs
+
+
+@dataclass(frozen=True)
+class VaeConfig:
+    """One VAE run (optionally with the CAE baseline trained alongside on the same batches)."""
+
+    dataset: str = param("mnist", choices=DATASETS,
+                         help="images to model (Fashion-MNIST and CIFAR-10 need a download)")
+    architecture: str = param("conv", choices=ARCHITECTURES,
+                              help="convolutional encoder/decoder, or an MLP (784-400-z)")
+    latent_dim: int = param(2, lo=2, hi=32, label="Latent dimension",
+                            help="size of z; 2 shows the latent space directly")
+    width: int = param(16, choices=(8, 16, 32), label="Conv channels",
+                       help="channels of the first conv layer (the second has twice as many)")
+    beta: float = param(1.0, lo=0.0, hi=10.0, step=0.1, label="β (KL weight)",
+                        help="weight of the KL term in the training loss (1 = VAE, 0 = no prior)")
+    lr: float = param(1e-3, lo=1e-5, hi=1e-1, log=True, label="Learning rate", help="Adam")
+    batch_size: int = param(64, choices=(16, 32, 64, 128, 256), label="Batch size")
+    epochs: int = param(10, lo=1, hi=100, help="passes over the training images")
+    baseline: bool = param(True, label="Compare with a plain autoencoder",
+                           help="train a plain autoencoder (CAE) on the same batches")
+    seed: int = param(0, lo=0, hi=2**31 - 1)
+    device: str = param("auto", choices=("auto", "cpu", "cuda"))
+
+
+@dataclass(frozen=True)
+class CaeConfig:
+    """One plain (deterministic) autoencoder run: the VAE's nets without the KL term."""
+
+    dataset: str = param("mnist", choices=DATASETS)
+    architecture: str = param("conv", choices=ARCHITECTURES)
+    latent_dim: int = param(2, lo=2, hi=32, label="Latent dimension")
+    width: int = param(16, choices=(8, 16, 32), label="Conv channels")
+    lr: float = param(1e-3, lo=1e-5, hi=1e-1, log=True, label="Learning rate", help="Adam")
+    batch_size: int = param(64, choices=(16, 32, 64, 128, 256), label="Batch size")
+    epochs: int = param(10, lo=1, hi=100, help="passes over the training images")
+    seed: int = param(0, lo=0, hi=2**31 - 1)
+    device: str = param("auto", choices=("auto", "cpu", "cuda"))
+
+
+# ----------------------------------------------------------------------------- networks
+
+
+class ConvEncoder(nn.Module):
+    """``(N, C, S, S) -> (N, out_dim)``: two stride-2 4x4 convs (``width``, ``2 width`` channels),
+    then 256 ReLUs and a linear output. ``S`` must be divisible by 4 (28 for MNIST, 32 for CIFAR).
+    """
+
+    def __init__(self, shape: tuple[int, int, int], out_dim: int, width: int = 16) -> None:
+        super().__init__()
+        c, h, w = shape
+        if h % 4 or w % 4:
+            raise ValueError(f"the convolutional nets need image sides divisible by 4, got {h}x{w}")
+        self.net = nn.Sequential(
+            nn.Conv2d(c, width, 4, 2, 1), nn.ReLU(),                # (N, width, S/2, S/2)
+            nn.Conv2d(width, 2 * width, 4, 2, 1), nn.ReLU(),        # (N, 2 width, S/4, S/4)
+            nn.Flatten(), nn.Linear(2 * width * (h // 4) * (w // 4), 256), nn.ReLU(),
+            nn.Linear(256, out_dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class ConvDecoder(nn.Module):
+    """``(N, latent_dim) -> (N, C, S, S)`` logits: 256 units, then two stride-2 transposed convs."""
+
+    def __init__(self, shape: tuple[int, int, int], latent_dim: int, width: int = 16) -> None:
+        super().__init__()
+        c, h, w = shape
+        self.net = nn.Sequential(
+            nn.Linear(latent_dim, 256), nn.ReLU(),
+            nn.Linear(256, 2 * width * (h // 4) * (w // 4)), nn.ReLU(),
+            nn.Unflatten(1, (2 * width, h // 4, w // 4)),
+            nn.ConvTranspose2d(2 * width, width, 4, 2, 1), nn.ReLU(),  # (N, width, S/2, S/2)
+            nn.ConvTranspose2d(width, c, 4, 2, 1))                     # (N, C, S, S) logits
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z)
+
+
+class MlpEncoder(nn.Module):
+    """``(N, C, H, W) -> (N, out_dim)`` through one hidden layer of 400 ReLUs (the reference)."""
+
+    def __init__(self, shape: tuple[int, int, int], out_dim: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(math.prod(shape), 400), nn.ReLU(),
+                                 nn.Linear(400, out_dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class MlpDecoder(nn.Module):
+    """``(N, latent_dim) -> (N, C, H, W)`` logits through one hidden layer of 400 ReLUs."""
+
+    def __init__(self, shape: tuple[int, int, int], latent_dim: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(latent_dim, 400), nn.ReLU(),
+                                 nn.Linear(400, math.prod(shape)), nn.Unflatten(1, shape))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z)
+
+
+def _nets(architecture: str, shape: tuple[int, int, int], enc_out: int,
+          latent_dim: int, width: int) -> tuple[nn.Module, nn.Module]:
+    if architecture == "conv":
+        return ConvEncoder(shape, enc_out, width), ConvDecoder(shape, latent_dim, width)
+    if architecture == "mlp":
+        return MlpEncoder(shape, enc_out), MlpDecoder(shape, latent_dim)
+    raise ValueError(f"unknown architecture {architecture!r}; allowed: {', '.join(ARCHITECTURES)}")
+
+
+class VAE(nn.Module):
+    """Gaussian encoder ``q(z|x) = N(mu, diag(exp(logvar)))`` and Bernoulli decoder ``p(x|z)``.
+
+    Args:
+        shape: image shape ``(C, H, W)``.
+        latent_dim: size of ``z``.
+        architecture: ``"conv"`` or ``"mlp"``.
+        width: channels of the first conv layer (conv only).
+    """
+
+    def __init__(self, shape: tuple[int, int, int], latent_dim: int,
+                 architecture: str = "conv", width: int = 16) -> None:
+        super().__init__()
+        self.shape, self.latent_dim = tuple(shape), latent_dim
+        self.encoder, self.decoder = _nets(architecture, shape, 2 * latent_dim, latent_dim, width)
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images ``(N, C, H, W)`` -> ``(mu, logvar)``, each ``(N, latent_dim)``."""
+        mu, logvar = self.encoder(x).chunk(2, dim=1)
+        return mu, logvar
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Codes ``(N, latent_dim)`` -> Bernoulli logits ``(N, C, H, W)``."""
+        return self.decoder(z)
+
+    @staticmethod
+    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        """``z = mu + exp(logvar / 2) * eps`` with ``eps ~ N(0, I)`` (same shape as ``mu``)."""
+        return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``x (N, C, H, W)`` -> ``(logits (N, C, H, W), mu, logvar)`` with one sample of z."""
+        mu, logvar = self.encode(x)
+        return self.decode(self.reparameterize(mu, logvar)), mu, logvar
+
+
+class AE(nn.Module):
+    """Deterministic autoencoder: ``z = encoder(x)``, Bernoulli logits ``decoder(z)``."""
+
+    def __init__(self, shape: tuple[int, int, int], latent_dim: int,
+                 architecture: str = "conv", width: int = 16) -> None:
+        super().__init__()
+        self.shape, self.latent_dim = tuple(shape), latent_dim
+        self.encoder, self.decoder = _nets(architecture, shape, latent_dim, latent_dim, width)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Images ``(N, C, H, W)`` -> codes ``(N, latent_dim)``."""
+        return self.encoder(x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Codes ``(N, latent_dim)`` -> Bernoulli logits ``(N, C, H, W)``."""
+        return self.decoder(z)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))
+
+
+# ----------------------------------------------------------------------------- losses
+
+
+def recon_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Bernoulli negative log-likelihood ``-log p(x|z)`` summed over pixels, per image.
+
+    Args:
+        logits: decoder output ``(N, C, H, W)``.
+        x: target intensities in [0, 1], same shape.
+
+    Returns:
+        ``(N,)`` nats per image.
+    """
+    return F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
+
+
+def kl_std_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """``KL(N(mu, diag(exp(logvar))) || N(0, I))`` in closed form, per row: ``(N,)`` nats.
+
+    ``0.5 * sum(mu^2 + exp(logvar) - 1 - logvar)`` (Kingma & Welling 2014, appendix B).
+    """
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(1)
+
+
+def vae_loss(model: VAE, x: torch.Tensor, beta: float = 1.0) -> tuple[torch.Tensor, dict]:
+    """The beta-VAE training loss on a batch, averaged over images.
+
+    Returns:
+        ``(loss, parts)``: ``loss = mean(recon + beta * kl)`` (a scalar with gradients) and
+        ``parts = {"recon", "kl", "neg_elbo"}`` as floats in nats per image (beta = 1 for
+        ``neg_elbo``).
+    """
+    logits, mu, logvar = model(x)
+    rec, kl = recon_nll(logits, x), kl_std_normal(mu, logvar)
+    loss = (rec + beta * kl).mean()
+    r, k = rec.mean().item(), kl.mean().item()
+    return loss, {"recon": r, "kl": k, "neg_elbo": r + k}
+
+
+@torch.no_grad()
+def evaluate_vae(model: VAE, x: torch.Tensor, batch: int = 500,
+                 return_codes: bool = False) -> dict[str, float] | tuple[dict, torch.Tensor]:
+    """Held-out ``neg_elbo``, ``recon`` and ``kl`` in nats per image (one z sample per image).
+
+    ``neg_elbo = recon + kl`` is the negative evidence lower bound, an upper bound on
+    ``-log p(x)``; the single-sample estimate is unbiased for it. With ``return_codes`` also
+    returns the posterior means ``mu`` ``(N, latent_dim)``.
+    """
+    was = model.training
+    model.eval()
+    rec = kl = 0.0
+    mus = []
+    for i in range(0, len(x), batch):
+        xb = x[i:i + batch]
+        logits, mu, logvar = model(xb)
+        rec += recon_nll(logits, xb).sum().item()
+        kl += kl_std_normal(mu, logvar).sum().item()
+        mus.append(mu)
+    model.train(was)
+    n = max(1, len(x))
+    out = {"neg_elbo": (rec + kl) / n, "recon": rec / n, "kl": kl / n}
+    return (out, torch.cat(mus)) if return_codes else out
+
+
+@torch.no_grad()
+def evaluate_ae(model: AE, x: torch.Tensor, batch: int = 500,
+                return_codes: bool = False) -> float | tuple[float, torch.Tensor]:
+    """Held-out reconstruction error of the autoencoder: Bernoulli NLL in nats per image.
+
+    With ``return_codes`` also returns the codes ``z`` ``(N, latent_dim)``.
+    """
+    was = model.training
+    model.eval()
+    rec = 0.0
+    codes = []
+    for i in range(0, len(x), batch):
+        xb = x[i:i + batch]
+        z = model.encode(xb)
+        rec += recon_nll(model.decode(z), xb).sum().item()
+        codes.append(z)
+    model.train(was)
+    rec /= max(1, len(x))
+    return (rec, torch.cat(codes)) if return_codes else rec
+
+
+# ----------------------------------------------------------------------------- artifacts
+
+
+def grid_image(images: torch.Tensor, nrow: int, pad: int = 2) -> np.ndarray:
+    """Tile images ``(N, C, H, W)`` in [0, 1] into one uint8 image (torchvision ``make_grid``)."""
+    from torchvision.utils import make_grid
+
+    g = make_grid(images.detach().float().cpu().clamp(0, 1), nrow=nrow, padding=pad, pad_value=1.0)
+    if images.shape[1] == 1:
+        g = g[:1]
+    return to_uint8_image(g)
+
+
+def prior_quantile_grid(n: int = MANIFOLD_N) -> torch.Tensor:
+    """``(n*n, 2)`` codes at the prior's quantiles ``Phi^-1(linspace(0.05, 0.95, n))``.
+
+    Row-major with z2 decreasing down the rows and z1 increasing along them (Kingma & Welling
+    2014, figure 4).
+    """
+    q = torch.distributions.Normal(0.0, 1.0).icdf(torch.linspace(0.05, 0.95, n))
+    z2, z1 = torch.meshgrid(q.flip(0), q, indexing="ij")
+    return torch.stack([z1.reshape(-1), z2.reshape(-1)], 1)
+
+
+def lerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Linear interpolation ``(1 - t) a + t b`` of codes ``a, b (D,)`` at ``t (T,)``: ``(T, D)``."""
+    return (1 - t)[:, None] * a[None] + t[:, None] * b[None]
+
+
+def confident_share_or_none(images: torch.Tensor) -> float | None:
+    """The shared classifier's share of samples with max p > 0.9, or None without it/for RGB."""
+    if images.shape[1:] != (1, 28, 28):
+        return None
+    try:
+        from core.generative.classifier import confident_share
+        return float(confident_share(images.detach().cpu()))
+    except (ImportError, FileNotFoundError):
+        return None
+
+
+def pick_pairs(y: torch.Tensor, k: int = N_PAIRS) -> torch.Tensor:
+    """Indices of ``k`` held-out images, the first of each class in turn (one per digit)."""
+    out: list[int] = []
+    for c in range(int(y.max()) + 1):
+        hits = (y == c).nonzero().flatten()
+        if len(hits):
+            out.append(int(hits[0]))
+    for i in range(len(y)):
+        if len(out) >= k:
+            break
+        if i not in out:
+            out.append(i)
+    return torch.tensor(out[:k])
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def _data(dataset: str, device: torch.device):
+    tr, te = load_images(dataset, "train"), load_images(dataset, "test")
+    return tr, te, tr.x.to(device), te.x.to(device)
+
+
+@torch.no_grad()
+def _artifacts(name: str, m: VAE | AE, codes: torch.Tensor, x_pairs: torch.Tensor,
+               y: torch.Tensor, z_fixed: torch.Tensor,
+               digits: bool) -> tuple[dict, dict, torch.Tensor]:
+    """One model's pictures (see :func:`train`), its sample-quality metrics (``digits``: judge
+    samples with the MNIST classifier) and its reconstructions of ``x_pairs``. ``codes`` are the
+    held-out codes (posterior means for the VAE)."""
+    art: dict = {}
+    metrics: dict[str, float] = {}
+    m.eval()
+    z_pairs = m.encode(x_pairs)
+    z_pairs = z_pairs[0] if isinstance(z_pairs, tuple) else z_pairs  # VAE: the posterior mean
+    rec = torch.sigmoid(m.decode(z_pairs))
+    samples = torch.sigmoid(m.decode(z_fixed))
+    art[f"{name}_samples"] = grid_image(samples, nrow=8)
+    share = confident_share_or_none(samples) if digits else None
+    if share is not None:
+        metrics[f"{name}_confident_share"] = share
+    zc = codes[:N_SCATTER].cpu().double().numpy()
+    (proj, prior), _ = pca_2d(zc, z_fixed.cpu().double().numpy())
+    art[f"{name}_latent"] = {"z": proj.astype(np.float32), "prior": prior.astype(np.float32),
+                             "y": y[:N_SCATTER].cpu().numpy(), "pca": zc.shape[1] > 2}
+    t = torch.linspace(0, 1, INTERP_STEPS, device=z_pairs.device)
+    art[f"{name}_interp"] = grid_image(torch.sigmoid(m.decode(lerp(z_pairs[0], z_pairs[1], t))),
+                                       nrow=INTERP_STEPS)
+    if m.latent_dim == 2:
+        grid_z = prior_quantile_grid().to(z_pairs.device)
+        art[f"{name}_manifold"] = grid_image(torch.sigmoid(m.decode(grid_z)), nrow=MANIFOLD_N,
+                                             pad=0)
+    m.train()
+    return art, metrics, rec
+
+
+def _train(cfg, with_vae: bool, with_cae: bool) -> Iterator[Snapshot]:
+    device = resolve_device(cfg.device)
+    gen = seed_everything(cfg.seed)
+    tr, te = load_images(cfg.dataset, "train"), load_images(cfg.dataset, "test")
+    xtr, xte = tr.x.to(device), te.x.to(device)
+    shape = tuple(tr.shape)
+    if cfg.architecture == "conv" and (shape[1] % 4 or shape[2] % 4):
+        raise ValueError(f"the convolutional nets need image sides divisible by 4, got {shape}")
+    vae = VAE(shape, cfg.latent_dim, cfg.architecture, cfg.width).to(device) if with_vae else None
+    cae = AE(shape, cfg.latent_dim, cfg.architecture, cfg.width).to(device) if with_cae else None
+    models = [(n, m) for n, m in (("vae", vae), ("cae", cae)) if m is not None]
+    opts = {n: torch.optim.Adam(m.parameters(), lr=cfg.lr) for n, m in models}
+    z_fixed = torch.randn(N_SAMPLES, cfg.latent_dim, generator=gen).to(device)
+    x_pairs = xte[pick_pairs(te.y).to(device)]  # the first is a 0, the second a 1
+    beta = getattr(cfg, "beta", 1.0)
+    n = len(xtr)
+    bs = min(cfg.batch_size, n)
+    per_epoch = math.ceil(n / bs)
+    total = cfg.epochs * per_epoch
+    tick = Ticker(total=total, interval_s=EVAL_INTERVAL_S)
+    last_model_t = -math.inf
+    running: dict[str, list[float]] = {}
+    order = torch.randperm(n, generator=gen).to(device)
+    for step in range(0, total + 1):
+        if step > 0:
+            e, i = divmod(step - 1, per_epoch)
+            if i == 0 and e > 0:
+                order = torch.randperm(n, generator=gen).to(device)
+            xb = xtr[order[i * bs:(i + 1) * bs]]
+            for name, m in models:
+                if name == "vae":
+                    loss, parts = vae_loss(m, xb, beta)
+                    running.setdefault("train_neg_elbo", []).append(parts["neg_elbo"])
+                else:
+                    loss = recon_nll(m(xb), xb).mean()
+                    key = "train_recon" if vae is None else "cae_train_recon"
+                    running.setdefault(key, []).append(loss.item())
+                opts[name].zero_grad(set_to_none=True)
+                loss.backward()
+                opts[name].step()
+        if not (tick(step) or step == total):
+            continue
+        t_eval = time.perf_counter()
+        final = step == total
+        metrics: dict[str, float] = {"epoch": step / per_epoch}
+        art: dict = {"note": tr.note, "dataset": tr.name, "classes": tr.classes}
+        rows = [x_pairs]
+        for name, m in models:
+            if name == "vae":
+                ev, codes = evaluate_vae(m, xte, return_codes=True)
+                metrics.update(ev)
+            else:
+                rec, codes = evaluate_ae(m, xte, return_codes=True)
+                metrics["recon" if vae is None else "cae_recon"] = rec
+            a, quality, recon_imgs = _artifacts(name, m, codes, x_pairs, te.y, z_fixed,
+                                              digits=tr.name == "mnist")
+            art.update(a)
+            metrics.update(quality)
+            rows.append(recon_imgs)
+        art["recon_pairs"] = grid_image(torch.cat(rows), nrow=len(x_pairs))
+        art["recon_rows"] = ["input"] + [name.upper() for name, _ in models]
+        metrics.update({k: float(np.mean(v)) for k, v in running.items()})
+        running.clear()
+        model = None
+        if final or tick.elapsed - last_model_t > 5.0:
+            last_model_t = tick.elapsed
+            model = frozen_copy(nn.ModuleDict(dict(models)))
+        # keep evaluation to about a third of the time: slow machines evaluate less often
+        tick.interval_s = max(EVAL_INTERVAL_S, 2.0 * (time.perf_counter() - t_eval))
+        yield Snapshot(step, tick.elapsed, metrics, art, total_steps=total, final=final,
+                       model=model)
+        if not all(math.isfinite(v) for v in metrics.values()):
+            return
+
+
+def train(cfg: VaeConfig) -> Iterator[Snapshot]:
+    """Train a VAE (and, with ``cfg.baseline``, the CAE on the same batches) on images.
+
+    Both models see the same mini-batches with the same budget (``cfg.epochs`` passes); the
+    held-out split is the dataset's test split. A snapshot (step 0 first, then at most once a
+    second) carries:
+
+    Metrics (held-out, nats per image): ``neg_elbo``, ``recon``, ``kl`` (VAE, beta = 1 in
+    ``neg_elbo``); ``cae_recon`` (CAE); ``train_neg_elbo``, ``cae_train_recon`` (mean over the
+    training batches since the last snapshot); ``vae_confident_share``, ``cae_confident_share``
+    (share of the 32 decoded N(0, I) samples the MNIST classifier labels with p > 0.9; MNIST-shaped
+    data only, when ``assets/mnist_lenet.pt`` exists); ``epoch``.
+
+    Artifacts: ``recon_pairs`` (uint8 grid: inputs, VAE, CAE reconstructions as rows);
+    ``{vae,cae}_samples`` (decoded fixed N(0, I) vectors, the same for both models);
+    ``{vae,cae}_latent`` (dict: ``z`` (N, 2) held-out codes or their PCA projection, ``prior``
+    (32, 2) the N(0, I) vectors in the same projection, ``y`` labels, ``pca`` flag);
+    ``{vae,cae}_interp`` (decoded straight line between the codes of a held-out 0 and 1); for a
+    2-D latent ``{vae,cae}_manifold`` (decoded 15x15 grid at the prior's quantiles). ``model``: an
+    ``nn.ModuleDict`` with ``vae`` (and ``cae``), on the final snapshot and every ~5 s.
+
+    Raises:
+        ValueError: for unusable settings (e.g. a CUDA device that is not there).
+    """
+    return _train(cfg, with_vae=True, with_cae=cfg.baseline)
+
+
+def train_cae(cfg: CaeConfig) -> Iterator[Snapshot]:
+    """Train only the plain autoencoder; metrics ``recon`` (held-out) and ``train_recon``.
+
+    Artifacts as in :func:`train` for the ``cae`` model (``recon_pairs`` has two rows).
+    """
+    return _train(cfg, with_vae=False, with_cae=True)
+
+
+DEMOS = [
+    Demo("vae", VaeConfig, train, title="Variational autoencoder",
+         description="A VAE (with a plain-autoencoder baseline) on MNIST; held-out -ELBO in nats."),
+    Demo("cae", CaeConfig, train_cae, title="Convolutional autoencoder",
+         description="The plain autoencoder baseline of the VAE page; held-out reconstruction."),
+]

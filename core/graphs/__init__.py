@@ -1,0 +1,1 @@
+"""Graph neural networks: GCN, GraphSAGE and GAT on node and graph classification."""

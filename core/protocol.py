@@ -1,0 +1,476 @@
+"""The trainer protocol every Liveprop demo follows.
+
+A *trainer* is a plain generator function ``train(config) -> Iterator[Snapshot]``:
+
+* ``config`` is a frozen dataclass whose fields are declared with :func:`param` (default, range or
+  choices, help). It holds every hyperparameter and the common run options ``seed`` and
+  ``device`` (inherit :class:`RunOptions`), so the config alone reproduces a run.
+* The trainer yields :class:`Snapshot` objects at a bounded rate (use :class:`Ticker`): step,
+  elapsed seconds, scalar metrics and optional artifacts (images, embeddings, attention maps...).
+  The last snapshot has ``final=True``.
+* A trainer is resumable for free: it is a generator, so pausing means "stop calling ``next``".
+
+What every trainer needs beyond its own algorithm is written once here: :class:`EvalBudget`
+(how much of the time evaluation may take), :class:`CopyCadence` (when a snapshot carries a
+:func:`frozen_copy` of the model), :class:`RunningMean` (smoothed losses), :func:`eval_mode`
+(evaluate without touching the training mode), :func:`start` (seed + device). A trainer does not
+check its losses for NaN: the engine (:mod:`core.engine`) and the CLI do that on every snapshot.
+
+Nothing here imports Streamlit: the same trainers run headless through
+``python -m core train ...`` and from a notebook::
+
+    from core.foundations.playground import PlaygroundConfig, train
+    for snap in train(PlaygroundConfig(dataset="xor", steps=500)):
+        print(snap.step, snap.metrics)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import math
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+# --------------------------------------------------------------------------------------------
+# Config fields
+# --------------------------------------------------------------------------------------------
+
+
+def param(
+    default: Any,
+    *,
+    lo: float | None = None,
+    hi: float | None = None,
+    choices: tuple | list | None = None,
+    step: float | None = None,
+    log: bool = False,
+    label: str | None = None,
+    help: str = "",  # noqa: A002 - mirrors Streamlit's widget argument
+    aliases: tuple[str, ...] = (),
+) -> Any:
+    """Declare a config field with its default, allowed values and help text.
+
+    Use inside a ``@dataclass(frozen=True)`` config::
+
+        lr: float = param(0.03, lo=1e-5, hi=10.0, log=True, help="Adam learning rate")
+        activation: str = param("tanh", choices=("relu", "tanh", "sigmoid", "linear"))
+
+    ``lo``/``hi`` bound numeric fields (inclusive); ``choices`` lists the allowed values (for
+    numeric fields too: they become a select slider in the UI); ``log`` asks the UI for a
+    log-spaced slider; ``step`` is the UI slider step; ``aliases`` are earlier names of the field,
+    still accepted from links and the CLI. The metadata drives validation, the CLI's ``list``
+    output and the generic UI controls.
+    """
+    meta = {"lo": lo, "hi": hi, "choices": tuple(choices) if choices is not None else None,
+            "step": step, "log": log, "label": label, "help": help, "aliases": tuple(aliases)}
+    return field(default=default, metadata={"liveprop": meta})
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """Everything known about one config field (from :func:`param` metadata)."""
+
+    name: str
+    type: type
+    default: Any
+    lo: float | None = None
+    hi: float | None = None
+    choices: tuple | None = None
+    step: float | None = None
+    log: bool = False
+    label: str | None = None
+    help: str = ""
+    aliases: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """One-line human description of the allowed values, e.g. ``int in [1, 6]``."""
+        if self.choices is not None:
+            return "one of " + ", ".join(str(c) for c in self.choices)
+        if self.type is bool:
+            return "true or false"
+        if self.lo is not None or self.hi is not None:
+            return f"{self.type.__name__} in [{self.lo}, {self.hi}]"
+        return self.type.__name__
+
+
+_TYPES = {"int": int, "float": float, "str": str, "bool": bool}
+
+
+def field_specs(config_cls: type) -> list[FieldSpec]:
+    """The :class:`FieldSpec` of every field of a config dataclass, in declaration order."""
+    out = []
+    for f in dataclasses.fields(config_cls):
+        meta = dict(f.metadata.get("liveprop", {}))
+        typ = f.type if isinstance(f.type, type) else _TYPES.get(str(f.type), str)
+        out.append(FieldSpec(name=f.name, type=typ, default=f.default, **meta))
+    return out
+
+
+def resolve_keys(config_cls: type, values: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Map earlier field names (``param(aliases=...)``) to today's and drop the config's retired
+    keys (``RETIRED_KEYS``, settings that no longer exist): ``(values by field name, dropped)``.
+
+    Old links and commands keep working; a key that is neither a field, an alias nor retired
+    is kept as it is (:func:`config_from_strings` rejects it)."""
+    alias = {a: s.name for s in field_specs(config_cls) for a in s.aliases}
+    retired = set(getattr(config_cls, "RETIRED_KEYS", ()))
+    out, dropped = {}, []
+    for key, raw in values.items():
+        if key in retired:
+            dropped.append(key)
+            continue
+        name = alias.get(key, key)
+        if name not in out or key == name:  # today's name wins over an alias
+            out[name] = raw
+    return out, dropped
+
+
+def parse_value(spec: FieldSpec, raw: Any) -> Any:
+    """Convert ``raw`` (often a string from the CLI or a URL) to the field's type."""
+    if spec.type is bool:
+        if isinstance(raw, bool):
+            return raw
+        s = str(raw).strip().lower()
+        if s in ("1", "true", "yes", "on"):
+            return True
+        if s in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"{spec.name}={raw!r} is not a boolean; use true or false")
+    if spec.type is int:
+        if isinstance(raw, float) and raw.is_integer():
+            return int(raw)
+        try:
+            return int(str(raw).strip())
+        except ValueError:
+            raise ValueError(f"{spec.name}={raw!r} is not an integer; allowed: {spec.describe()}") from None
+    if spec.type is float:
+        try:
+            return float(str(raw).strip())
+        except ValueError:
+            raise ValueError(f"{spec.name}={raw!r} is not a number; allowed: {spec.describe()}") from None
+    return str(raw)
+
+
+def check_value(spec: FieldSpec, value: Any) -> None:
+    if spec.choices is not None:
+        if value not in spec.choices:
+            raise ValueError(f"{spec.name}={value!r} is not allowed; allowed: {spec.describe()}")
+        return
+    if spec.type in (int, float):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{spec.name}={value!r} must be finite; allowed: {spec.describe()}")
+        if (spec.lo is not None and value < spec.lo) or (spec.hi is not None and value > spec.hi):
+            raise ValueError(f"{spec.name}={value!r} is out of range; allowed: {spec.describe()}")
+
+
+def validate(config: Any) -> None:
+    """Check every field of ``config`` against its declared range/choices.
+
+    Raises:
+        ValueError: naming the first offending field and its allowed values.
+    """
+    for spec in field_specs(type(config)):
+        check_value(spec, getattr(config, spec.name))
+
+
+def config_from_strings(config_cls: type, values: dict[str, Any], base: Any = None) -> Any:
+    """Build a validated config from ``{field: raw value}`` (strings allowed), over ``base``.
+
+    Raises:
+        ValueError: for an unknown key (naming the known ones) or a bad value.
+    """
+    specs = {s.name: s for s in field_specs(config_cls)}
+    values, _ = resolve_keys(config_cls, values)
+    kwargs = {}
+    for key, raw in values.items():
+        if key not in specs:
+            raise ValueError(f"unknown key {key!r}; known keys: {', '.join(specs)}")
+        kwargs[key] = parse_value(specs[key], raw)
+        check_value(specs[key], kwargs[key])
+    cfg = dataclasses.replace(base, **kwargs) if base is not None else config_cls(**kwargs)
+    validate(cfg)
+    return cfg
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    """The config as a plain JSON-able dict."""
+    return dataclasses.asdict(config)
+
+
+def config_diff(a: Any, b: Any) -> dict[str, tuple[Any, Any]]:
+    """Fields whose values differ between two configs of the same class: ``{name: (a, b)}``."""
+    da, db = config_to_dict(a), config_to_dict(b)
+    return {k: (da[k], db.get(k)) for k in da if da[k] != db.get(k)}
+
+
+# --------------------------------------------------------------------------------------------
+# Snapshots and helpers for trainers
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Snapshot:
+    """What a trainer reports at one moment of training.
+
+    Attributes:
+        step: optimisation steps (or episodes/epochs, as the demo documents) done so far.
+        time_s: wall-clock seconds since the trainer started (a pause counts too).
+        metrics: scalar metrics at this step, e.g. ``{"loss": 0.31, "test_acc": 0.94}``.
+        artifacts: anything a page draws: ``np.ndarray`` images (uint8, HxW or HxWx3 are written
+            as PNG by the CLI; other arrays go to ``artifacts.npz``), embeddings, attention maps.
+        total_steps: the planned number of steps (for progress bars and ETAs), if known.
+        final: True on the last snapshot of a run.
+        model: optional detached copy of the model(s) in eval mode (see :func:`frozen_copy`),
+            for pages that run the model interactively and for saving weights.
+    """
+
+    step: int
+    time_s: float
+    metrics: dict[str, float]
+    artifacts: dict[str, Any] = field(default_factory=dict)
+    total_steps: int | None = None
+    final: bool = False
+    model: torch.nn.Module | None = None
+
+
+class Diverged(RuntimeError):
+    """Raised (or detected) when training produced a non-finite loss."""
+
+
+@dataclass(frozen=True)
+class Demo:
+    """A registered demo: its name, config class and trainer (see :mod:`core.registry`)."""
+
+    name: str
+    config_cls: type
+    train: Callable[[Any], Iterator[Snapshot]]
+    title: str = ""
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """The run options every config has: inherit them (``class GanConfig(RunOptions)``).
+
+    Their fields come first in :func:`field_specs`; a config may redeclare one to change its
+    default (the grid world runs on the CPU)."""
+
+    seed: int = param(0, lo=0, hi=2**31 - 1,
+                      help="random seed: the same seed and settings give the same run")
+    device: str = param("auto", choices=("auto", "cpu", "cuda"),
+                        help="auto: the GPU when there is one, else the CPU")
+
+
+def start(config: RunOptions) -> torch.device:
+    """Seed every RNG from ``config.seed`` and return ``config.device`` resolved: the first line
+    of every trainer.
+
+    Raises:
+        ValueError: as :func:`resolve_device`.
+    """
+    device = resolve_device(config.device)
+    seed_everything(config.seed)
+    return device
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``"auto"`` -> CUDA when available else CPU; ``"cpu"``/``"cuda"`` as given.
+
+    Raises:
+        ValueError: if ``"cuda"`` is requested but not available, or the name is unknown.
+    """
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device=cuda was requested but no CUDA GPU is available; use auto or cpu")
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"unknown device {device!r}; allowed: auto, cpu, cuda")
+    return torch.device(device)
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python's, NumPy's and torch's global RNGs; return a fresh CPU ``torch.Generator``."""
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+    g = torch.Generator()
+    g.manual_seed(seed)
+    return g
+
+
+class Ticker:
+    """Decides when a trainer should emit a snapshot: at most every ``interval_s`` seconds.
+
+    The first step and the last step (``step >= total``) always tick, so short runs still show
+    progress immediately. Usage inside a trainer::
+
+        tick = Ticker(total=cfg.steps)
+        for step in range(1, cfg.steps + 1):
+            ...
+            if tick(step):
+                yield Snapshot(step, tick.elapsed, {...}, total_steps=cfg.steps,
+                               final=step == cfg.steps)
+    """
+
+    def __init__(self, total: int | None = None, interval_s: float | None = None) -> None:
+        self.total = total
+        self.interval_s = interval_s if interval_s is not None else float(
+            os.environ.get("LIVEPROP_SNAPSHOT_S", "0.25"))
+        self._t0 = time.perf_counter()
+        self._last = -math.inf
+        self._first = True
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the ticker was created."""
+        return time.perf_counter() - self._t0
+
+    def __call__(self, step: int) -> bool:
+        now = time.perf_counter()
+        due = self._first or (self.total is not None and step >= self.total) or (
+            now - self._last >= self.interval_s)
+        if due:
+            self._first = False
+            self._last = now
+        return due
+
+
+def frozen_copy(model: torch.nn.Module) -> torch.nn.Module:
+    """A deep copy of ``model`` on the CPU in eval mode with gradients off.
+
+    Pages run such copies interactively while the original keeps training in the worker.
+    """
+    m = copy.deepcopy(model).to("cpu").eval()
+    for p in m.parameters():
+        p.requires_grad_(False)
+    return m
+
+
+class EvalBudget:
+    """When an expensive evaluation (an FID, a t-SNE map, a probe) may run: it takes at most
+    ``share`` of the wall-clock time and runs at most every ``min_interval_s`` seconds, and it
+    always runs on the final snapshot. Usage::
+
+        budget = EvalBudget(share=0.2)
+        ...
+        if tick(step):
+            if budget.due(final):
+                with budget.timed():
+                    metrics["fid"] = fid(...)
+
+    After an evaluation that took ``c`` seconds the next one waits
+    ``max(min_interval_s, c * (1 - share) / share)``.
+    """
+
+    def __init__(self, share: float = 0.25, min_interval_s: float = 1.0) -> None:
+        if not 0 < share <= 1:
+            raise ValueError(f"share={share} must be in (0, 1]")
+        self.share, self.min_interval_s = share, min_interval_s
+        self._next = -math.inf  # the first evaluation runs at once
+        self.spent_s = 0.0  # seconds spent evaluating so far
+
+    def due(self, final: bool = False) -> bool:
+        """True when an evaluation may run now (always when ``final``)."""
+        return final or time.perf_counter() >= self._next
+
+    @contextlib.contextmanager
+    def timed(self) -> Iterator[None]:
+        """Time the evaluation inside the block and schedule the next one from its cost."""
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            cost = time.perf_counter() - t0
+            self.spent_s += cost
+            self._next = time.perf_counter() + max(self.min_interval_s,
+                                                   cost * (1 - self.share) / self.share)
+
+
+class CopyCadence:
+    """Which snapshots carry a :func:`frozen_copy` of the model: the final one always, others at
+    most every ``every_s`` seconds (``0``: the final one only; the first due snapshot gets one).
+
+    ``model=copies(model, final)`` on a snapshot: the copy costs a deep copy, so pages that run
+    the model interactively get a recent one without paying for it at every snapshot."""
+
+    def __init__(self, every_s: float = 5.0) -> None:
+        self.every_s = every_s
+        self._last = -math.inf
+
+    def __call__(self, model: torch.nn.Module, final: bool = False) -> torch.nn.Module | None:
+        now = time.perf_counter()
+        if final or (self.every_s > 0 and now - self._last >= self.every_s):
+            self._last = now
+            return frozen_copy(model)
+        return None
+
+
+class RunningMean:
+    """Means of scalars (floats or 0-d tensors) since the last :meth:`pop`, per name: the training
+    loss reported at a snapshot is the mean over the steps since the previous one.
+
+    Tensors are summed on their device and read once per :meth:`pop` (no GPU sync per step)::
+
+        losses = RunningMean()
+        for step in ...:
+            losses.add(loss=loss.detach(), acc=acc)
+            if tick(step):
+                metrics = losses.pop()          # {"loss": ..., "acc": ...}
+    """
+
+    def __init__(self) -> None:
+        self._sum: dict[str, Any] = {}
+        self._n: dict[str, int] = {}
+
+    def add(self, **values: float | torch.Tensor) -> None:
+        """Add one value per name."""
+        for k, v in values.items():
+            if isinstance(v, torch.Tensor):
+                v = v.detach().float()
+            self._sum[k] = self._sum[k] + v if k in self._sum else v
+            self._n[k] = self._n.get(k, 0) + 1
+
+    def pop(self) -> dict[str, float]:
+        """``{name: mean}`` over the values added since the last call, then start afresh; names
+        with no value since are left out."""
+        out = {k: float(s) / self._n[k] for k, s in self._sum.items()}
+        self._sum.clear()
+        self._n.clear()
+        return out
+
+
+@contextlib.contextmanager
+def eval_mode(*models: torch.nn.Module, no_grad: bool = True) -> Iterator[None]:
+    """Evaluate ``models`` in eval mode (and under ``torch.no_grad()`` unless ``no_grad=False``),
+    then restore each one's own training mode, whatever it was."""
+    was = [m.training for m in models]
+    for m in models:
+        m.eval()
+    try:
+        with torch.no_grad() if no_grad else contextlib.nullcontext():
+            yield
+    finally:
+        for m, w in zip(models, was):
+            m.train(w)
+
+
+def _is_loss_key(key: str) -> bool:
+    return "loss" in key or key in ("nt_xent", "neg_elbo", "recon", "kl")
+
+
+def find_nonfinite_loss(metrics: dict[str, float]) -> str | None:
+    """The name of the first loss-like metric that is NaN/inf, or None."""
+    for k, v in metrics.items():
+        if _is_loss_key(k) and isinstance(v, (int, float)) and not math.isfinite(v):
+            return k
+    return None

@@ -1,0 +1,1 @@
+"""Representation learning: contrastive self-supervised learning (SimCLR)."""

@@ -1,0 +1,1 @@
+"""Reinforcement learning: tabular Q-learning, DQN, and the Decision Transformer."""

@@ -1,0 +1,1 @@
+"""Sequence models: Transformer attention, image captioning, seq2seq arithmetic."""

@@ -1,0 +1,233 @@
+"""The live-training protocol: configs, snapshots, the worker pool, the run cache."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+import torch
+
+from core.engine import Run, RunCache, RunPool, RunState
+from core.protocol import (
+    Demo,
+    Snapshot,
+    Ticker,
+    config_diff,
+    config_from_strings,
+    field_specs,
+    param,
+    resolve_device,
+    validate,
+)
+
+
+@dataclass(frozen=True)
+class ToyConfig:
+    steps: int = param(20, lo=1, hi=1000)
+    lr: float = param(0.1, lo=1e-4, hi=10.0, log=True)
+    mode: str = param("ok", choices=("ok", "nan", "boom"))
+    slow: float = param(0.0, lo=0.0, hi=1.0)
+    flag: bool = param(False)
+    seed: int = param(0, lo=0, hi=100)
+
+
+def toy_train(cfg: ToyConfig) -> Iterator[Snapshot]:
+    """Minimise (w - 3)^2 by gradient descent; 'nan' mode blows up, 'boom' raises."""
+    w = 0.0
+    tick = Ticker(total=cfg.steps, interval_s=0.0)
+    for step in range(1, cfg.steps + 1):
+        w -= cfg.lr * 2 * (w - 3)
+        loss = (w - 3) ** 2
+        if cfg.mode == "nan" and step == 5:
+            loss = math.nan
+        if cfg.mode == "boom" and step == 3:
+            raise ValueError("exploded on purpose")
+        if cfg.slow:
+            time.sleep(cfg.slow)
+        if tick(step):
+            yield Snapshot(step, tick.elapsed, {"loss": loss, "w": w}, total_steps=cfg.steps,
+                           final=step == cfg.steps)
+
+
+TOY = Demo("toy", ToyConfig, toy_train)
+
+
+def threads_train(cfg: ToyConfig) -> Iterator[Snapshot]:
+    """Report the torch threads the run's worker uses at every step."""
+    for step in range(1, cfg.steps + 1):
+        time.sleep(cfg.slow)
+        yield Snapshot(step, 0.0, {"threads": float(torch.get_num_threads())},
+                       total_steps=cfg.steps, final=step == cfg.steps)
+
+
+THREADS = Demo("threads", ToyConfig, threads_train)
+
+
+def test_config_parsing_and_validation():
+    cfg = config_from_strings(ToyConfig, {"steps": "50", "lr": "0.5", "flag": "true"})
+    assert cfg == ToyConfig(steps=50, lr=0.5, flag=True)
+    with pytest.raises(ValueError, match="unknown key 'stepz'.*known keys: steps"):
+        config_from_strings(ToyConfig, {"stepz": "1"})
+    with pytest.raises(ValueError, match=r"steps=5000 is out of range; allowed: int in \[1, 1000\]"):
+        config_from_strings(ToyConfig, {"steps": "5000"})
+    with pytest.raises(ValueError, match="not an integer"):
+        config_from_strings(ToyConfig, {"steps": "ten"})
+    with pytest.raises(ValueError, match="allowed: one of ok, nan, boom"):
+        config_from_strings(ToyConfig, {"mode": "maybe"})
+    with pytest.raises(ValueError, match="must be finite"):
+        validate(ToyConfig(lr=math.inf))
+    specs = {s.name: s for s in field_specs(ToyConfig)}
+    assert specs["lr"].log and specs["mode"].choices == ("ok", "nan", "boom")
+    assert config_diff(ToyConfig(), ToyConfig(lr=1.0)) == {"lr": (0.1, 1.0)}
+
+
+def test_resolve_device():
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type in ("cpu", "cuda")
+    with pytest.raises(ValueError):
+        resolve_device("tpu")
+
+
+def test_ticker_bounds_the_rate():
+    tick = Ticker(total=10_000, interval_s=0.05)
+    t0 = time.perf_counter()
+    fired = [s for s in range(1, 10_001) if tick(s)]
+    elapsed = time.perf_counter() - t0
+    assert fired[0] == 1 and fired[-1] == 10_000
+    assert len(fired) <= 2 + elapsed / 0.05 + 1
+
+
+def _wait(run: Run, timeout: float = 10.0) -> None:
+    assert run.wait(timeout), f"run still {run.state}"
+
+
+def test_pool_runs_to_completion_and_records_history():
+    pool = RunPool(max_workers=1)
+    run = pool.submit(Run(TOY, ToyConfig(steps=30)))
+    _wait(run)
+    assert run.state == RunState.DONE
+    history, latest = run.view()
+    assert len(history) == 30 and latest.final
+    assert history[-1]["loss"] < history[0]["loss"] * 1e-3
+    assert run.progress == 1.0
+
+
+def test_stop_then_resume_continues_the_same_run():
+    pool = RunPool(max_workers=1)
+    run = pool.submit(Run(TOY, ToyConfig(steps=40, slow=0.02)))
+    while run.step < 5:
+        time.sleep(0.01)
+    run.request_stop()
+    _wait(run)
+    assert run.state == RunState.PAUSED
+    stopped_at = run.step
+    assert 5 <= stopped_at < 40
+    pool.submit(run)
+    _wait(run)
+    assert run.state == RunState.DONE
+    steps = [int(h["step"]) for h in run.history]
+    assert steps == list(range(1, 41)), "resume must continue where it stopped, not restart"
+
+
+def test_divergence_is_reported_and_other_runs_are_untouched():
+    pool = RunPool(max_workers=2)
+    good = pool.submit(Run(TOY, ToyConfig(steps=30, slow=0.005)))
+    bad = pool.submit(Run(TOY, ToyConfig(mode="nan")))
+    _wait(bad)
+    _wait(good)
+    assert bad.state == RunState.DIVERGED
+    assert "diverged" in bad.message and "learning rate" in bad.message
+    assert good.state == RunState.DONE
+
+
+def test_errors_become_a_message():
+    pool = RunPool(max_workers=1)
+    run = pool.submit(Run(TOY, ToyConfig(mode="boom")))
+    _wait(run)
+    assert run.state == RunState.ERROR
+    assert "exploded on purpose" in run.message
+
+
+def test_queue_positions_and_concurrency_limit():
+    pool = RunPool(max_workers=2)
+    runs = [pool.submit(Run(TOY, ToyConfig(steps=20, slow=0.01, seed=i))) for i in range(5)]
+    time.sleep(0.05)
+    assert sum(r.state == RunState.RUNNING for r in runs) <= 2
+    queued = [r for r in runs if r.state == RunState.QUEUED]
+    assert sorted(r.queue_position for r in queued) == list(range(1, len(queued) + 1))
+    for r in runs:
+        _wait(r, 20)
+    assert all(r.state == RunState.DONE for r in runs)
+    time.sleep(0.2)
+    assert pool.live_threads() == 0, "worker threads must end with their runs"
+
+
+def test_cache_serves_finished_runs_by_config():
+    cache = RunCache(max_entries=2)
+    pool = RunPool(max_workers=1, cache=cache)
+    first = pool.submit(Run(TOY, ToyConfig(steps=10)))
+    _wait(first)
+    again = pool.submit(Run(TOY, ToyConfig(steps=10)))
+    assert again.state == RunState.DONE and again.from_cache
+    assert again.view()[0] == first.view()[0]
+    for s in (11, 12):  # LRU eviction keeps memory bounded
+        _wait(pool.submit(Run(TOY, ToyConfig(steps=s))))
+    assert len(cache) == 2 and cache.get("toy", ToyConfig(steps=10)) is None
+
+
+def test_idle_runs_pause_themselves():
+    pool = RunPool(max_workers=1, idle_timeout_s=0.3)
+    run = pool.submit(Run(TOY, ToyConfig(steps=1000, slow=0.01)))
+    _wait(run, 10)
+    assert run.state == RunState.PAUSED and "nobody was watching" in run.message
+
+
+def test_cancel_queued_run():
+    pool = RunPool(max_workers=1)
+    busy = pool.submit(Run(TOY, ToyConfig(steps=50, slow=0.01)))
+    waiting = pool.submit(Run(TOY, ToyConfig(steps=5)))
+    waiting.cancel()
+    assert waiting.state == RunState.CANCELLED
+    _wait(busy)
+    time.sleep(0.1)
+    assert waiting.state == RunState.CANCELLED
+
+
+def test_identical_alive_runs_are_shared_and_released_by_the_last_watcher():
+    pool = RunPool(max_workers=1)
+    cfg = ToyConfig(steps=200, slow=0.01)
+    first = pool.submit(Run(TOY, cfg))
+    first.watchers = 1
+    assert pool.shared(TOY, cfg) is first  # a second session watches instead of re-training
+    assert pool.shared(TOY, ToyConfig(steps=201)) is None
+    first.watchers += 1
+    first.release()
+    time.sleep(0.1)
+    assert first.alive, "one watcher left: the run goes on"
+    first.release()
+    _wait(first)
+    time.sleep(0.1)
+    assert first.state in (RunState.PAUSED, RunState.CANCELLED) and first.step < 200
+    assert pool.shared(TOY, cfg) is None
+
+
+def test_the_cores_are_shared_among_the_runs_training_now():
+    pool = RunPool(max_workers=2)
+    pool.cores = 4
+    lone = pool.submit(Run(THREADS, ToyConfig(steps=300, slow=0.01)))
+    while lone.step < 3:
+        time.sleep(0.01)
+    assert lone.latest.metrics["threads"] == 4, "a lone run uses every core"
+    second = pool.submit(Run(THREADS, ToyConfig(steps=30, slow=0.01, seed=1)))
+    _wait(second)
+    assert second.history[-1]["threads"] == 2
+    during = [h["threads"] for h in lone.history if h["step"] > lone.history[-1]["step"] - 10]
+    assert 2 in during, "a running run gives up half the cores when a second one starts"
+    step_after = lone.step
+    while lone.step < step_after + 5 and lone.alive:
+        time.sleep(0.01)
+    assert lone.latest.metrics["threads"] == 4, "and takes them back when it ends"
+    lone.cancel()
