@@ -2,7 +2,7 @@
 
     .venv/bin/python assets/train_classifier.py [--epochs 30] [--seed 0]
 
-Trains :class:`core.generative.classifier.LeNet` on the 4,000 bundled MNIST training digits
+Trains :class:`core.blocks.image_metrics.LeNet` on the 4,000 bundled MNIST training digits
 (``core.data.load_images("mnist")``) with light augmentation (random shifts up to 2 px, rotations
 up to 10 degrees, scale 0.9-1.1), Adam 1e-3 with cosine decay, and reports the accuracy on the
 1,000 bundled test digits and, when present, on the real 10,000-digit MNIST test set in
@@ -38,8 +38,8 @@ from torchvision.transforms import v2
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from core.blocks.image_metrics import WEIGHTS, LeNet  # noqa: E402
 from core.data import load_images, load_mnist_idx, shared_data_dir  # noqa: E402
-from core.generative.classifier import WEIGHTS, LeNet  # noqa: E402
 from core.generative.gan import Generator, dcgan_init, generate  # noqa: E402
 
 AUGMENT = v2.RandomAffine(degrees=10, translate=(2 / 28, 2 / 28), scale=(0.9, 1.1))

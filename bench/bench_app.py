@@ -8,8 +8,13 @@
    trained chart ("Output after step ..."), the server's peak memory, and whether the training
    threads are gone after the sessions close.
 
+4. ``--charts``: first paint of one simple line chart per chart library (Plotly,
+   ``st.altair_chart``, ``st.line_chart``) in a one-page app, a fresh browser context per
+   visit: time from navigation to the chart drawn, and to a button drawn above it.
+
 Usage: ``.venv/bin/python bench/bench_app.py`` (needs Debian's chromium). Prints a Markdown table
-and writes ``bench/results/app.md``.
+and writes ``bench/results/app.md``; ``--charts [RUNS]`` prints the chart table only (default
+5 visits per library) for the "Chart libraries" section there.
 """
 
 from __future__ import annotations
@@ -52,6 +57,106 @@ def proc_status(pid: int, field: str) -> int:
         if line.startswith(field + ":"):
             return int(line.split()[1])
     return 0
+
+
+CHART_APP = """import sys
+import altair as alt
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+kind = st.query_params.get("kind", "plotly")
+st.title("Chart first paint")
+st.button("Train")
+rng = np.random.default_rng(0)
+df = pd.DataFrame({"step": np.arange(300), "train": np.exp(-np.arange(300) / 80) +
+                   0.05 * rng.random(300)})
+df["test"] = df["train"] + 0.1
+if kind in ("plotly", "both"):
+    fig = go.Figure()
+    for m in ("train", "test"):
+        fig.add_scatter(x=df["step"], y=df[m], mode="lines", name=m)
+    fig.update_layout(height=280)
+    st.plotly_chart(fig)
+if kind in ("altair", "both"):
+    long = df.melt("step", var_name="metric", value_name="loss")
+    st.altair_chart(alt.Chart(long).mark_line().encode(x="step", y="loss", color="metric")
+                    .properties(height=280))
+if kind == "line_chart":
+    st.line_chart(df, x="step", y=["train", "test"], height=280)
+"""
+# when the button and the chart's marks are first drawn (ms since navigation start)
+CHART_SEEN_JS = """window.__seen = {};
+new MutationObserver(() => {
+  const s = window.__seen, t = performance.now();
+  if (!s.button) for (const b of document.querySelectorAll('button'))
+    if (b.innerText.trim() === 'Train' && b.offsetParent) { s.button = t; break; }
+  if (!s.plotly && document.querySelector('.js-plotly-plot .scatterlayer .trace')) s.plotly = t;
+  if (!s.vega && document.querySelector("[data-testid='stVegaLiteChart'] canvas, " +
+                                        "[data-testid='stVegaLiteChart'] svg .mark-line")) s.vega = t;
+  if (!s.chart && (s.plotly || s.vega)) s.chart = t;
+  if (!s.all && s.chart && !(window.__kind === 'both' && !(s.plotly && s.vega))) s.all = t;
+}).observe(document, {subtree: true, childList: true, attributes: true});"""
+
+
+def chart_first_paint(runs: int = 5) -> str:
+    """Markdown table: navigation to the button / the first chart / every chart drawn, per chart
+    library (median and range over ``runs`` visits)."""
+    import tempfile
+
+    from playwright.sync_api import sync_playwright
+
+    tmp = Path(tempfile.mkdtemp(prefix="liveprop-charts-"))
+    (tmp / "chart_app.py").write_text(CHART_APP)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(tmp / "chart_app.py"), "--server.port",
+         str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
+         "--browser.gatherUsageStats", "false"],
+        cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    kinds = ("plotly", "altair", "line_chart", "both")
+    seen: dict[str, list[dict]] = {k: [] for k in kinds}
+    try:
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as r:
+                    if r.read() == b"ok":
+                        break
+            except OSError:
+                time.sleep(0.1)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+            for i in range(runs + 1):  # visit 0 of each warms the server's script cache
+                for kind in kinds:
+                    ctx = browser.new_context(viewport={"width": 1200, "height": 900})
+                    page = ctx.new_page()
+                    page.add_init_script(f"window.__kind = '{kind}';" + CHART_SEEN_JS)
+                    page.goto(f"{url}/?kind={kind}")
+                    page.wait_for_function("window.__seen && window.__seen.all",
+                                           timeout=60_000)
+                    if i:
+                        seen[kind].append(page.evaluate("window.__seen"))
+                    ctx.close()
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(10)
+
+    def cell(xs: list[float]) -> str:
+        return f"{statistics.median(xs) / 1000:.2f} s ({min(xs) / 1000:.2f}-{max(xs) / 1000:.2f})"
+
+    names = {"plotly": "Plotly (`st.plotly_chart`)", "altair": "Vega-Lite (`st.altair_chart`)",
+             "line_chart": "Vega-Lite (`st.line_chart`)",
+             "both": "Vega-Lite and Plotly on one page"}
+    rows = [f"| {names[k]} | {cell([s['button'] for s in seen[k]])} | "
+            f"{cell([s['chart'] for s in seen[k]])} | {cell([s['all'] for s in seen[k]])} |"
+            for k in kinds]
+    head = ["| chart | button drawn | first chart drawn | all charts drawn |", "|---|---|---|---|"]
+    return "\n".join([*head, *rows]) + (
+        f"\n\nMedian (min-max) of {runs} visits each, a fresh browser context per visit, "
+        f"{os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f}.\n")
 
 
 def main() -> None:
@@ -165,4 +270,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if "--charts" in sys.argv:
+        i = sys.argv.index("--charts")
+        print(chart_first_paint(int(sys.argv[i + 1]) if len(sys.argv) > i + 1 else 5))
+    else:
+        main()

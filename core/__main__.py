@@ -17,12 +17,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
 
-def _fail(msg: str) -> None:
+def _fail(msg: str) -> NoReturn:
     print(f"error: {msg}", file=sys.stderr)
     sys.exit(2)
 
@@ -35,7 +35,8 @@ def cmd_list() -> None:
         print(f"{name}: {demo.title or demo.description}")
         for spec in field_specs(demo.config_cls):
             help_ = f"  {spec.help}" if spec.help else ""
-            print(f"    {spec.name} = {spec.default!r}  ({spec.describe()}){help_}")
+            was = f"  [also: {', '.join(spec.aliases)}]" if spec.aliases else ""
+            print(f"    {spec.name} = {spec.default!r}  ({spec.describe()}){help_}{was}")
         print()
 
 
@@ -95,10 +96,9 @@ def _progress(step: int, total: int | None, metrics: dict[str, float], width: in
     sys.stderr.flush()
 
 
-def cmd_train(args: argparse.Namespace) -> None:
-    import torch
-
-    from core.protocol import config_from_strings, config_to_dict, find_nonfinite_loss
+def _config(args: argparse.Namespace) -> tuple[Any, Any]:
+    """(demo, validated config) from the command line; exits with one line on bad input."""
+    from core.protocol import config_from_strings
     from core.registry import get_demo
 
     try:
@@ -114,41 +114,61 @@ def cmd_train(args: argparse.Namespace) -> None:
     if args.seed is not None:
         values["seed"] = str(args.seed)
     try:
-        cfg = config_from_strings(demo.config_cls, values)
+        return demo, config_from_strings(demo.config_cls, values)
     except ValueError as e:
         _fail(str(e))
-    out = Path(args.out or f"runs/{demo.name}")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps({"demo": demo.name, **config_to_dict(cfg)},
-                                                indent=2))
-    last = None
-    try:
-        with open(out / "metrics.jsonl", "w") as f:
-            for snap in demo.train(cfg):
+
+
+def _train(demo: Any, cfg: Any, out: Path, quiet: bool) -> Any:
+    """Drive the trainer, writing ``metrics.jsonl``; the last snapshot, or exit with one line
+    (divergence, any trainer error)."""
+    from core.executors import Driver
+
+    driver, last = Driver(demo, cfg), None
+    with open(out / "metrics.jsonl", "w") as f:
+        while True:
+            snap, end = driver.next()
+            if snap is not None:
                 row = {"step": snap.step, "time_s": round(snap.time_s, 4)}
                 row.update({k: float(v) for k, v in snap.metrics.items()
                             if isinstance(v, (int, float))})
                 f.write(json.dumps(row) + "\n")
                 f.flush()
-                if not args.quiet:
+                if not quiet:
                     _progress(snap.step, snap.total_steps, snap.metrics)
                 last = snap
-                bad = find_nonfinite_loss(snap.metrics)
-                if bad is not None:
-                    _fail(f"training diverged: {bad} became {snap.metrics[bad]} at step "
-                          f"{snap.step}; lower the learning rate")
-                if snap.final:
-                    break
-    except ValueError as e:  # trainers raise ValueError for unusable settings
-        _fail(str(e))
-    if not args.quiet:
+            if end is not None:
+                break
+    if not quiet:
         sys.stderr.write("\n")
+    if end.state != "done":
+        _fail(end.message)
     if last is None:
         _fail("the trainer produced no snapshot")
-    written = _write_artifacts(out, last.artifacts)
-    if last.model is not None:
-        torch.save(last.model.state_dict(), out / "model.pt")
-        written.append("model.pt")
+    return last
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    import torch
+
+    from core.protocol import config_to_dict
+
+    demo, cfg = _config(args)
+    out = Path(args.out or f"runs/{demo.name}")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps({"demo": demo.name, **config_to_dict(cfg)},
+                                                    indent=2))
+    except OSError as e:
+        _fail(f"cannot write to {str(out)!r}: {e.strerror or e}")
+    last = _train(demo, cfg, out, args.quiet)
+    try:
+        written = _write_artifacts(out, last.artifacts)
+        if last.model is not None:
+            torch.save(last.model.state_dict(), out / "model.pt")
+            written.append("model.pt")
+    except OSError as e:
+        _fail(f"cannot write to {str(out)!r}: {e.strerror or e}")
     final = ", ".join(f"{k}={v:.4g}" for k, v in last.metrics.items() if isinstance(v, (int, float)))
     print(f"{demo.name}: step {last.step} in {last.time_s:.1f}s  {final}")
     print(f"wrote {out}/: config.json, metrics.jsonl" + (", " + ", ".join(written) if written else ""))
@@ -165,10 +185,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", help="output folder (default runs/DEMO)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
-    if args.cmd == "list":
-        cmd_list()
-    else:
-        cmd_train(args)
+    try:
+        if args.cmd == "list":
+            cmd_list()
+        else:
+            cmd_train(args)
+    except KeyboardInterrupt:
+        _fail("interrupted")
 
 
 if __name__ == "__main__":

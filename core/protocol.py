@@ -32,7 +32,7 @@ import dataclasses
 import math
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -230,6 +230,15 @@ class Snapshot:
         final: True on the last snapshot of a run.
         model: optional detached copy of the model(s) in eval mode (see :func:`frozen_copy`),
             for pages that run the model interactively and for saving weights.
+        pace_s: seconds the engine waits before the next step (an animation pace, e.g. the grid
+            world's agent walking); a trainer never sleeps itself, so a paced run holds no
+            training slot while it waits.
+        phase: what the trainer is doing now, for the status line (e.g. "depth 4: epoch 120").
+
+    A snapshot without metrics and artifacts (and not final) is a *heartbeat*: a long phase (training each
+    depth of a sweep, a DQN the dataset needs, an evaluation) yields one at least once a second
+    so that Stop and the budgets act at once; ``step / total_steps`` then give the fraction of
+    the whole run done, in the phase's own units. Heartbeats add no history row.
     """
 
     step: int
@@ -239,6 +248,43 @@ class Snapshot:
     total_steps: int | None = None
     final: bool = False
     model: torch.nn.Module | None = None
+    pace_s: float = 0.0
+    phase: str = ""
+
+    @property
+    def heartbeat(self) -> bool:
+        """True for a progress-only snapshot (no metrics, no artifacts, not final)."""
+        return not self.metrics and not self.artifacts and not self.final
+
+
+def heartbeats(inner: Iterator[Any], total: int, done: int = 0, phase: str = "",
+               interval_s: float = 0.5) -> Generator[Snapshot, None, tuple[Any, Any]]:
+    """Run a long inner phase, yielding heartbeat snapshots while it works.
+
+    ``inner`` is a generator whose items are units of work (an epoch, an optimizer step); a
+    :class:`Snapshot` it yields is passed on. At most every ``interval_s`` seconds this yields a
+    heartbeat ``Snapshot(done + units, ..., total_steps=total, phase=phase)`` (``{units}`` in
+    ``phase`` is replaced by the units done). Returns ``(last item, inner's return value)``::
+
+        last_epoch, _ = yield from heartbeats(fit(cfg), total=n * cfg.epochs, done=i * cfg.epochs,
+                                              phase="depth 4: epoch {units}")
+    """
+    t0 = last = time.perf_counter()
+    units, item = 0, None
+    while True:
+        try:
+            nxt = next(inner)
+        except StopIteration as stop:
+            return item, stop.value
+        if isinstance(nxt, Snapshot):
+            yield nxt
+            continue
+        units, item = units + 1, nxt
+        now = time.perf_counter()
+        if now - last >= interval_s:
+            last = now
+            yield Snapshot(done + units, now - t0, {}, total_steps=total,
+                           phase=phase.format(units=units) if phase else "")
 
 
 class Diverged(RuntimeError):
@@ -452,20 +498,26 @@ class RunningMean:
 @contextlib.contextmanager
 def eval_mode(*models: torch.nn.Module, no_grad: bool = True) -> Iterator[None]:
     """Evaluate ``models`` in eval mode (and under ``torch.no_grad()`` unless ``no_grad=False``),
-    then restore each one's own training mode, whatever it was."""
-    was = [m.training for m in models]
+    then restore the training mode of every module and submodule as it was (a frozen
+    BatchNorm inside a training model stays in eval mode)."""
+    was = [(mod, mod.training) for m in models for mod in m.modules()]
     for m in models:
         m.eval()
     try:
         with torch.no_grad() if no_grad else contextlib.nullcontext():
             yield
     finally:
-        for m, w in zip(models, was):
-            m.train(w)
+        for mod, training in was:  # parents first: each call resets its subtree, then children
+            mod.train(training)
+
+
+_LOSS_NAMES = ("nt_xent", "neg_elbo", "recon", "kl")
 
 
 def _is_loss_key(key: str) -> bool:
-    return "loss" in key or key in ("nt_xent", "neg_elbo", "recon", "kl")
+    """Loss-like metric names: containing ``loss``, or one of :data:`_LOSS_NAMES` alone or as
+    a suffix (``ae_recon``, ``train_neg_elbo``)."""
+    return "loss" in key or any(key == n or key.endswith("_" + n) for n in _LOSS_NAMES)
 
 
 def find_nonfinite_loss(metrics: dict[str, float]) -> str | None:

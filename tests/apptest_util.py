@@ -53,6 +53,28 @@ def train_until(at: AppTest, done, timeout: float = 60.0, label: str = "Train") 
     return at
 
 
+def page_charts(at: AppTest) -> list:
+    """Every chart on the page, Plotly (``plotly_chart``) and Vega-Lite (``vega_lite_chart``:
+    ``ui.charts.line_chart`` curves), in that order. Each has ``.proto.spec`` (the figure as
+    JSON, titles included); only Plotly charts carry their ``key`` in ``.proto.id``."""
+    return [*at.get("plotly_chart"), *at.get("vega_lite_chart")]
+
+
+def chart_titles(at: AppTest) -> list[str]:
+    """The titles of every chart on the page (Plotly and Vega-Lite), for tests that look for a
+    chart by what it shows rather than by how many there are."""
+    import json
+
+    titles = []
+    for c in page_charts(at):
+        spec = json.loads(c.proto.spec)
+        title = spec.get("title") or spec.get("layout", {}).get("title", "")  # Vega-Lite, Plotly
+        if isinstance(title, dict):
+            title = title.get("text", "")
+        titles.append(str(title))
+    return titles
+
+
 def progress_texts(at: AppTest) -> list[str]:
     return [p.proto.text for p in at.get("progress")]
 

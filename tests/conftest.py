@@ -30,3 +30,13 @@ def clean_streamlit():
     yield
     st.cache_resource.clear()
     st.cache_data.clear()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fork_server():
+    """Start the fork server behind the runs' worker processes once (it imports torch and every
+    topic), so no single test pays for it inside its own timeout."""
+    from core.executors import warm_up
+
+    warm_up()
+    yield

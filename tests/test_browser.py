@@ -111,7 +111,7 @@ def test_first_deep_link_on_a_fresh_server(browser, url_path):
     try:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(f"{srv.url}/{url_path}")
-        # the first navigation to appear is already app.py's (ui.serve.lifespan switches legacy
+        # the first navigation to appear is already app.py's (ui.serve.prepare switches legacy
         # pages/ discovery off before the first visitor), not the legacy list of file names
         first_nav = page.wait_for_selector("[data-testid='stSidebarNav']", timeout=60_000)
         assert "Home" in first_nav.inner_text(), first_nav.inner_text()

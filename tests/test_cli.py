@@ -56,6 +56,33 @@ def test_bad_input_exits_nonzero_with_one_clear_line(tmp_path, capsys):
         assert len(lines) == 1 and message in lines[0], lines
 
 
+def test_an_unwritable_out_folder_and_a_failing_trainer_get_one_line_not_a_traceback(
+        tmp_path, monkeypatch, capsys):
+    import pytest
+
+    from core import registry
+    from core.__main__ import main
+    from core.protocol import Demo, RunOptions
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "playground", "--out", str(blocker / "run")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit_.value.code == 2 and len(err) == 1 and "cannot write to" in err[0], err
+
+    def broken(cfg):
+        yield from ()
+        raise RuntimeError("CUDA error: an illegal memory access was encountered")
+
+    monkeypatch.setattr(registry, "get_demo", lambda name: Demo("broken", RunOptions, broken))
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "broken", "--out", str(tmp_path / "b"), "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit_.value.code == 2 and len(err) == 1, err
+    assert err[0] == "error: RuntimeError: CUDA error: an illegal memory access was encountered"
+
+
 def test_dict_artifacts_are_written_without_clobbering_run_files(tmp_path):
     import json
 
@@ -72,3 +99,31 @@ def test_dict_artifacts_are_written_without_clobbering_run_files(tmp_path):
     ck = torch.load(tmp_path / "checkpoints.pt", weights_only=True)
     assert ck["n"] == 3 and torch.equal(ck["w"], torch.ones(2))
     assert set(written) == {"artifact_config.json", "eval.json", "checkpoints.pt"}
+
+
+def test_an_old_field_name_works_on_the_command_line(tmp_path, monkeypatch, capsys):
+    """``--set OLD=value`` sets the renamed field (``param(aliases=...)``), and ``list`` names
+    the old spelling; retired keys are accepted and ignored."""
+    from dataclasses import dataclass
+    from typing import ClassVar
+
+    from core import registry
+    from core.__main__ import main
+    from core.protocol import Demo, RunOptions, Snapshot, param
+
+    @dataclass(frozen=True)
+    class Cfg(RunOptions):
+        RETIRED_KEYS: ClassVar[tuple[str, ...]] = ("fid_every_s",)
+        max_grad_norm: float = param(1.0, lo=0.0, hi=10.0, aliases=("clip",))
+
+    def train(cfg: Cfg):
+        yield Snapshot(1, 0.0, {"max_grad_norm": cfg.max_grad_norm}, total_steps=1, final=True)
+
+    demo = Demo("renamed", Cfg, train)
+    monkeypatch.setattr(registry, "get_demo", lambda name: demo)
+    monkeypatch.setattr(registry, "all_demos", lambda: {"renamed": demo})
+    main(["train", "renamed", "--set", "clip=2.5", "--set", "fid_every_s=3", "--out",
+          str(tmp_path), "--quiet"])
+    assert json.loads((tmp_path / "config.json").read_text())["max_grad_norm"] == 2.5
+    main(["list"])
+    assert "max_grad_norm = 1.0  (float in [0.0, 10.0])  [also: clip]" in capsys.readouterr().out

@@ -39,11 +39,33 @@ def test_digits():
 def test_offline_downloadable_sets_fall_back_with_a_note(monkeypatch, tmp_path):
     monkeypatch.setenv("LIVEPROP_OFFLINE", "1")
     monkeypatch.setenv("LIVEPROP_DATA", str(tmp_path))
-    data._load_cached.cache_clear()
+    data.clear_cache()
     d = data.load_images("fashion_mnist", "train")
     assert d.name == "mnist" and d.requested == "fashion_mnist"
     assert "Fashion-MNIST is not available" in d.note and "\n" not in d.note
-    data._load_cached.cache_clear()
+    data.clear_cache()
+
+
+def test_a_failed_download_is_retried_after_a_while_not_pinned(monkeypatch, tmp_path):
+    monkeypatch.setenv("LIVEPROP_OFFLINE", "0")
+    monkeypatch.setenv("LIVEPROP_DATA", str(tmp_path))
+    data.clear_cache()
+    calls = []
+
+    def flaky(name, split):
+        calls.append(name)
+        if len(calls) == 1:
+            raise OSError("network is unreachable")
+        return data._mnist_bundled(split)
+
+    monkeypatch.setattr(data, "_torchvision", flaky)
+    first = data.load_images("cifar10", "test")
+    assert first.note and "could not be loaded" in first.note
+    assert data.load_images("cifar10", "test").note and len(calls) == 1  # not hammered
+    monkeypatch.setattr(data, "RETRY_S", 0.0)
+    again = data.load_images("cifar10", "test")
+    assert len(calls) == 2 and not again.note, "the failure was pinned"
+    data.clear_cache()
 
 
 def test_unknown_names_raise():

@@ -1,22 +1,22 @@
-"""No page sends a Plotly chart in a browser session's first run.
+"""No page sends a chart (Plotly or Vega-Lite) in a browser session's first run.
 
 Streamlit's frontend keeps the whole page (Train button included) as skeletons while it loads
-Plotly's bundle on first use, so a session's first page draws its controls first: either its
-run panel defers the charts by one poll (``ui.live.first_paint_deferred``), or the page's
-pre-training preview has no Plotly chart and it says so with ``defer_first_paint=False``.
+a chart library's bundle on first use, so a session's first page draws its controls first:
+either its run panel defers the charts by one poll (``ui.live.first_paint_deferred``), or the
+page's pre-training preview has no chart and it says so with ``defer_first_paint=False``.
 """
 
 import pytest
 
-from tests.apptest_util import open_page
+from tests.apptest_util import open_page, page_charts
 from ui.pages import existing_pages
 
 
 @pytest.mark.parametrize("info", existing_pages(), ids=lambda p: p.url_path)
-def test_first_run_of_a_session_draws_no_plotly_chart(clean_streamlit, info):
+def test_first_run_of_a_session_draws_no_chart(clean_streamlit, info):
     at = open_page(info.url_path, first_paint=False)
-    assert not at.get("plotly_chart"), (
-        f"/{info.url_path} draws a Plotly chart in a session's first run: its run panel must "
+    assert not page_charts(at), (
+        f"/{info.url_path} draws a chart in a session's first run: its run panel must "
         "defer the first paint (the default) rather than pass defer_first_paint=False")
     at.run()  # the browser's first poll
     assert not at.exception, at.exception

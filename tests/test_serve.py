@@ -2,8 +2,10 @@
 
 import asyncio
 import importlib.util
+import subprocess
 import sys
 
+import pytest
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.web.server.app_discovery import discover_asgi_app
@@ -26,9 +28,13 @@ def test_importing_app_py_outside_a_script_run_builds_the_app_without_running_pa
 
 
 def test_lifespan_warms_up_and_switches_legacy_pages_and_post_run_gc_off(monkeypatch):
+    # legacy pages/ discovery would show "Page not found" on a fresh server's first deep link
+    # (tests/test_browser.py::test_first_deep_link_on_a_fresh_server)
     from streamlit import config
 
     monkeypatch.setattr(PagesManager, "uses_pages_directory", True)
+    monkeypatch.setattr(sys, "setswitchinterval", lambda s: switch.append(s))
+    switch: list[float] = []
     before = (config.get_option("runner.postScriptGC"), config.get_where_defined(
         "runner.postScriptGC"))
     # as when the server starts outside the repo, where .streamlit/config.toml is not read
@@ -38,6 +44,7 @@ def test_lifespan_warms_up_and_switches_legacy_pages_and_post_run_gc_off(monkeyp
         async with serve.lifespan(None):
             assert PagesManager.uses_pages_directory is False
             assert config.get_option("runner.postScriptGC") is False
+            assert switch == [0.0005], "a short GIL switch interval keeps training threads moving"
 
     try:
         asyncio.run(enter())
@@ -66,3 +73,20 @@ def test_warm_pages_fills_the_caches_of_the_slow_first_visits():
     assert captioning.get_data.cache_info().hits == before + 1
     assert "torch_geometric.utils" in sys.modules
     assert gnn.make_graph(gnn.GnnConfig()).num_nodes > 0
+
+
+def test_importing_the_ui_changes_no_interpreter_setting():
+    code = ("import sys; before = sys.getswitchinterval(); import ui.live, ui.charts, ui.shell; "
+            "assert sys.getswitchinterval() == before, sys.getswitchinterval()")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+
+
+def test_a_bad_worker_count_stops_the_server_with_one_line(monkeypatch):
+    monkeypatch.setenv("LIVEPROP_WORKERS", "two")
+    with pytest.raises(SystemExit) as stop:
+        serve.check_environment()
+    assert str(stop.value).startswith("Liveprop cannot start: LIVEPROP_WORKERS='two' is not allowed")
+    monkeypatch.setenv("LIVEPROP_WORKERS", "3")
+    serve.check_environment()

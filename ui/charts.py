@@ -1,17 +1,25 @@
-"""Shared chart and layout helpers for pages (Plotly figures, image grids, page headers).
+"""Shared chart and layout helpers for pages: page headers, one builder per kind of figure,
+and :func:`show_chart` to draw any of them.
 
-Keep page code thin: build figures here, not in pages.
+Keep page code thin: build figures here, not in pages. Simple curves (losses, metrics against
+steps) are Vega-Lite charts (:func:`line_chart`): Streamlit's Vega-Lite bundle is a sixth of
+Plotly's and a new tab draws such a chart ~1-2 s sooner (``bench/results/app.md``). Heatmaps and
+interactive figures (hover ids, click-to-hide classes, added traces) stay Plotly.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
+import altair as alt
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
+
+from core.blocks.images import image_grid  # noqa: F401  (re-exported until pages import it from core)
 
 MARGIN = {"l": 10, "r": 10, "t": 40, "b": 10}
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
@@ -21,7 +29,6 @@ PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 def page_header(title: str, intro: str, equation: str | Sequence[str] | None = None,
                 try_this: str | None = None, note: str | None = None) -> None:
     """Title, a short intro, the key equation(s) in LaTeX, and a "try this" line."""
-    ensure_entry()
     st.title(title)
     st.markdown(intro)
     if equation:
@@ -33,30 +40,14 @@ def page_header(title: str, intro: str, equation: str | Sequence[str] | None = N
         st.caption(note)
 
 
-def ensure_entry() -> None:
-    """Make a deep link on a fresh server go through ``app.py``.
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
 
-    With a ``pages/`` folder next to the entry script, Streamlit's first script run on a fresh
-    server uses legacy page discovery and runs a deep-linked page file directly, without
-    ``app.py`` (no page config, no navigation). ``streamlit run app.py`` avoids that: its
-    start-up hook (:func:`ui.serve.lifespan`) switches legacy mode off before the first visitor.
-    On a server started otherwise this switches legacy mode off and reruns at once, before any
-    widget exists, so ``app.py`` opens the page. AppTest (whose
-    runtime is a mock) resets legacy mode before *every* run, where a rerun would swallow the
-    clicked button; there the app's navigation is declared in place instead (page files are
-    named after their URL path, so both agree on the page). Every page calls this first
-    (``page_header`` does).
-    """
-    from streamlit.runtime import Runtime
-    from streamlit.runtime.pages_manager import PagesManager
 
-    if PagesManager.uses_pages_directory:
-        if Runtime.exists() and type(Runtime.instance()) is Runtime:
-            PagesManager.uses_pages_directory = False
-            st.rerun()
-        from ui.shell import build_navigation
-
-        build_navigation()
+def plain(text: object) -> str:
+    """``text`` escaped so that Streamlit's Markdown shows it as typed: no links, images, HTML,
+    emphasis or LaTeX. Use it for every text that comes from a link, an upload or a run
+    (notices, error messages, captions, legends)."""
+    return _MARKDOWN.sub(r"\\\1", str(text))
 
 
 def data_note(note: str | None) -> None:
@@ -67,19 +58,113 @@ def data_note(note: str | None) -> None:
 
 def line_chart(history: pd.DataFrame, metrics: Sequence[str], title: str = "",
                x: str = "step", y_title: str = "", log_y: bool = False, height: int = 280,
-               names: dict[str, str] | None = None) -> go.Figure:
-    """Lines of ``metrics`` (columns of ``history``) against ``x``; missing columns skipped."""
-    fig = go.Figure()
-    for i, m in enumerate(metrics):
-        if m in history.columns:
-            d = history[[x, m]].dropna()
-            fig.add_scatter(x=d[x], y=d[m], mode="lines", name=(names or {}).get(m, m),
-                            line={"color": PALETTE[i % len(PALETTE)]})
-    fig.update_layout(title=title, height=height, margin=MARGIN, xaxis_title=x,
-                      yaxis_title=y_title, legend={"orientation": "h", "y": 1.12, "x": 1,
-                                                   "xanchor": "right"})
+               names: dict[str, str] | None = None, colors: dict[str, str] | None = None,
+               emphasis: str | None = None, legend: str = "top") -> alt.Chart:
+    """Lines of ``metrics`` (columns of ``history``) against the column ``x``, as a Vega-Lite
+    chart (draw it with :func:`show_chart`).
+
+    Args:
+        history: one row per snapshot; NaN cells are gaps a line skips, missing columns are
+            left out.
+        names: legend name per metric (default: the column name); colors: a colour per metric
+            (default: :data:`PALETTE` in ``metrics`` order).
+        log_y: a log y axis (non-positive values are left out).
+        emphasis: a metric drawn thicker than the others (the current run in a comparison).
+        legend: ``"top"`` or ``"bottom"`` (long labels).
+        height: pixels, about as a Plotly figure of that height (its plot area is 80 px less).
+    """
+    names, colors = names or {}, colors or {}
+    shown = [m for m in metrics if m in history.columns]
+    frames = [pd.DataFrame({"x": history[x], "series": names.get(m, m), "value": history[m]})
+              for m in shown]
+    data = pd.concat(frames, ignore_index=True).dropna() if frames else pd.DataFrame(
+        {"x": [], "series": [], "value": []})
     if log_y:
-        fig.update_yaxes(type="log")
+        data = data[data["value"] > 0]
+    domain = [names.get(m, m) for m in shown]
+    scale = alt.Scale(domain=domain, range=[colors.get(m, PALETTE[i % len(PALETTE)])
+                                             for i, m in enumerate(shown)])
+    width = alt.condition(alt.datum.series == names.get(emphasis, emphasis), alt.value(3.5),
+                          alt.value(1.5)) if emphasis else alt.value(2)
+    base = alt.Chart(data).encode(
+        x=alt.X("x:Q", title=x),
+        y=alt.Y("value:Q", title=y_title or None, scale=alt.Scale(type="log" if log_y else "linear",
+                                                              zero=False)),
+        color=alt.Color("series:N", scale=scale, sort=domain, title=None,
+                        legend=alt.Legend(orient=legend, labelLimit=400)))
+    hover = base.mark_point(size=40, opacity=0).encode(tooltip=[
+        alt.Tooltip("series:N", title="line"), alt.Tooltip("x:Q", title=x),
+        alt.Tooltip("value:Q", title=y_title or "value", format=".4~g")])
+    chart = alt.layer(base.mark_line().encode(strokeWidth=width), hover).properties(
+        height=max(80, height - 80),  # the plot area: title, legend and axis take ~80 px more
+        autosize=alt.AutoSizeParams(type="fit-x", contains="padding"))
+    return chart.properties(title=title) if title else chart
+
+
+def show_chart(fig: go.Figure | alt.TopLevelMixin, key: str | None = None, where: Any = None) -> None:
+    """Draw a figure from this module, Plotly or Vega-Lite, at the width of its container.
+
+    ``where`` is a container to draw in (a column from ``st.columns``, an expander...; default:
+    where the page is): ``show_chart(line_chart(h, ["loss"], "Loss"), key="dqn.loss", where=c1)``.
+    """
+    target = where if where is not None else st
+    if isinstance(fig, go.Figure):
+        target.plotly_chart(fig, key=key)
+    else:
+        target.altair_chart(fig, key=key, width="stretch")
+
+
+def class_scatter(xy: np.ndarray, labels: np.ndarray, class_names: Sequence[str], title: str = "",
+                  highlight: np.ndarray | None = None, height: int = 420, *,
+                  x_title: str = "component 1", y_title: str = "component 2",
+                  highlight_name: str = "labelled", index: np.ndarray | None = None,
+                  index_label: str = "point", legend_title: str | None = None,
+                  size: int = 5, opacity: float = 0.8) -> go.Figure:
+    """A 2-D scatter of points coloured by class (t-SNE/PCA maps, latent codes, node embeddings).
+
+    Args:
+        xy: (N, 2) coordinates.
+        labels: (N,) integer class of each point, in ``[0, len(class_names))``.
+        class_names: legend name of each class; class ``c`` gets ``PALETTE[c % 10]``.
+        highlight: optional (N,) bool mask; those points are drawn on top as large outlined
+            stars in their class colour, in one legend entry ``highlight_name`` (e.g. the
+            labelled nodes of a semi-supervised graph).
+        index: optional (N,) ids shown on hover as ``"{index_label} #id"``.
+
+    Returns:
+        a Plotly figure (WebGL traces, one per class, so a click on the legend hides a class);
+        callers may add traces (e.g. prior samples) before drawing it.
+
+    Raises:
+        ValueError: on mismatched shapes or a label outside ``class_names``.
+    """
+    xy, labels = np.asarray(xy, dtype=float), np.asarray(labels).astype(int)
+    n = len(xy)
+    if xy.ndim != 2 or xy.shape[1] != 2 or labels.shape != (n,):
+        raise ValueError(f"class_scatter needs xy (N, 2) and labels (N,); got {xy.shape} and "
+                         f"{labels.shape}")
+    if n and (labels.min() < 0 or labels.max() >= len(class_names)):
+        raise ValueError(f"labels must lie in [0, {len(class_names)}); got {labels.min()}.."
+                         f"{labels.max()}")
+    mask = np.zeros(n, bool) if highlight is None else np.asarray(highlight, bool)
+    if mask.shape != (n,):
+        raise ValueError(f"highlight must be a bool mask of shape ({n},); got {mask.shape}")
+    fig = go.Figure()
+    for c, name in enumerate(class_names):
+        sel = (labels == c) & ~mask
+        hover = {} if index is None else {
+            "customdata": np.asarray(index)[sel],
+            "hovertemplate": f"{index_label} #%{{customdata}}<extra>{name}</extra>"}
+        fig.add_scattergl(x=xy[sel, 0], y=xy[sel, 1], mode="markers", name=str(name),
+                          marker={"size": size, "opacity": opacity,
+                                  "color": PALETTE[c % len(PALETTE)]}, **hover)
+    if mask.any():
+        fig.add_scattergl(x=xy[mask, 0], y=xy[mask, 1], mode="markers", name=highlight_name,
+                          marker={"color": [PALETTE[c % len(PALETTE)] for c in labels[mask]],
+                                  "size": 12, "symbol": "star",
+                                  "line": {"color": "black", "width": 1}})
+    fig.update_layout(title=title, height=height, margin=MARGIN, xaxis_title=x_title,
+                      yaxis_title=y_title, legend={"title": legend_title} if legend_title else {})
     return fig
 
 
@@ -94,27 +179,6 @@ def heatmap(z: np.ndarray, title: str = "", x: Sequence | None = None, y: Sequen
     fig.update_layout(title=title, height=height, margin=MARGIN, xaxis_title=x_title,
                       yaxis_title=y_title)
     return fig
-
-
-def image_grid(images: np.ndarray | Sequence[np.ndarray], ncol: int = 8, pad: int = 2,
-               scale: int = 1) -> np.ndarray:
-    """Tile images (N, H, W) or (N, H, W, 3), uint8 or float in [0, 1], into one uint8 image."""
-    imgs = np.asarray(images)
-    if imgs.dtype != np.uint8:
-        imgs = (np.clip(imgs, 0, 1) * 255).astype(np.uint8)
-    n, h, w = imgs.shape[:3]
-    c = imgs.shape[3] if imgs.ndim == 4 else None
-    ncol = max(1, min(ncol, n))
-    nrow = (n + ncol - 1) // ncol
-    shape = (nrow * (h + pad) + pad, ncol * (w + pad) + pad) + ((c,) if c else ())
-    grid = np.full(shape, 255, dtype=np.uint8)
-    for i in range(n):
-        r, q = divmod(i, ncol)
-        grid[pad + r * (h + pad): pad + r * (h + pad) + h,
-             pad + q * (w + pad): pad + q * (w + pad) + w] = imgs[i]
-    if scale > 1:
-        grid = grid.repeat(scale, 0).repeat(scale, 1)
-    return grid
 
 
 def show_image(img: np.ndarray, caption: str | None = None, width: int | str = "stretch") -> None:

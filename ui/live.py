@@ -2,7 +2,7 @@
 background training, a polling fragment, progress with ETA, queue position, divergence messages
 and an overlay of earlier runs for comparison.
 
-A page is three steps (see ``pages/playground.py``)::
+A page is three steps (see ``pages/foundations/playground.py``)::
 
     DEMO = get_demo("playground")
     form = ConfigForm("playground", DEMO)
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +29,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from core.engine import Run, RunCache, RunPool, RunState
+from core.engine import BudgetError, Limits, Run, RunCache, RunPool, RunState, make_executor
 from core.protocol import (
     Demo,
     FieldSpec,
@@ -41,17 +40,13 @@ from core.protocol import (
     parse_value,
     resolve_keys,
 )
+from ui.charts import line_chart, plain, show_chart
 from ui.shell import SCRIPT_RUN_KEY
 
 POLL_S = 1.0
 MAX_PAST_RUNS = 5
 FIRST_PAINT_S = 1.0  # the first charts of a browser session come this long after its controls
 _FIRST_PAINT_KEY = "_liveprop_first_paint_run"
-
-# Training threads spend most of their time in torch ops that release the GIL and must win it
-# back after every op; page renders are pure Python. With the default 5 ms switch interval a few
-# busy sessions starve training (a GIL convoy); a short interval keeps both moving.
-sys.setswitchinterval(0.0005)
 
 
 # ------------------------------------------------------------------------------ shared state
@@ -70,17 +65,36 @@ def warm_up() -> None:
 
 @st.cache_resource(show_spinner=False)
 def get_pool() -> RunPool:
-    """The server-wide worker pool (with the cross-session cache of finished runs)."""
+    """The server-wide run pool: the executor of ``$LIVEPROP_BACKEND`` (worker processes by
+    default), the server's :class:`core.engine.Limits` and the cache of finished runs (with the
+    Ray backend, one cache shared by every app replica)."""
     import threading
 
     threading.Thread(target=warm_up, daemon=True, name="liveprop-warm-up").start()
-    return RunPool(cache=RunCache())
+    limits = Limits.from_env()
+    executor = make_executor()
+    if executor.name == "ray":
+        from core.ray_backend import RayRunCache
+
+        cache: Any = RayRunCache(max_bytes=limits.cache_bytes)
+    else:
+        cache = RunCache(max_bytes=limits.cache_bytes)
+    return RunPool(cache=cache, limits=limits, executor=executor)
+
+
+def session_id() -> str:
+    """This browser session's id (runs are owned and watched by session)."""
+    from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return ctx.session_id if ctx is not None else "local"
 
 
 class SessionRuns:
     """This browser session's runs, per page: ``pages[page] = [run, ...]`` (newest last)."""
 
-    def __init__(self) -> None:
+    def __init__(self, session: str = "") -> None:
+        self.session = session
         self.pages: dict[str, list[Run]] = {}
 
     def runs(self, page: str) -> list[Run]:
@@ -95,7 +109,7 @@ class SessionRuns:
 
     def close(self) -> None:
         for r in self.all():
-            r.release()
+            r.release(self.session)
         self.pages.clear()
 
 
@@ -105,8 +119,8 @@ def _release(store: SessionRuns) -> None:
 
 @st.cache_resource(scope="session", on_release=_release, show_spinner=False)
 def session_runs() -> SessionRuns:
-    """This session's :class:`SessionRuns`; its runs are cancelled when the session ends."""
-    return SessionRuns()
+    """This session's :class:`SessionRuns`; its runs are released when the session ends."""
+    return SessionRuns(session_id())
 
 
 # -------------------------------------------------------------------------- settings form
@@ -129,6 +143,49 @@ def _log_options(spec: FieldSpec) -> list[float]:
     return sorted(set(out)) or [lo]
 
 
+def _default_kind(spec: FieldSpec, choices: list | None) -> tuple[str, list | None]:
+    """The widget type a field gets from its metadata, and its choices (log sliders get 1-3-10
+    steps)."""
+    if spec.type is bool:
+        return "toggle", choices
+    if choices is not None and spec.type in (int, float):
+        return "select_slider", choices
+    if choices is not None:
+        return ("selectbox" if len(choices) > 4 else "segmented"), choices
+    if spec.log and spec.lo is not None and spec.hi is not None:
+        return "select_slider", _log_options(spec)
+    if spec.lo is not None and spec.hi is not None:
+        return "slider", None
+    return "number", None
+
+
+def _draw_widget(kind: str, spec: FieldSpec, label: str, key: str, help: str | None,  # noqa: A002
+                 choices: list | None, format_func: Callable[[Any], str] | None,
+                 kwargs: dict[str, Any]) -> Any:
+    """Draw the Streamlit widget of ``kind`` bound to ``key``; returns its value."""
+    fmt = format_func or str
+    if kind == "toggle":
+        return st.toggle(label, key=key, help=help, **kwargs)
+    if kind == "select_slider":
+        fmt2 = format_func or (lambda v: f"{v:g}" if isinstance(v, float) else str(v))
+        return st.select_slider(label, options=choices, key=key, help=help, format_func=fmt2,
+                                **kwargs)
+    if kind == "selectbox":
+        return st.selectbox(label, choices, key=key, help=help, format_func=fmt, **kwargs)
+    if kind == "radio":
+        return st.radio(label, choices, key=key, help=help, format_func=fmt, horizontal=True,
+                        **kwargs)
+    if kind == "segmented":
+        return st.segmented_control(label, choices, key=key, help=help, format_func=fmt,
+                                    **kwargs)
+    if kind == "slider":
+        step = spec.step if spec.step is not None else (1 if spec.type is int else None)
+        return st.slider(label, min_value=spec.type(spec.lo), max_value=spec.type(spec.hi),
+                         step=step, key=key, help=help, **kwargs)
+    return st.number_input(label, key=key, help=help, step=1 if spec.type is int else None,
+                           **kwargs)
+
+
 class ConfigForm:
     """Widgets for a config dataclass, built from its :func:`core.protocol.param` metadata.
 
@@ -137,11 +194,15 @@ class ConfigForm:
     edited address); a bad or out-of-range value falls back to the default with a one-line
     notice. :meth:`config` mirrors every non-default setting back into the URL, so a link
     reproduces the settings.
+
+    A page with two forms gives the second one a ``url_prefix`` (e.g. ``"graph."``): each form
+    reads and writes only its own keys, so neither overwrites the other's settings in the URL.
     """
 
-    def __init__(self, page: str, demo: Demo, defaults: Any = None) -> None:
+    def __init__(self, page: str, demo: Demo, defaults: Any = None, url_prefix: str = "") -> None:
         self.page = page
         self.demo = demo
+        self.url_prefix = url_prefix
         self.cls = config_cls = demo.config_cls
         self.base = defaults if defaults is not None else config_cls()
         self.specs = {s.name: s for s in field_specs(config_cls)}
@@ -152,9 +213,17 @@ class ConfigForm:
     def key(self, name: str) -> str:
         return f"{self.page}.{name}"
 
+    def _owns(self, key: str) -> bool:
+        """True for the URL keys this form reads and writes."""
+        return key.startswith(self.url_prefix) if self.url_prefix else "." not in key
+
+    def _own_query(self) -> dict[str, str]:
+        n = len(self.url_prefix)
+        return {k[n:]: v for k, v in st.query_params.to_dict().items() if self._owns(k)}
+
     def _load_query(self) -> None:
         flag = f"_liveprop_qp_loaded.{self.page}"
-        query = st.query_params.to_dict()
+        query = self._own_query()
         if st.session_state.get(flag) and (
                 not query or query == st.session_state.get(self._written_key)):
             return  # seen before, and the URL holds nothing new (only what the form wrote)
@@ -194,58 +263,23 @@ class ConfigForm:
         """
         spec = self.specs[name]
         key = self.key(name)
-        label = label or spec.label or name.replace("_", " ").capitalize()
-        help = help if help is not None else (spec.help or None)  # noqa: A001
         default = getattr(self.base, name)
         if key not in st.session_state:
             st.session_state[key] = default
         choices = list(options) if options is not None else (
             list(spec.choices) if spec.choices is not None else None)
-        fmt = format_func or (lambda v: str(v))
         if kind is None:
-            if spec.type is bool:
-                kind = "toggle"
-            elif choices is not None and spec.type in (int, float):
-                kind = "select_slider"
-            elif choices is not None:
-                kind = "selectbox" if len(choices) > 4 else "segmented"
-            elif spec.log and spec.lo is not None and spec.hi is not None:
-                kind = "select_slider"
-                choices = _log_options(spec)
-            elif spec.lo is not None and spec.hi is not None:
-                kind = "slider"
-            else:
-                kind = "number"
+            kind, choices = _default_kind(spec, choices)
         if choices is not None and st.session_state[key] not in choices:
             if spec.type in (int, float) and kind == "select_slider":
                 choices = sorted(set(choices) | {st.session_state[key]})
             else:
                 st.session_state[key] = default if default in choices else choices[0]
-        if kind == "toggle":
-            v = st.toggle(label, key=key, help=help, **kwargs)
-        elif kind == "select_slider":
-            fmt2 = format_func or (lambda v: f"{v:g}" if isinstance(v, float) else str(v))
-            v = st.select_slider(label, options=choices, key=key, help=help, format_func=fmt2,
-                                 **kwargs)
-        elif kind == "selectbox":
-            v = st.selectbox(label, choices, key=key, help=help, format_func=fmt, **kwargs)
-        elif kind == "radio":
-            v = st.radio(label, choices, key=key, help=help, format_func=fmt, horizontal=True,
-                         **kwargs)
-        elif kind == "segmented":
-            v = st.segmented_control(label, choices, key=key, help=help, format_func=fmt,
-                                     **kwargs)
-            if v is None:  # segmented controls can be deselected: keep a valid value
-                v = default
-        elif kind == "slider":
-            step = spec.step if spec.step is not None else (1 if spec.type is int else None)
-            lo = spec.type(spec.lo)
-            hi = spec.type(spec.hi)
-            v = st.slider(label, min_value=lo, max_value=hi, step=step, key=key, help=help,
-                          **kwargs)
-        else:
-            v = st.number_input(label, key=key, help=help, step=1 if spec.type is int else None,
-                                **kwargs)
+        v = _draw_widget(kind, spec, label or spec.label or name.replace("_", " ").capitalize(),
+                         key, help if help is not None else (spec.help or None), choices,
+                         format_func, kwargs)
+        if v is None:  # segmented controls can be deselected: keep a valid value
+            v = default
         self.values[name] = spec.type(v) if spec.type in (int, float) else v
         return self.values[name]
 
@@ -288,8 +322,10 @@ class ConfigForm:
                 wanted[name] = str(v).lower() if isinstance(v, bool) else str(v)
         st.session_state[self._written_key] = wanted
         current = st.query_params.to_dict()
-        if current != wanted:
-            st.query_params.from_dict(wanted)
+        merged = {k: v for k, v in current.items() if not self._owns(k)}
+        merged.update({self.url_prefix + k: v for k, v in wanted.items()})
+        if current != merged:
+            st.query_params.from_dict(merged)
 
     @property
     def _written_key(self) -> str:
@@ -300,8 +336,8 @@ class ConfigForm:
         notices = st.session_state.get(f"_liveprop_qp_notices.{self.page}", []) + [
             n for n in self.notices if n not in st.session_state.get(
                 f"_liveprop_qp_notices.{self.page}", [])]
-        for n in notices:
-            st.warning(n, icon=":material/link_off:")
+        for n in notices:  # the text comes from the link: shown as typed, never as Markdown
+            st.warning(plain(n), icon=":material/link_off:")
 
 
 # ------------------------------------------------------------------------------ run panel
@@ -320,6 +356,11 @@ class RunView:
     def alive(self) -> bool:
         return self.run is not None and self.run.alive
 
+    @property
+    def model(self) -> Any:
+        """The newest frozen model copy of the run (snapshots carry one only now and then)."""
+        return self.run.model if self.run is not None else None
+
 
 def _label(run: Run, reference: Any) -> str:
     diff = config_diff(run.config, reference)
@@ -336,54 +377,58 @@ def _fmt_eta(s: float | None) -> str:
 
 
 def _status(run: Run) -> None:
-    if run.state == RunState.QUEUED:
+    if run.state == RunState.RUNNING and not run.latest:
+        st.progress(0.0, text="Starting…")
+    elif run.state == RunState.QUEUED:
         st.info(f"Waiting for a free trainer: position {max(run.queue_position, 1)} in the "
                 "queue. Other visitors are training right now; this starts by itself.",
                 icon=":material/hourglass_top:")
         st.progress(0.0, text="queued")
     elif run.state == RunState.RUNNING:
         total = f"/{run.total_steps}" if run.total_steps else ""
-        st.progress(run.progress, text=f"Training · step {run.step}{total}{_fmt_eta(run.eta_s)}")
+        doing = plain(run.phase) if run.phase else f"step {run.step}{total}"
+        st.progress(run.progress, text=f"Training · {doing}{_fmt_eta(run.eta_s)}")
     elif run.state == RunState.PAUSED:
         total = f"/{run.total_steps}" if run.total_steps else ""
         st.progress(run.progress, text=f"Stopped at step {run.step}{total} · press Resume to "
                     "continue")
         if run.message:
-            st.caption(run.message)
+            st.caption(plain(run.message))
     elif run.state == RunState.DONE:
         src = " (finished earlier with these settings; loaded from the cache)" if run.from_cache \
             else ""
         st.progress(1.0, text=f"Done · {run.step} steps in "
                     f"{run.latest.time_s if run.latest else 0:.1f} s{src}")
     elif run.state == RunState.DIVERGED:
-        st.error(run.message, icon=":material/trending_up:")
+        st.error(plain(run.message), icon=":material/trending_up:")
     elif run.state == RunState.ERROR:
-        st.error(f"This run failed: {run.message}", icon=":material/error:")
+        st.error(plain(f"This run failed: {run.message}"), icon=":material/error:")
+    elif run.state == RunState.STOPPED:
+        st.warning(plain(run.message), icon=":material/block:")
     elif run.state == RunState.CANCELLED:
         st.caption("Run cancelled.")
 
 
 def compare_chart(runs: list[Run], current: Run | None, metrics: Sequence[str], key: str) -> None:
-    """Overlay one metric of up to ``MAX_PAST_RUNS`` earlier runs with the current run."""
-    import plotly.graph_objects as go
-
+    """Overlay one metric of up to ``MAX_PAST_RUNS`` earlier runs with the current run (drawn
+    thicker), each labelled by the settings that differ from the current ones."""
     if len(runs) < 2 or not metrics:
         return
     with st.expander(f"Compare runs ({len(runs)})", expanded=True):
         metric = st.selectbox("Metric to compare", list(metrics), key=f"{key}.cmp_metric")
         ref = current.config if current else runs[-1].config
-        fig = go.Figure()
+        curves, emphasis = [], None
         for r in runs:
             hist, _ = r.view()
             if not hist or metric not in hist[-1]:
                 continue
-            df = pd.DataFrame(hist)
-            fig.add_scatter(x=df["step"], y=df[metric], mode="lines", name=_label(r, ref),
-                            line={"width": 3 if r is current else 1.5})
-        fig.update_layout(height=300, margin={"l": 10, "r": 10, "t": 30, "b": 10},
-                          xaxis_title="step", yaxis_title=metric,
-                          legend={"orientation": "h", "y": -0.25})
-        st.plotly_chart(fig, key=f"{key}.cmp_chart")
+            label = _label(r, ref)
+            curves.append(pd.DataFrame(hist)[["step", metric]].rename(columns={metric: label}))
+            emphasis = label if r is current else emphasis
+        wide = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame({"step": []})
+        show_chart(line_chart(wide, [c for c in wide.columns if c != "step"], y_title=metric,
+                              height=300, emphasis=emphasis, legend="bottom"),
+                   key=f"{key}.cmp_chart")
         st.caption("Each line is one of your runs on this page, labelled by the settings that "
                    "differ from the current ones.")
 
@@ -403,19 +448,143 @@ def _in_fragment_rerun() -> bool:
 def first_paint_deferred() -> bool:
     """True when this full script run is the first of the browser session with a run panel.
 
-    Streamlit's frontend loads chart components on first use (Plotly is a 4.7 MB bundle: ~2 s of
-    parsing and first drawing on a 2-core machine) and shows the *whole* update, controls
-    included, as skeletons until it is ready. So the session's first run panel draws its
-    controls with a placeholder in place of the charts, and the charts come one fragment poll
-    (:data:`FIRST_PAINT_S`) later with a full rerun: the Train button is usable at once and the
-    chart bundle loads behind it. Every later run (a widget change, another page) draws directly.
-    Pages that draw charts outside a run panel skip them too while this is True (the full rerun
-    that follows draws the whole page).
+    Streamlit's frontend loads chart components on first use (Plotly's bundle is 4.7 MB, ~2 s of
+    parsing and first drawing on a 2-core machine; Vega-Lite's 0.8 MB) and shows the *whole*
+    update, controls included, as skeletons until it is ready. So the session's first run panel
+    draws its controls with a placeholder in place of the charts, and the charts come one
+    fragment poll (:data:`FIRST_PAINT_S`) later with a full rerun: the Train button is usable at
+    once and the chart bundles load behind it. Every later run (a widget change, another page)
+    draws directly. Pages that draw charts outside a run panel skip them too while this is True
+    (the full rerun that follows draws the whole page).
     """
     this_run = st.session_state.get(SCRIPT_RUN_KEY)
     if this_run is None:  # a page run without app.py's navigation: no run count, no deferral
         return False
     return st.session_state.setdefault(_FIRST_PAINT_KEY, this_run) == this_run
+
+
+@dataclass
+class _Clicks:
+    """The run panel's buttons as pressed in this script run, and the caption column."""
+
+    train: bool
+    stop: bool
+    resume: bool
+    reset: bool
+    note: Any  # the column for the "settings changed" caption
+
+
+def _buttons(page: str, runs: list[Run], current: Run | None, train_label: str,
+             session: str) -> _Clicks:
+    c1, c2, c3, c4, c5 = st.columns([1.2, 1, 1, 1, 3])
+    return _Clicks(
+        train=c1.button(train_label, type="primary", key=f"{page}.train",
+                        icon=":material/play_arrow:", width="stretch"),
+        stop=c2.button("Stop", key=f"{page}.stop", disabled=not (current and current.alive
+                                                                   and session in current.watchers),
+                       icon=":material/stop:", width="stretch"),
+        resume=c3.button("Resume", key=f"{page}.resume",
+                         disabled=not (current and current.state == RunState.PAUSED),
+                         icon=":material/resume:", width="stretch"),
+        reset=c4.button("Reset", key=f"{page}.reset", disabled=not runs,
+                        icon=":material/restart_alt:", width="stretch"),
+        note=c5)
+
+
+def _start(pool: RunPool, runs: list[Run], current: Run | None, demo: Demo, config: Any,
+           session: str) -> Run | None:
+    """Train ``config``: watch an identical run someone is training, else submit a new one; the
+    session's previous run stops unless another session watches it. A run the server's budgets
+    refuse is not started: its sentence is shown and the previous runs are kept."""
+    if current is not None and current.alive:
+        pool.stop(current, session)
+    run = pool.shared(demo, config)
+    if run is None or run in runs:
+        run = Run(demo, config, session=session)
+        try:
+            pool.submit(run)
+        except BudgetError as e:
+            st.warning(plain(str(e)), icon=":material/block:")
+            return current
+    run.watchers.add(session)
+    runs.append(run)
+    while len(runs) > MAX_PAST_RUNS + 1:
+        runs.pop(0).release(session)
+    return run
+
+
+def _act(clicks: _Clicks, pool: RunPool, runs: list[Run], current: Run | None, demo: Demo,
+         config: Any, session: str) -> Run | None:
+    """Apply the pressed button; returns the page's current run afterwards."""
+    if clicks.train:
+        return _start(pool, runs, current, demo, config, session)
+    if clicks.stop and current is not None:
+        shared = len(current.watchers - {session}) > 0
+        pool.stop(current, session)
+        if shared:  # the run goes on for the other sessions; this one keeps what it saw
+            clicks.note.caption("You stopped watching this run; it goes on for the others who "
+                                "train the same settings.")
+        else:
+            current.wait(timeout=3.0)
+    elif clicks.resume and current is not None and current.state == RunState.PAUSED:
+        current.message = ""
+        try:
+            pool.submit(current)
+        except BudgetError as e:
+            st.warning(plain(str(e)), icon=":material/block:")
+    elif clicks.reset:
+        for r in runs:
+            r.release(session)
+        runs.clear()
+        return None
+    return current
+
+
+def _view(run: Run | None, config: Any) -> RunView:
+    if run is None:
+        return RunView(None, pd.DataFrame([]), None, config)
+    run.touch()
+    history, latest = run.view()
+    return RunView(run, pd.DataFrame(history), latest, run.config)
+
+
+def _fragments(page: str, runs: list[Run], current: Run | None, config: Any,
+               render: Callable[[RunView], None], compare: Sequence[str], defer: bool,
+               session: str) -> None:
+    """Two fragments: a cheap status line that polls while the run is alive (queued runs only
+    poll this), and the page's charts, which poll only while the run trains. A state change
+    seen by a poll (queued -> running -> ended) triggers one full rerun, which redefines both
+    fragments with the right timers."""
+    state_then = current.state if current is not None else None
+    following = current is not None and (session in current.watchers or not current.alive)
+    alive = current is not None and current.alive and following
+
+    @st.fragment(run_every=POLL_S if alive else None)
+    def status() -> None:
+        if current is None:
+            return
+        if not following:
+            st.caption("You stopped watching this run; it goes on for the others who train "
+                       "the same settings. Press Train to watch it again.")
+            return
+        current.touch()
+        _status(current)
+        if current.state != state_then and _in_fragment_rerun():
+            st.rerun()
+
+    @st.fragment(run_every=FIRST_PAINT_S if defer else
+                 POLL_S if state_then == RunState.RUNNING and following else None)
+    def live() -> None:
+        if defer:  # see first_paint_deferred
+            if _in_fragment_rerun():
+                st.rerun()  # a full run draws the charts and redefines this fragment's timer
+            st.caption(":material/hourglass_top: Drawing the charts…")
+            return
+        render(_view(current, config))
+        compare_chart(runs, current, compare, key=page)
+
+    status()
+    live()
 
 
 def run_panel(page: str, demo: Demo, config: Any, render: Callable[[RunView], None], *,
@@ -432,8 +601,8 @@ def run_panel(page: str, demo: Demo, config: Any, render: Callable[[RunView], No
         compare: metrics offered in the "Compare runs" overlay.
         defer_first_paint: draw the charts one poll after the controls when this is the
             session's first run panel (:func:`first_paint_deferred`). Pass ``False`` when
-            ``render`` draws no Plotly chart before a run (images and text only): the preview
-            then shows at once and the session's first Plotly page still defers.
+            ``render`` draws no chart before a run (images and text only): the preview then
+            shows at once and the session's first page with charts still defers.
 
     Returns:
         the :class:`RunView` as of this script run (pages may use it for static parts).
@@ -443,79 +612,10 @@ def run_panel(page: str, demo: Demo, config: Any, render: Callable[[RunView], No
     pool = get_pool()
     runs = store.runs(page)
     current = runs[-1] if runs else None
-
-    c1, c2, c3, c4, c5 = st.columns([1.2, 1, 1, 1, 3])
-    train = c1.button(train_label, type="primary", key=f"{page}.train", icon=":material/play_arrow:",
-                      width="stretch")
-    stop = c2.button("Stop", key=f"{page}.stop", disabled=not (current and current.alive),
-                     icon=":material/stop:", width="stretch")
-    resume = c3.button("Resume", key=f"{page}.resume",
-                       disabled=not (current and current.state == RunState.PAUSED),
-                       icon=":material/resume:", width="stretch")
-    reset = c4.button("Reset", key=f"{page}.reset", disabled=not runs, icon=":material/restart_alt:",
-                      width="stretch")
-    if train:
-        if current is not None and current.alive and current.watchers <= 1:
-            current.request_stop()
-        run = pool.shared(demo, config)  # someone is already training exactly this: watch it
-        if run is None or run in runs:
-            run = Run(demo, config)
-            pool.submit(run)
-        run.watchers += 1
-        runs.append(run)
-        while len(runs) > MAX_PAST_RUNS + 1:
-            runs.pop(0).release()
-        current = run
-    elif stop and current is not None:
-        current.request_stop()
-        current.wait(timeout=3.0)
-    elif resume and current is not None and current.state == RunState.PAUSED:
-        current.message = ""
-        pool.submit(current)
-    elif reset:
-        for r in runs:
-            r.release()
-        runs.clear()
-        current = None
-    if current is not None and current.config != config and not train:
-        c5.caption("Settings changed since this run: press **Train** to train with them.")
-
-    state_then = current.state if current is not None else None
-    alive = current is not None and current.alive
-    running = state_then == RunState.RUNNING
-    defer = defer_first_paint and first_paint_deferred()
-
-    # Two fragments: a cheap status line that polls while the run is alive (queued runs only
-    # poll this), and the page's charts, which poll only while the run is training. A state
-    # change seen by a poll (queued -> running -> ended) triggers one full rerun, which
-    # redefines both fragments with the right timers.
-    @st.fragment(run_every=POLL_S if alive else None)
-    def status() -> None:
-        if current is None:
-            return
-        current.touch()
-        _status(current)
-        if current.state != state_then and _in_fragment_rerun():
-            st.rerun()
-
-    @st.fragment(run_every=FIRST_PAINT_S if defer else POLL_S if running else None)
-    def live() -> None:
-        if defer:  # see first_paint_deferred
-            if _in_fragment_rerun():
-                st.rerun()  # a full run draws the charts and redefines this fragment's timer
-            st.caption(":material/hourglass_top: Drawing the charts…")
-            return
-        if current is not None:
-            current.touch()
-            history, latest = current.view()
-        else:
-            history, latest = [], None
-        view = RunView(current, pd.DataFrame(history), latest,
-                       current.config if current else config)
-        render(view)
-        compare_chart(runs, current, compare, key=page)
-
-    status()
-    live()
-    history, latest = current.view() if current else ([], None)
-    return RunView(current, pd.DataFrame(history), latest, current.config if current else config)
+    clicks = _buttons(page, runs, current, train_label, store.session)
+    current = _act(clicks, pool, runs, current, demo, config, store.session)
+    if current is not None and current.config != config and not clicks.train:
+        clicks.note.caption("Settings changed since this run: press **Train** to train with them.")
+    _fragments(page, runs, current, config, render, compare,
+               defer=defer_first_paint and first_paint_deferred(), session=store.session)
+    return _view(current, config)

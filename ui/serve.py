@@ -2,8 +2,8 @@
 
 ``streamlit run app.py`` (and ``make run``, i.e. ``python -m ui.serve [streamlit args]``) start the
 server through :func:`lifespan`, so that the first visitor does not wait for torch and
-torchvision to import (a page shows within a second), and so that Streamlit never enters its
-legacy ``pages/`` discovery mode (see :func:`ui.charts.ensure_entry`).
+torchvision to import (a page shows within a second), and so that the server's first script run
+goes through ``app.py``'s navigation (see :func:`prepare`).
 """
 
 from __future__ import annotations
@@ -19,10 +19,37 @@ from typing import Any
 APP = Path(__file__).resolve().parents[1] / "app.py"
 
 
+def check_environment() -> None:
+    """Stop the server at start-up, with one line naming the variable, when an environment
+    setting is unusable (``LIVEPROP_WORKERS``), instead of breaking every page later.
+
+    Raises:
+        SystemExit: with that line.
+    """
+    from core.engine import Limits, make_executor
+
+    try:
+        Limits.from_env()
+        make_executor()
+    except ValueError as e:
+        raise SystemExit(f"Liveprop cannot start: {e}") from None
+
+
 def prepare() -> None:
-    """Import the heavy modules, pay the first optimizer step and the bundled digits, turn
-    Streamlit's legacy ``pages/`` discovery off (``app.py`` declares the navigation) and its
-    post-run garbage collection off."""
+    """Set the server up before its first visitor.
+
+    * Imports torch, torchvision and plotly, and pays the first optimizer step and the bundled
+      digits (:func:`ui.live.warm_up`).
+    * Shortens the GIL switch interval: training threads spend most of their time in torch ops
+      that release the GIL and must win it back after every op, while page renders are pure
+      Python; with the default 5 ms a few busy sessions starve training (a GIL convoy).
+    * Keeps Streamlit's post-run garbage collection and its "magic" off (see
+      ``.streamlit/config.toml``): magic parses every page with ``ast`` in the session's thread,
+      and CPython 3.11's AST objects are not thread-safe (python/cpython gh-106905: "AST
+      constructor recursion depth mismatch" with concurrent sessions); without magic a page is
+      compiled from its source, once, under Streamlit's script-cache lock.
+    * Turns Streamlit's legacy ``pages/`` discovery off (see below).
+    """
     import plotly.graph_objects  # noqa: F401  (warm imports)
     import torch  # noqa: F401
     import torchvision.utils  # noqa: F401
@@ -33,12 +60,21 @@ def prepare() -> None:
     import ui.live
 
     ui.live.warm_up()
-    PagesManager.uses_pages_directory = False
+    sys.setswitchinterval(0.0005)
     # Streamlit's gc.collect(2) after every (fragment) run holds the GIL ~0.5 s with torch
     # loaded and starves the training threads; .streamlit/config.toml switches it off, and this
     # keeps it off when the server starts from another directory (unless set explicitly)
-    if config.get_where_defined("runner.postScriptGC") == config.ConfigOption.DEFAULT_DEFINITION:
-        config.set_option("runner.postScriptGC", False)
+    for option in ("runner.postScriptGC", "runner.magicEnabled"):
+        if config.get_where_defined(option) == config.ConfigOption.DEFAULT_DEFINITION:
+            config.set_option(option, False)
+    # The one use of a Streamlit internal, and why: with a ``pages/`` folder next to app.py,
+    # Streamlit runs a fresh server's first script run in legacy multipage mode (a navigation
+    # of ``pages/*.py``, which finds no page in our section folders), so a deep link shows
+    # "Page not found" before app.py's own st.navigation takes over. st.navigation clears this
+    # flag itself on its first call; clearing it up front makes the first run behave the same.
+    # There is no public setting for it. tests/test_browser.py
+    # (test_first_deep_link_on_a_fresh_server) proves it is still needed.
+    PagesManager.uses_pages_directory = False
 
 
 def warm_pages() -> None:
@@ -54,6 +90,9 @@ def warm_pages() -> None:
     gnn.make_graph(gnn.GnnConfig())
     c = captioning.CaptioningConfig()
     captioning.get_data(c.dataset, c.n_train, c.style)
+    from core.executors import warm_up
+
+    warm_up()  # the fork server that starts every run's worker process imports torch once
 
 
 @asynccontextmanager

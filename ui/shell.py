@@ -34,8 +34,7 @@ def home() -> None:
 def build_navigation():
     """Set the page config and declare the navigation; returns the page to run.
 
-    Page files are named after their URL path (``pages/<url_path>.py``) so that Streamlit's
-    legacy ``pages/`` discovery and this navigation agree on every page's identity.
+    A page's URL path comes from the catalogue (:mod:`ui.pages`), not from its file name.
     Also counts the session's full script runs in ``st.session_state[SCRIPT_RUN_KEY]`` (fragment
     reruns do not run this), which :func:`ui.live.run_panel` uses to defer its first charts.
     """

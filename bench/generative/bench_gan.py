@@ -1,12 +1,12 @@
 """Benchmark: Liveprop's DCGAN vs the PyTorch-examples DCGAN (28x28 variant) on bundled MNIST.
 
-    .venv/bin/python bench/bench_gan.py [--budgets 30,60,120] [--clock wall|cpu] [--threads 2]
+    .venv/bin/python bench/generative/bench_gan.py [--budgets 30,60,120] [--clock wall|cpu] [--threads 2]
                                         [--only ours|reference] [--seed 0]
 
 Both train on the 4,000 bundled MNIST training digits for the same time budget; at each budget
 the bench pauses the clock and scores 2,000 samples with the classifier-FID
-(:func:`core.generative.classifier.classifier_fid`, LeNet features) against 2,000 digits of the real MNIST
-test set (``../shared/data/MNIST``; the 1,000 bundled test digits when absent).
+(:func:`core.blocks.image_metrics.classifier_fid`, LeNet features) against 2,000 digits of the
+real MNIST test set (``../shared/data/MNIST``; the 1,000 bundled test digits when absent).
 
 Reference: ``examples/dcgan/main.py`` of pytorch/examples (Radford et al. 2016): nz = 100,
 Adam 2e-4, beta1 0.5, batch 64, BCE with the non-saturating G loss, N(0, 0.02) init. Its 64x64
@@ -33,9 +33,10 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from core.blocks.image_metrics import classifier_features, frechet_distance  # noqa: E402
 from core.data import load_images, load_mnist_idx, shared_data_dir  # noqa: E402
 from core.generative import gan  # noqa: E402
-from core.generative.classifier import classifier_features, frechet_distance  # noqa: E402
+from core.protocol import eval_mode  # noqa: E402
 
 
 class RefG(nn.Module):
@@ -100,18 +101,15 @@ def reference_trainer(seed: int):
 
 def ours_trainer(seed: int):
     """Yield (step, frozen generator) at each snapshot of the default ``gan`` demo."""
-    cfg = gan.GanConfig(steps=100000, fid_every_s=60.0, seed=seed, device="cpu")
+    cfg = gan.GanConfig(steps=100000, seed=seed, device="cpu")  # its own FID: 10% of the time
     for snap in gan.train_gan(cfg):
         yield snap.step, snap.model
 
 
-@torch.no_grad()
 def score(G: nn.Module, nz: int, real_feat: torch.Tensor, n: int = 2000) -> float:
-    was = G.training
-    G.eval()
     z = torch.randn(n, nz, generator=torch.Generator().manual_seed(123))
-    imgs = (G(z) + 1) / 2
-    G.train(was)
+    with eval_mode(G):
+        imgs = (G(z) + 1) / 2
     return frechet_distance(classifier_features(imgs), real_feat)
 
 
@@ -154,7 +152,7 @@ def main() -> None:
     rows = []
     cfg = gan.GanConfig()
     if args.only in (None, "ours"):
-        rows.append(run(f"Liveprop DCGAN (default: w={cfg.g_width}/{cfg.d_width}, "
+        rows.append(run(f"Liveprop DCGAN (default: w={cfg.g_channels}/{cfg.d_channels}, "
                         f"z={cfg.latent_dim}, batch {cfg.batch_size}, lr {cfg.lr_g:g}, "
                         f"EMA {cfg.ema})", ours_trainer(args.seed), cfg.latent_dim, budgets,
                         clock, real_feat))
@@ -178,8 +176,10 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     if args.only and out.exists():  # append a partial run to the existing results
         out.write_text(out.read_text() + "\n" + table)
-    else:
-        out.write_text("# GAN benchmark\n\n" + table)
+    else:  # a full run replaces the tables and keeps the design notes
+        old = out.read_text() if out.exists() else ""
+        notes = old[old.find("\n## Design notes"):] if "\n## Design notes" in old else ""
+        out.write_text("# GAN benchmark\n\n" + table + notes)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ excluded) we report the held-out negative ELBO in nats per image (one-sample est
 on the real MNIST test set (10,000 digits, ``../shared/data/MNIST``; the 1,000 bundled test
 digits if it is absent, and then those are not in the training set).
 
-    .venv/bin/python bench/bench_vae.py [--budgets 30,60,120] [--threads 2]
+    .venv/bin/python bench/generative/bench_vae.py [--budgets 30,60,120] [--threads 2]
 
 Prints a Markdown table and writes ``bench/results/vae.md``. Timings depend on the machine's
 load: the script records ``os.getloadavg()`` next to the numbers.
@@ -32,11 +32,11 @@ from core.generative.vae import VAE, evaluate_vae, vae_loss  # noqa: E402
 
 CANDIDATES = {
     "reference (PyTorch examples): MLP 784-400-20, batch 128, Adam 1e-3":
-        dict(architecture="mlp", latent_dim=20, batch_size=128, lr=1e-3, width=16),
+        dict(architecture="mlp", latent_dim=20, batch_size=128, lr=1e-3, channels=16),
     "ours: conv VAE (channels 32/64), z=20, batch 64, Adam 1e-3":
-        dict(architecture="conv", latent_dim=20, batch_size=64, lr=1e-3, width=32),
+        dict(architecture="conv", latent_dim=20, batch_size=64, lr=1e-3, channels=32),
     "ours: conv VAE (channels 16/32, page default nets), z=20, batch 64, Adam 1e-3":
-        dict(architecture="conv", latent_dim=20, batch_size=64, lr=1e-3, width=16),
+        dict(architecture="conv", latent_dim=20, batch_size=64, lr=1e-3, channels=16),
 }
 
 
@@ -53,7 +53,7 @@ def run(spec: dict, xtr: torch.Tensor, xte: torch.Tensor, budgets: list[float],
         seed: int = 0) -> dict[float, tuple[float, int, float]]:
     """Train for max(budgets) seconds; at each budget: (held-out neg ELBO, steps, epochs)."""
     torch.manual_seed(seed)
-    model = VAE((1, 28, 28), spec["latent_dim"], spec["architecture"], spec["width"])
+    model = VAE((1, 28, 28), spec["latent_dim"], spec["architecture"], spec["channels"])
     opt = torch.optim.Adam(model.parameters(), lr=spec["lr"])
     gen = torch.Generator().manual_seed(seed)
     bs, n = spec["batch_size"], len(xtr)

@@ -119,7 +119,7 @@ def main() -> None:
     t = statistics.mean(x[2] for x in gcn)
     rows.append(("ours GCN (sparse input dropout, cached, 200 epochs)", fmt([x[1] for x in gcn]),
                  fmt([x[0] for x in gcn]), "81.5%", f"{t:.2f}", f"{t / ref_t:.2f}", len(gcn)))
-    gat_cfg = dict(dataset="cora", model="gat", hidden=8, heads=8, dropout=0.6, lr=0.005,
+    gat_cfg = dict(dataset="cora", model="gat", hidden=8, n_heads=8, dropout=0.6, lr=0.005,
                    weight_decay=5e-4, epochs=1000, patience=100)
     gat = [ours(GnnConfig(seed=s, **gat_cfg)) for s in range(args.seeds)]
     t = statistics.mean(x[2] for x in gat)

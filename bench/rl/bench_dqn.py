@@ -9,7 +9,7 @@ Both agents are evaluated every 2,500 environment steps on the same 10 start sta
   stays >= 475.
 Goal (issue 7): stable solve in less than half of SB3's stable-solve wall-clock, on every seed.
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/bench_dqn.py --seeds 0 1 2 3 4
+    OMP_NUM_THREADS=1 .venv/bin/python bench/rl/bench_dqn.py --seeds 0 1 2 3 4
 (needs `pip install -r bench/requirements.txt`; writes bench/results/dqn.md)
 """
 
@@ -31,6 +31,7 @@ from core.rl import dqn  # noqa: E402
 EVAL_EVERY = 2_500
 EVAL_EPISODES = 10
 SOLVED = 475.0
+DESIGN_NOTES = "## Design notes"
 
 
 def solve_points(curve: list[tuple[int, float, float]]) -> tuple[tuple | None, tuple | None]:
@@ -45,7 +46,7 @@ def solve_points(curve: list[tuple[int, float, float]]) -> tuple[tuple | None, t
 
 
 def run_ours(seed: int, total: int) -> list[tuple[int, float, float]]:
-    cfg = dqn.DqnConfig(seed=seed, device="cpu", total_steps=total, eval_every=EVAL_EVERY,
+    cfg = dqn.DqnConfig(seed=seed, device="cpu", steps=total, eval_every=EVAL_EVERY,
                         eval_episodes=EVAL_EPISODES)
     curve, seen = [], 0
     t0 = time.perf_counter()
@@ -105,7 +106,7 @@ def main() -> None:
     rows, met = [], []
     for seed in args.seeds:
         load0 = os.getloadavg()[0]
-        ours = run_ours(seed, min(args.steps, dqn.DqnConfig().total_steps))
+        ours = run_ours(seed, min(args.steps, dqn.DqnConfig().steps))
         sb3 = run_sb3(seed, args.steps)
         load1 = os.getloadavg()[0]
         (of, os_), (sf, ss) = solve_points(ours), solve_points(sb3)
@@ -130,7 +131,8 @@ def main() -> None:
     print(text)
     out = ROOT / "bench" / "results" / "dqn.md"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
+    notes = out.read_text().partition(DESIGN_NOTES)[2] if out.exists() else ""
+    out.write_text(text + (f"\n{DESIGN_NOTES}{notes}" if notes else ""))  # the notes are kept
 
 
 if __name__ == "__main__":

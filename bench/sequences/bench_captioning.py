@@ -5,7 +5,7 @@ initialisation) with ``core.sequences.captioning.train`` and scores the final mo
 images with greedy decoding and beam search (k=3): corpus BLEU-4 and exact match. Reports wall
 time of the training run (held-out scoring during training is kept tiny, eval_size=20).
 
-Usage: ``.venv/bin/python bench/bench_captioning.py [--steps 600] [--seeds 0 1]``.
+Usage: ``.venv/bin/python bench/sequences/bench_captioning.py [--steps 600] [--seeds 0 1]``.
 Prints a Markdown table and writes ``bench/results/captioning.md``. Not part of ``make test``.
 """
 
@@ -23,6 +23,8 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from core.sequences import captioning as cap  # noqa: E402
+
+DESIGN_NOTES = "## Design notes"
 
 
 def run(dataset: str, style: str, decoders: str, steps: int, seed: int) -> list[dict]:
@@ -73,9 +75,11 @@ def main() -> None:
             f"with other jobs, so wall times are inflated and noisy.\n")
     table = "# Captioning: RNN vs LSTM vs Transformer at equal steps\n\n" + head + body + note
     print(table)
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "captioning.md").write_text(table)
+    out = ROOT / "bench" / "results" / "captioning.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    old = out.read_text() if out.exists() else ""
+    notes = old[old.find(DESIGN_NOTES):] if DESIGN_NOTES in old else ""  # kept across reruns
+    out.write_text(table + ("\n" + notes if notes else ""))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Benchmark: steps and wall-clock for the Transformer to reach 99% and 99.9% held-out exact match
 on two-digit addition, against minGPT's adder setting trained by the same code.
 
-    .venv/bin/python bench/bench_transformer.py [--seeds 0 1 2] [--ref-seeds 0] [--cap-s 300]
+    .venv/bin/python bench/sequences/bench_transformer.py [--seeds 0 1 2] [--ref-seeds 0] [--cap-s 300]
         [--threads 2]
 
 Reference point: minGPT's adder setting as the issue names it (2 layers, 4 heads, width 128,
@@ -28,6 +28,7 @@ import torch  # noqa: E402
 
 from core.sequences.transformer import TransformerConfig, train  # noqa: E402
 
+DESIGN_NOTES = "## Design notes"
 SETTINGS = {
     "minGPT adder reference (2L, 4H, d128, batch 512, lr 6e-4 const, dropout 0.1)":
         dict(task="add", reverse_answer=True, n_layers=2, n_heads=4, d_model=128, batch_size=512,
@@ -113,7 +114,9 @@ def main() -> None:
               f"measure. Held-out set: 1,000 of the 10,000 problems, never trained on.\n\n")
     res = ROOT / "bench" / "results" / "transformer.md"
     res.parent.mkdir(parents=True, exist_ok=True)
-    res.write_text(header + "\n".join(lines) + "\n")
+    old = res.read_text() if res.exists() else ""
+    notes = old[old.find(DESIGN_NOTES):] if DESIGN_NOTES in old else ""  # kept across reruns
+    res.write_text(header + "\n".join(lines) + "\n" + ("\n" + notes if notes else ""))
     print(f"wrote {res}")
 
 

@@ -10,6 +10,8 @@ import os
 
 import numpy as np
 
+from core.protocol import Diverged
+
 
 def pca_2d(x: np.ndarray, *others: np.ndarray,
            ref_axes: np.ndarray | None = None) -> tuple[list[np.ndarray], np.ndarray]:
@@ -26,6 +28,8 @@ def pca_2d(x: np.ndarray, *others: np.ndarray,
 
     Raises:
         ValueError: if ``x`` is not 2-D.
+        core.protocol.Diverged: if ``x`` is not finite or has no principal axes (the features
+            of a diverging model): the engine reports it as a diverged run in one sentence.
     """
     x = np.asarray(x, dtype=np.float64)
     rest = [np.asarray(o, dtype=np.float64) for o in others]
@@ -37,7 +41,13 @@ def pca_2d(x: np.ndarray, *others: np.ndarray,
             return a if d == 2 else np.concatenate([a, np.zeros_like(a)], 1)
         return [pad(a) for a in (x, *rest)], np.eye(d, 2)
     mean = x.mean(0, keepdims=True)
-    _, _, vt = np.linalg.svd(x - mean, full_matrices=False)
+    try:
+        if not np.isfinite(x).all():
+            raise np.linalg.LinAlgError("non-finite features")
+        _, _, vt = np.linalg.svd(x - mean, full_matrices=False)
+    except np.linalg.LinAlgError:
+        raise Diverged("The model's features became too large or NaN to draw: training "
+                       "diverged. Lower the learning rate and train again.") from None
     axes = vt[:2].T  # (D, 2)
     if ref_axes is not None and ref_axes.shape == axes.shape:
         axes = axes * np.where((axes * ref_axes).sum(0) < 0, -1.0, 1.0)

@@ -21,6 +21,7 @@ import functools
 import gzip
 import os
 import socket
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -186,24 +187,53 @@ def _torchvision(name: str, split: str) -> tuple[torch.Tensor, torch.Tensor]:
     return x, y
 
 
+RETRY_S = 300.0  # a set that failed to load is tried again after this many seconds
+_failed: dict[tuple[str, str], tuple[float, str]] = {}  # (name, split) -> (when, why)
+
+
 @functools.lru_cache(maxsize=8)
-def _load_cached(name: str, split: str) -> ImageData:
+def _load_real(name: str, split: str) -> ImageData:
+    """The set itself (cached once loaded; a failure raises and is not cached)."""
     if name == "mnist":
         x, y = _mnist_bundled(split)
         return ImageData(x, y, DIGIT_CLASSES, name)
     if name == "digits":
         x, y = _digits(split)
         return ImageData(x, y, DIGIT_CLASSES, name)
-    try:
-        x, y = _torchvision(name, split)
-    except Exception as e:  # offline, no files, a broken download
-        x, y = _mnist_bundled(split)
-        why = "offline" if offline() else f"could not be loaded ({type(e).__name__})"
-        note = (f"{_PRETTY[name]} is not available here ({why}); showing the "
-                f"{_PRETTY['mnist']} instead.")
-        return ImageData(x, y, DIGIT_CLASSES, "mnist", note=note, requested=name)
+    x, y = _torchvision(name, split)
     classes = {"fashion_mnist": FASHION_CLASSES, "cifar10": CIFAR_CLASSES}.get(name, DIGIT_CLASSES)
     return ImageData(x, y, classes, name)
+
+
+@functools.lru_cache(maxsize=8)
+def _fallback(name: str, split: str, why: str) -> ImageData:
+    x, y = _mnist_bundled(split)
+    note = (f"{_PRETTY[name]} is not available here ({why}); showing the "
+            f"{_PRETTY['mnist']} instead.")
+    return ImageData(x, y, DIGIT_CLASSES, "mnist", note=note, requested=name)
+
+
+def clear_cache() -> None:
+    """Forget every loaded set and every failed attempt (tests)."""
+    _load_real.cache_clear()
+    _fallback.cache_clear()
+    _failed.clear()
+
+
+def _load_cached(name: str, split: str) -> ImageData:
+    """The set, or bundled MNIST with a note when it cannot be had; a failed download is not
+    tried again for :data:`RETRY_S` seconds, and then it is (the failure is not pinned)."""
+    failed = _failed.get((name, split))
+    if failed is not None and time.monotonic() - failed[0] < RETRY_S:
+        return _fallback(name, split, failed[1])
+    try:
+        data = _load_real(name, split)
+    except Exception as e:  # offline, no files, a broken download
+        why = "offline" if offline() else f"could not be loaded ({type(e).__name__})"
+        _failed[(name, split)] = (time.monotonic(), why)
+        return _fallback(name, split, why)
+    _failed.pop((name, split), None)
+    return data
 
 
 def load_images(name: str = "mnist", split: str = "train") -> ImageData:

@@ -1,6 +1,6 @@
-"""Offline image-captioning data: coloured-shape scenes and MNIST digit strips, captioned in words.
+"""Offline image-captioning data: colored-shape scenes and MNIST digit strips, captioned in words.
 
-* :func:`shape_scenes` — generated 32x32 RGB scenes of two coloured shapes with captions such as
+* :func:`shape_scenes` — generated 32x32 RGB scenes of two colored shapes with captions such as
   ``a small red circle left of a big blue square``. The caption is a deterministic function of the
   image (objects are named in reading order: the left one first for ``left of``, the top one
   first for ``above``), so exact match is reachable. ``style="long"`` (10 words) names the sizes,
@@ -27,14 +27,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-__all__ = ["Vocab", "CaptionData", "CAPTION_DATASETS", "COLOURS", "SHAPES", "SIZES",
-           "NUMBER_WORDS", "shape_scenes", "digit_strips", "load_captions", "render_scene"]
+__all__ = ["Vocab", "CaptionData", "CAPTION_DATASETS", "COLORS", "SHAPES", "SIZES",
+           "RELATIONS", "NUMBER_WORDS", "shape_scenes", "digit_strips", "load_captions",
+           "render_scene", "compose_scene", "scene_caption"]
 
 CAPTION_DATASETS = ("shapes", "digits", "flickr8k", "coco")
-COLOURS = {"red": (0.95, 0.15, 0.1), "green": (0.1, 0.85, 0.2), "blue": (0.2, 0.35, 1.0),
+COLORS = {"red": (0.95, 0.15, 0.1), "green": (0.1, 0.85, 0.2), "blue": (0.2, 0.35, 1.0),
            "yellow": (0.95, 0.9, 0.1), "white": (0.95, 0.95, 0.95)}
 SHAPES = ("circle", "square", "triangle", "cross")
 SIZES = {"small": 3, "big": 6}  # half-width in pixels
+RELATIONS = ("left of", "above")
 NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
 SCENE = 32  # scene side in pixels
@@ -117,23 +119,57 @@ def _shape_mask(kind: str, cx: float, cy: float, r: int, size: int = SCENE) -> n
 
 def render_scene(objects: list[tuple[str, str, str, float, float]],
                  rng: np.random.Generator | None = None) -> np.ndarray:
-    """Draw objects ``(size, colour, shape, cx, cy)`` on a dark 32x32 background.
+    """Draw objects ``(size, color, shape, cx, cy)`` on a dark 32x32 background.
 
     Returns:
         float32 array (3, 32, 32) in [0, 1], with a little pixel noise when ``rng`` is given.
     """
     img = np.full((3, SCENE, SCENE), 0.12, dtype=np.float32)
-    for size, colour, shape, cx, cy in objects:
+    for size, color, shape, cx, cy in objects:
         m = _shape_mask(shape, cx, cy, SIZES[size])
         for c in range(3):
-            img[c][m] = COLOURS[colour][c]
+            img[c][m] = COLORS[color][c]
     if rng is not None:
         img += rng.normal(0, 0.03, img.shape).astype(np.float32)
     return np.clip(img, 0, 1)
 
 
-def _describe(size: str, colour: str, shape: str, style: str) -> str:
-    return f"a {size} {colour} {shape}" if style == "long" else f"{colour} {shape}"
+def _describe(size: str, color: str, shape: str, style: str) -> str:
+    return f"a {size} {color} {shape}" if style == "long" else f"{color} {shape}"
+
+
+def scene_caption(first: tuple[str, str, str], second: tuple[str, str, str], relation: str,
+                  style: str = "long") -> str:
+    """The caption of a scene of two objects ``(size, color, shape)``, ``first`` left of or
+    above ``second``: ``a small red circle left of a big blue square`` (``style="long"``) or
+    ``red circle left of blue square`` (``"short"``).
+
+    Raises:
+        ValueError: for an unknown relation or style.
+    """
+    if relation not in RELATIONS:
+        raise ValueError(f"unknown relation {relation!r}; allowed: {', '.join(RELATIONS)}")
+    if style not in ("long", "short"):
+        raise ValueError(f"unknown caption style {style!r}; allowed: long, short")
+    return f"{_describe(*first, style)} {relation} {_describe(*second, style)}"
+
+
+def compose_scene(first: tuple[str, str, str], second: tuple[str, str, str],
+                  relation: str) -> np.ndarray:
+    """Draw two objects ``(size, color, shape)`` at fixed places, ``first`` centred in the left
+    (``left of``) or top (``above``) half: float32 (3, 32, 32) in [0, 1], no noise.
+
+    Raises:
+        ValueError: for an unknown relation, size, color or shape.
+    """
+    if relation not in RELATIONS:
+        raise ValueError(f"unknown relation {relation!r}; allowed: {', '.join(RELATIONS)}")
+    for size, color, _ in (first, second):
+        if size not in SIZES or color not in COLORS:
+            raise ValueError(f"unknown size or color {size!r}, {color!r}; allowed: "
+                             f"{', '.join(SIZES)}; {', '.join(COLORS)}")
+    a0, a1 = ((8.0, 16.0), (24.0, 16.0)) if relation == "left of" else ((16.0, 8.0), (16.0, 24.0))
+    return render_scene([(*first, *a0), (*second, *a1)])
 
 
 def shape_scenes(n: int, seed: int = 0, style: str = "long") -> tuple[np.ndarray, list[str]]:
@@ -141,7 +177,7 @@ def shape_scenes(n: int, seed: int = 0, style: str = "long") -> tuple[np.ndarray
 
     Layout: side by side (caption ``X left of Y``, X the left object) or stacked (``X above Y``,
     X the top object); the other coordinate stays near the centre so the relation is
-    unambiguous. Sizes, colours and shapes are drawn uniformly and independently.
+    unambiguous. Sizes, colors and shapes are drawn uniformly and independently.
 
     Args:
         n: number of scenes.
@@ -158,25 +194,25 @@ def shape_scenes(n: int, seed: int = 0, style: str = "long") -> tuple[np.ndarray
     if style not in ("long", "short"):
         raise ValueError(f"unknown caption style {style!r}; allowed: long, short")
     rng = np.random.default_rng(seed)
-    colours, sizes = list(COLOURS), list(SIZES)
+    colors, sizes = list(COLORS), list(SIZES)
     images = np.empty((n, 3, SCENE, SCENE), dtype=np.float32)
     captions = []
     for i in range(n):
         objs = []
         for _ in range(2):
-            objs.append((sizes[rng.integers(2)], colours[rng.integers(len(colours))],
+            objs.append((sizes[rng.integers(2)], colors[rng.integers(len(colors))],
                          SHAPES[rng.integers(len(SHAPES))]))
         horizontal = bool(rng.integers(2))
         placed = []
-        for k, (size, colour, shape) in enumerate(objs):
+        for k, (size, color, shape) in enumerate(objs):
             r = SIZES[size]
             along = rng.uniform(r + 1, 15 - r) if k == 0 else rng.uniform(17 + r, SCENE - 2 - r)
             across = rng.uniform(16 - 3, 16 + 3)
             cx, cy = (along, across) if horizontal else (across, along)
-            placed.append((size, colour, shape, cx, cy))
+            placed.append((size, color, shape, cx, cy))
         images[i] = render_scene(placed, rng)
-        rel = "left of" if horizontal else "above"
-        captions.append(f"{_describe(*objs[0], style)} {rel} {_describe(*objs[1], style)}")
+        captions.append(scene_caption(objs[0], objs[1], "left of" if horizontal else "above",
+                                      style))
     return images, captions
 
 
@@ -289,7 +325,8 @@ def load_captions(name: str = "shapes", n_train: int = 4000, n_test: int = 500, 
         try:
             xtr, ctr, xte, cte = _torchvision_captions(name, n_train, n_test, seed)
             grid = (4, 4)
-        except Exception as e:  # files missing, pycocotools missing, a broken file
+        except (OSError, ImportError, RuntimeError, ValueError) as e:  # files or pycocotools
+            # missing, a broken file
             note = (f"{name} captions are not available here ({type(e).__name__}); showing the "
                     "generated shapes scenes instead.")
             name = "shapes"

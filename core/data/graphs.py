@@ -49,8 +49,9 @@ def sbm_graph(n_nodes: int = 300, n_classes: int = 3, avg_degree: float = 6.0,
               seed: int = 0):
     """A stochastic block model with Gaussian class-dependent node features.
 
-    Nodes are split into ``n_classes`` equal communities. An undirected edge joins two nodes of
-    the same community with probability ``p_in`` and of different communities with ``p_out``,
+    Nodes are split into ``n_classes`` equal communities (consecutive node ids). An undirected edge
+    joins two nodes of the same community with probability ``p_in`` and of different communities
+    with ``p_out`` (``torch_geometric.utils.stochastic_blockmodel_graph``),
     chosen so that the expected degree is ``avg_degree`` and the expected fraction of edges
     inside communities (edge homophily) is ``homophily``. Node ``i`` of class ``c`` gets features
     ``x_i = feature_signal * mu_c + eps_i``, ``mu_c`` a random unit vector and
@@ -64,23 +65,23 @@ def sbm_graph(n_nodes: int = 300, n_classes: int = 3, avg_degree: float = 6.0,
         ValueError: for sizes or probabilities out of range.
     """
     from torch_geometric.data import Data
+    from torch_geometric.utils import stochastic_blockmodel_graph
 
     if not 2 <= n_classes <= 10 or n_nodes < 4 * n_classes:
         raise ValueError("sbm needs 2 to 10 classes and at least 4 nodes per class")
     if not 0.0 <= homophily <= 1.0:
         raise ValueError(f"homophily={homophily} must be in [0, 1]")
-    rng = np.random.default_rng(seed)
-    y = np.arange(n_nodes) % n_classes
-    rng.shuffle(y)
+    sizes = [n_nodes // n_classes + (c < n_nodes % n_classes) for c in range(n_classes)]
+    y = np.repeat(np.arange(n_classes), sizes)
     size = n_nodes / n_classes
     p_in = min(1.0, homophily * avg_degree / max(size - 1, 1))
     p_out = min(1.0, (1 - homophily) * avg_degree / max(n_nodes - size, 1))
-    iu, ju = np.triu_indices(n_nodes, k=1)
-    p = np.where(y[iu] == y[ju], p_in, p_out)
-    keep = rng.random(len(p)) < p
-    src, dst = iu[keep], ju[keep]
-    edge_index = torch.as_tensor(np.stack([np.concatenate([src, dst]),
-                                           np.concatenate([dst, src])]), dtype=torch.long)
+    probs = torch.full((n_classes, n_classes), p_out)
+    probs.fill_diagonal_(p_in)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        edge_index = stochastic_blockmodel_graph(sizes, probs, directed=False)
+    rng = np.random.default_rng(seed)
     mu = rng.normal(size=(n_classes, n_features))
     mu /= np.linalg.norm(mu, axis=1, keepdims=True)
     x = feature_signal * mu[y] + rng.normal(size=(n_nodes, n_features))

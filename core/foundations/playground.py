@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from core.data import toy2d
-from core.protocol import Demo, Snapshot, Ticker, frozen_copy, param, resolve_device
+from core.protocol import CopyCadence, Demo, RunOptions, Snapshot, Ticker, eval_mode, param, start
 
 FEATURES = ("x1", "x2", "x1sq", "x2sq", "x1x2", "sinx1", "sinx2")
 FEATURE_LABELS = {"x1": "x₁", "x2": "x₂", "x1sq": "x₁²", "x2sq": "x₂²", "x1x2": "x₁x₂",
@@ -35,7 +35,7 @@ EXTENT = 6.0
 
 
 @dataclass(frozen=True)
-class PlaygroundConfig:
+class PlaygroundConfig(RunOptions):
     """Every setting of one playground run (all hyperparameters, the data, the seed)."""
 
     dataset: str = param("circle", choices=DATASETS, help="2-D dataset ('plane' is regression; "
@@ -64,8 +64,6 @@ class PlaygroundConfig:
     batch_norm: bool = param(False, label="Batch norm")
     steps: int = param(2000, lo=10, hi=50000, step=10, help="mini-batch updates")
     csv: str = param("", help="CSV text of x1,x2,label rows (dataset=custom)")
-    seed: int = param(0, lo=0, hi=2**31 - 1)
-    device: str = param("auto", choices=("auto", "cpu", "cuda"))
 
     def __post_init__(self) -> None:
         parse_hidden(self.hidden)
@@ -102,6 +100,9 @@ def parse_hidden(text: str) -> list[int]:
     return sizes
 
 
+MAX_CSV_BYTES = 2_000_000  # an uploaded CSV of points is at most this large
+
+
 def parse_points_csv(text: str) -> tuple[np.ndarray, np.ndarray]:
     """Parse the user's CSV of ``x1,x2,label`` rows (an optional header row is skipped).
 
@@ -115,7 +116,7 @@ def parse_points_csv(text: str) -> tuple[np.ndarray, np.ndarray]:
     """
     if not text or not text.strip():
         raise ValueError("the CSV is empty: upload rows of x1,x2,label")
-    if len(text) > 2_000_000:
+    if len(text) > MAX_CSV_BYTES:
         raise ValueError("the CSV is too large (over 2 MB); use at most a few thousand points")
     rows = [r for r in csv.reader(io.StringIO(text)) if any(c.strip() for c in r)]
     pts, labels = [], []
@@ -142,7 +143,8 @@ def parse_points_csv(text: str) -> tuple[np.ndarray, np.ndarray]:
     if len(set(labels)) < 2:
         raise ValueError("the CSV needs at least two different labels")
     X = np.asarray(pts, dtype=np.float64)
-    if np.abs(X).max() > EXTENT:
+    if np.abs(X).max() > EXTENT:  # divide first: hi - lo of 1e308-sized points would overflow
+        X = X / np.abs(X).max()
         lo, hi = X.min(0), X.max(0)
         X = (X - lo) / np.where(hi > lo, hi - lo, 1.0) * 2 * (EXTENT - 0.5) - (EXTENT - 0.5)
     return X.astype(np.float32), np.asarray(labels, dtype=np.int64)
@@ -232,16 +234,15 @@ def grid_points(n: int = GRID, extent: float = EXTENT) -> torch.Tensor:
     return torch.stack([g1.reshape(-1), g2.reshape(-1)], 1)
 
 
-@torch.no_grad()
 def evaluate(model: MLP, X: torch.Tensor, y: torch.Tensor, regression: bool) -> tuple[float, float]:
-    """(loss, accuracy) on a split; accuracy is NaN for regression."""
-    out = model(X)
+    """(loss, accuracy) on a split, in eval mode; accuracy is NaN for regression."""
+    with eval_mode(model):
+        out = model(X)
     if regression:
         return float(nn.functional.mse_loss(out[:, 0], y)), float("nan")
     return float(nn.functional.cross_entropy(out, y)), float((out.argmax(1) == y).float().mean())
 
 
-@torch.no_grad()
 def surfaces(model: MLP, features: tuple[str, ...], regression: bool,
              device: torch.device) -> dict[str, np.ndarray]:
     """What the page draws: the output over the plane and each hidden neuron's response.
@@ -251,23 +252,19 @@ def surfaces(model: MLP, features: tuple[str, ...], regression: bool,
         the predicted class; ``confidence``: (GRID, GRID) max class probability;
         ``neurons``: (total hidden neurons, NEURON_GRID, NEURON_GRID) activations.
     """
-    was_training = model.training
-    model.eval()
-    g = grid_points().to(device)
-    out = model(featurize(g, features))
     res: dict[str, np.ndarray] = {}
-    if regression:
-        res["output"] = out[:, 0].reshape(GRID, GRID).cpu().numpy()
-        res["confidence"] = np.ones((GRID, GRID), dtype=np.float32)
-    else:
-        p = out.softmax(1)
-        res["output"] = (p[:, 1] if p.shape[1] == 2 else p.argmax(1).float()).reshape(
-            GRID, GRID).cpu().numpy()
-        res["confidence"] = p.max(1).values.reshape(GRID, GRID).cpu().numpy()
-    gs = grid_points(NEURON_GRID).to(device)
-    acts = model.hidden_activations(featurize(gs, features))
+    with eval_mode(model):
+        out = model(featurize(grid_points().to(device), features))
+        if regression:
+            res["output"] = out[:, 0].reshape(GRID, GRID).cpu().numpy()
+            res["confidence"] = np.ones((GRID, GRID), dtype=np.float32)
+        else:
+            p = out.softmax(1)
+            res["output"] = (p[:, 1] if p.shape[1] == 2 else p.argmax(1).float()).reshape(
+                GRID, GRID).cpu().numpy()
+            res["confidence"] = p.max(1).values.reshape(GRID, GRID).cpu().numpy()
+        acts = model.hidden_activations(featurize(grid_points(NEURON_GRID).to(device), features))
     res["neurons"] = torch.cat(acts, 1).T.reshape(-1, NEURON_GRID, NEURON_GRID).cpu().numpy()
-    model.train(was_training)
     return res
 
 
@@ -302,60 +299,77 @@ def boundary_image(output: np.ndarray, data: tuple, k: int, regression: bool,
     return np.nan_to_num(img, nan=128.0).clip(0, 255).astype(np.uint8)
 
 
+def split_tensors(data: tuple[np.ndarray, ...], cfg: PlaygroundConfig,
+                  device: torch.device) -> tuple[torch.Tensor, ...]:
+    """The split of :func:`make_data` as model inputs: ``(X_train (N, F), y_train (N,), X_test,
+    y_test)``; ``y`` is int64 class labels, or float32 targets for regression."""
+    Xtr, ytr, Xte, yte = data
+    y_dtype = torch.float32 if cfg.regression else torch.int64
+    return (featurize(torch.from_numpy(Xtr), cfg.features).to(device),
+            torch.as_tensor(ytr, dtype=y_dtype, device=device),
+            featurize(torch.from_numpy(Xte), cfg.features).to(device),
+            torch.as_tensor(yte, dtype=y_dtype, device=device))
+
+
+def train_step(model: MLP, opt: torch.optim.Optimizer, X: torch.Tensor, y: torch.Tensor,
+               cfg: PlaygroundConfig) -> None:
+    """One optimiser step on the mini-batch ``(X, y)``: the loss plus the weight penalty."""
+    out = model(X)
+    if cfg.regression:
+        loss = nn.functional.mse_loss(out[:, 0], y)
+    else:
+        loss = nn.functional.cross_entropy(out, y)
+    if cfg.regularization != "none" and cfg.reg_rate > 0:
+        loss = loss + cfg.reg_rate * penalty(model, cfg.regularization)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+
+
+def split_metrics(model: MLP, Xtr: torch.Tensor, ytr: torch.Tensor, Xte: torch.Tensor,
+                  yte: torch.Tensor, regression: bool) -> dict[str, float]:
+    """Loss (and accuracy, for classification) on the whole train and test splits."""
+    tr_loss, tr_acc = evaluate(model, Xtr, ytr, regression)
+    te_loss, te_acc = evaluate(model, Xte, yte, regression)
+    metrics = {"train_loss": tr_loss, "test_loss": te_loss}
+    if not regression:
+        metrics.update(train_acc=tr_acc, test_acc=te_acc)
+    return metrics
+
+
 def train(cfg: PlaygroundConfig) -> Iterator[Snapshot]:
-    """Train the playground MLP and yield snapshots with the boundary and neuron heatmaps.
+    """Train the playground MLP and yield snapshots with the boundary and neuron heatmaps; the
+    first snapshot (step 0) shows the untrained network.
 
     Metrics: ``train_loss``, ``test_loss`` (cross-entropy in nats, or MSE), ``train_acc``,
-    ``test_acc`` (classification only). Artefacts: see :func:`surfaces`, plus ``data``
-    ``(X_train, y_train, X_test, y_test)``.
+    ``test_acc`` (classification only). Artifacts: see :func:`surfaces`, plus ``data``
+    ``(X_train, y_train, X_test, y_test)`` as NumPy arrays and, on the last snapshot,
+    ``decision_boundary`` (see :func:`boundary_image`).
     """
-    device = resolve_device(cfg.device)
-    Xtr_np, ytr_np, Xte_np, yte_np = make_data(cfg)
-    k = n_outputs(cfg, ytr_np)
-    torch.manual_seed(cfg.seed)
+    device = start(cfg)
+    data = make_data(cfg)
+    k = n_outputs(cfg, data[1])
+    Xtr, ytr, Xte, yte = split_tensors(data, cfg, device)
     model = build_model(cfg, k).to(device)
     opt = (torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.SGD)(
         model.parameters(), lr=cfg.lr)
-    y_dtype = torch.float32 if cfg.regression else torch.int64
-    Xtr = featurize(torch.from_numpy(Xtr_np), cfg.features).to(device)
-    Xte = featurize(torch.from_numpy(Xte_np), cfg.features).to(device)
-    ytr = torch.as_tensor(ytr_np, dtype=y_dtype, device=device)
-    yte = torch.as_tensor(yte_np, dtype=y_dtype, device=device)
     gen = torch.Generator().manual_seed(cfg.seed)
     bs = min(cfg.batch_size, len(Xtr))
     if cfg.batch_norm and bs < 2:
         bs = 2  # batch norm needs at least two samples per batch
-    data = (Xtr_np, ytr_np, Xte_np, yte_np)
-    tick = Ticker(total=cfg.steps)
+    tick, copies = Ticker(total=cfg.steps), CopyCadence(every_s=0)  # a model copy at the end
     for step in range(0, cfg.steps + 1):
         if step > 0:
-            model.train()
             idx = torch.randint(0, len(Xtr), (bs,), generator=gen).to(device)
-            out = model(Xtr[idx])
-            if cfg.regression:
-                loss = nn.functional.mse_loss(out[:, 0], ytr[idx])
-            else:
-                loss = nn.functional.cross_entropy(out, ytr[idx])
-            if cfg.regularization != "none" and cfg.reg_rate > 0:
-                loss = loss + cfg.reg_rate * penalty(model, cfg.regularization)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        if tick(step) or step == cfg.steps:
-            model.eval()
-            tr_loss, tr_acc = evaluate(model, Xtr, ytr, cfg.regression)
-            te_loss, te_acc = evaluate(model, Xte, yte, cfg.regression)
-            metrics = {"train_loss": tr_loss, "test_loss": te_loss}
-            if not cfg.regression:
-                metrics.update(train_acc=tr_acc, test_acc=te_acc)
+            train_step(model, opt, Xtr[idx], ytr[idx], cfg)
+        if tick(step):
             final = step == cfg.steps
             art = {**surfaces(model, cfg.features, cfg.regression, device), "data": data}
             if final:
                 art["decision_boundary"] = boundary_image(art["output"], data, k, cfg.regression)
-            yield Snapshot(step, tick.elapsed, metrics, art, total_steps=cfg.steps, final=final,
-                           model=frozen_copy(model) if final else None)
-            if not (math.isfinite(tr_loss)):
-                return
+            yield Snapshot(step, tick.elapsed, split_metrics(model, Xtr, ytr, Xte, yte,
+                                                             cfg.regression),
+                           art, total_steps=cfg.steps, final=final, model=copies(model, final))
 
 
 DEMOS = [Demo("playground", PlaygroundConfig, train, title="MLP playground",
@@ -370,21 +384,52 @@ def to_python(cfg: PlaygroundConfig) -> str:
     """
     import inspect
 
+    act_src = ("ACTIVATIONS = {'relu': nn.ReLU, 'tanh': nn.Tanh, 'sigmoid': nn.Sigmoid, "
+               "'linear': nn.Identity}\n")
+    return "".join([
+        f'"""Liveprop MLP playground run, as plain PyTorch.\n\nSettings: '
+        f'{ {k: v for k, v in vars(cfg).items() if k != "csv"} }\n"""\n',
+        "import numpy as np\nimport torch\nfrom torch import nn\n\n",
+        _data_source(cfg), "\n\n", inspect.getsource(featurize), "\n\n", act_src, "\n\n",
+        inspect.getsource(MLP), "\n\n", inspect.getsource(penalty), "\n\n",
+        _split_source(cfg), _training_source(cfg)])
+
+
+def _data_source(cfg: PlaygroundConfig) -> str:
+    """The script's data: the user's points inline, or the source of :func:`core.data.toy2d`."""
+    import inspect
+
     from core import data as data_mod
 
     if cfg.dataset == "custom":
         X, y = parse_points_csv(cfg.csv)
         pts = ",\n    ".join(f"({a:.6g}, {b:.6g})" for a, b in X.tolist())
-        data_src = (f"X_ALL = np.array([\n    {pts}\n], dtype=np.float32)\n"
-                    f"Y_ALL = np.array({y.tolist()}, dtype=np.int64)\n")
-        load = "X, y = X_ALL, Y_ALL"
-    else:
-        data_src = inspect.getsource(data_mod.toy2d).replace(
-            'if name not in TOY_DATASETS:\n        raise ValueError(f"unknown 2-D dataset {name!r}; '
-            'allowed: {\', \'.join(TOY_DATASETS)}")\n    ', "")
-        load = (f"X, y = toy2d({cfg.dataset!r}, n={cfg.n_points}, noise={cfg.noise}, "
-                f"seed={cfg.seed}, n_classes={cfg.n_classes})")
+        return (f"X_ALL = np.array([\n    {pts}\n], dtype=np.float32)\n"
+                f"Y_ALL = np.array({y.tolist()}, dtype=np.int64)\n")
+    return inspect.getsource(data_mod.toy2d).replace(
+        'if name not in TOY_DATASETS:\n        raise ValueError(f"unknown 2-D dataset {name!r}; '
+        'allowed: {\', \'.join(TOY_DATASETS)}")\n    ', "")
+
+
+def _split_source(cfg: PlaygroundConfig) -> str:
+    """The script's constants and train/test split (as :func:`make_data`)."""
+    load = ("X, y = X_ALL, Y_ALL" if cfg.dataset == "custom" else
+            f"X, y = toy2d({cfg.dataset!r}, n={cfg.n_points}, noise={cfg.noise}, "
+            f"seed={cfg.seed}, n_classes={cfg.n_classes})")
     y_dtype = "torch.float32" if cfg.regression else "torch.int64"
+    return (f"STEPS, BATCH, LR, SEED = {cfg.steps}, {cfg.batch_size}, {cfg.lr}, {cfg.seed}\n"
+            f"FEATURES = {cfg.features!r}\n\n"
+            f"{load}\n"
+            f"order = np.random.default_rng(SEED + 1).permutation(len(X))\n"
+            f"n_train = max(1, min(len(X) - 1, int(round(len(X) * {cfg.train_ratio}))))\n"
+            "Xtr = featurize(torch.from_numpy(X[order[:n_train]]), FEATURES)\n"
+            "Xte = featurize(torch.from_numpy(X[order[n_train:]]), FEATURES)\n"
+            f"ytr = torch.as_tensor(y[order[:n_train]], dtype={y_dtype})\n"
+            f"yte = torch.as_tensor(y[order[n_train:]], dtype={y_dtype})\n\n")
+
+
+def _training_source(cfg: PlaygroundConfig) -> str:
+    """The script's model, training loop (as :func:`train_step`) and final test loss."""
     loss_fn = ("nn.functional.mse_loss(out[:, 0], ytr[idx])" if cfg.regression
                else "nn.functional.cross_entropy(out, ytr[idx])")
     reg = (f"    loss = loss + {cfg.reg_rate} * penalty(model, {cfg.regularization!r})\n"
@@ -393,41 +438,20 @@ def to_python(cfg: PlaygroundConfig) -> str:
                  else "nn.functional.cross_entropy(out, yte)")
     acc = "" if cfg.regression else (
         "    print(f'test accuracy {(out.argmax(1) == yte).float().mean():.3f}')\n")
+    n_out = "1" if cfg.regression else "max(2, int(y[order[:n_train]].max()) + 1)"
     opt = "torch.optim.Adam" if cfg.optimizer == "adam" else "torch.optim.SGD"
-    act_src = ("ACTIVATIONS = {'relu': nn.ReLU, 'tanh': nn.Tanh, 'sigmoid': nn.Sigmoid, "
-               "'linear': nn.Identity}\n")
     bs = "max(2, min(BATCH, len(Xtr)))" if cfg.batch_norm else "min(BATCH, len(Xtr))"
-    parts = [
-        f'"""Liveprop MLP playground run, as plain PyTorch.\n\nSettings: '
-        f'{ {k: v for k, v in vars(cfg).items() if k != "csv"} }\n"""\n',
-        "import numpy as np\nimport torch\nfrom torch import nn\n\n",
-        data_src, "\n\n", inspect.getsource(featurize), "\n\n", act_src, "\n\n",
-        inspect.getsource(MLP), "\n\n", inspect.getsource(penalty), "\n\n",
-        f"STEPS, BATCH, LR, SEED = {cfg.steps}, {cfg.batch_size}, {cfg.lr}, {cfg.seed}\n"
-        f"FEATURES = {cfg.features!r}\n\n",
-        f"{load}\n",
-        f"order = np.random.default_rng(SEED + 1).permutation(len(X))\n"
-        f"n_train = max(1, min(len(X) - 1, int(round(len(X) * {cfg.train_ratio}))))\n"
-        "Xtr = featurize(torch.from_numpy(X[order[:n_train]]), FEATURES)\n"
-        "Xte = featurize(torch.from_numpy(X[order[n_train:]]), FEATURES)\n"
-        f"ytr = torch.as_tensor(y[order[:n_train]], dtype={y_dtype})\n"
-        f"yte = torch.as_tensor(y[order[n_train:]], dtype={y_dtype})\n\n",
-        "torch.manual_seed(SEED)\n",
-        f"model = MLP(len(FEATURES), {cfg.layers}, {'1' if cfg.regression else 'int(y.max()) + 1'}"
-        f", {cfg.activation!r}, {cfg.dropout}, {cfg.batch_norm})\n"
-        if cfg.regression else
-        f"model = MLP(len(FEATURES), {cfg.layers}, max(2, int(y[order[:n_train]].max()) + 1), "
-        f"{cfg.activation!r}, {cfg.dropout}, {cfg.batch_norm})\n",
-        f"opt = {opt}(model.parameters(), lr=LR)\n"
-        "gen = torch.Generator().manual_seed(SEED)\n"
-        f"bs = {bs}\n"
-        "for step in range(1, STEPS + 1):\n"
-        "    model.train()\n"
-        "    idx = torch.randint(0, len(Xtr), (bs,), generator=gen)\n"
-        "    out = model(Xtr[idx])\n"
-        f"    loss = {loss_fn}\n{reg}"
-        "    opt.zero_grad()\n    loss.backward()\n    opt.step()\n\n"
-        "model.eval()\nwith torch.no_grad():\n    out = model(Xte)\n"
-        f"    print(f'test loss {{{eval_loss}:.6f}}')\n{acc}",
-    ]
-    return "".join(parts)
+    return ("torch.manual_seed(SEED)\n"
+            f"model = MLP(len(FEATURES), {cfg.layers}, {n_out}, {cfg.activation!r}, "
+            f"{cfg.dropout}, {cfg.batch_norm})\n"
+            f"opt = {opt}(model.parameters(), lr=LR)\n"
+            "gen = torch.Generator().manual_seed(SEED)\n"
+            f"bs = {bs}\n"
+            "for step in range(1, STEPS + 1):\n"
+            "    model.train()\n"
+            "    idx = torch.randint(0, len(Xtr), (bs,), generator=gen)\n"
+            "    out = model(Xtr[idx])\n"
+            f"    loss = {loss_fn}\n{reg}"
+            "    opt.zero_grad()\n    loss.backward()\n    opt.step()\n\n"
+            "model.eval()\nwith torch.no_grad():\n    out = model(Xte)\n"
+            f"    print(f'test loss {{{eval_loss}:.6f}}')\n{acc}")

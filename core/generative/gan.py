@@ -37,23 +37,36 @@ Shapes: ``z`` is ``(N, latent_dim)`` ~ N(0, I); images ``(N, C, H, W)``; 2-D poi
 from __future__ import annotations
 
 import copy
-import io
-import math
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from core.blocks import image_metrics
+from core.blocks.images import image_grid, lerp, slerp
 from core.data import ImageData, load_images
-from core.protocol import Demo, Snapshot, Ticker, frozen_copy, param, resolve_device, seed_everything
+from core.protocol import (
+    CopyCadence,
+    Demo,
+    EvalBudget,
+    RunOptions,
+    Snapshot,
+    Ticker,
+    eval_mode,
+    param,
+    start,
+)
 
 LOSSES = ("minimax", "nonsaturating", "hinge", "wgan-gp")
 DATASETS = ("mnist", "fashion_mnist", "cifar10", "mnist_full")
 N_FIXED = 64  # the fixed latent vectors of the sample grid (8 x 8)
+N_FID = 500  # generated images per classifier-FID
+N_BN = 256  # latents that re-estimate the averaged generator's batch-norm statistics
+FID_SHARE, FID_EVERY_S = 0.1, 4.0  # the FID takes at most 10% of the time, at most every 4 s
 
 
 # ============================================================================== losses
@@ -163,11 +176,12 @@ def recalibrate_batch_norm(model: nn.Module, z: torch.Tensor) -> None:
     one forward pass on ``z`` ``(N, latent_dim)`` (N of a few hundred); the mode is kept.
 
     Needed for an averaged generator: its weights are an average, but the running means and
-    variances copied from the raw generator belong to other weights, and in eval mode the
-    mismatch visibly degrades samples (classifier-FID 81 vs 69 in one run). Cumulative averaging
+    variances copied from the raw generator belong to other weights, and in eval mode that
+    mismatch degrades samples (``bench/results/gan.md``). Cumulative averaging
     (``momentum=None``) over the single batch gives exactly that batch's statistics.
     """
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    norms = [m for m in model.modules()
+             if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d))]
     if not norms:
         return
     momenta = [m.momentum for m in norms]
@@ -186,31 +200,6 @@ def recalibrate_batch_norm(model: nn.Module, z: torch.Tensor) -> None:
 # ============================================================================== latent walks
 
 
-def lerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:
-    """Linear interpolation ``(1 - t) z0 + t z1``; ``z0, z1`` of shape ``(D,)``, ``t`` scalar or
-    ``(T,)`` -> ``(D,)`` or ``(T, D)``."""
-    t = torch.as_tensor(t, dtype=z0.dtype)
-    if t.ndim == 1:
-        t = t[:, None]
-    return (1 - t) * z0 + t * z1
-
-
-def slerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:
-    """Spherical interpolation along the great circle between ``z0`` and ``z1`` (White, "Sampling
-    Generative Networks", 2016): keeps the norm typical of N(0, I) samples, which linear
-    interpolation shrinks in the middle. Shapes as :func:`lerp`; falls back to :func:`lerp` for
-    (anti)parallel vectors."""
-    t = torch.as_tensor(t, dtype=z0.dtype)
-    if t.ndim == 1:
-        t = t[:, None]
-    cos = torch.dot(z0, z1) / (z0.norm() * z1.norm()).clamp_min(1e-12)
-    omega = torch.arccos(cos.clamp(-1.0, 1.0))
-    if omega.abs() < 1e-4 or (math.pi - omega).abs() < 1e-4:
-        return lerp(z0, z1, t.squeeze(-1) if t.ndim else t)
-    s = torch.sin(omega)
-    return torch.sin((1 - t) * omega) / s * z0 + torch.sin(t * omega) / s * z1
-
-
 @torch.no_grad()
 def generate(G: nn.Module, z: torch.Tensor) -> torch.Tensor:
     """Images in [0, 1] ``(N, C, H, W)`` from latents ``(N, D)`` with ``G`` (its current mode)."""
@@ -225,11 +214,25 @@ def latent_walk(G: nn.Module, z0: torch.Tensor, z1: torch.Tensor, n: int = 9,
     Raises:
         ValueError: for a mode other than ``"lerp"`` or ``"slerp"``.
     """
+    return generate(G, interpolate(z0, z1, torch.linspace(0, 1, n), mode))
+
+
+def interpolate(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor | float,
+                mode: str = "slerp") -> torch.Tensor:
+    """Latents between ``z0`` and ``z1`` (``(D,)`` each) at ``t`` (scalar or ``(T,)``):
+    :func:`core.blocks.images.slerp` or ``lerp``; ``(D,)`` or ``(T, D)``.
+
+    Raises:
+        ValueError: for a mode other than ``"lerp"`` or ``"slerp"``.
+    """
     if mode not in ("lerp", "slerp"):
         raise ValueError(f"unknown interpolation {mode!r}; use lerp or slerp")
-    t = torch.linspace(0, 1, n)
-    zs = (lerp if mode == "lerp" else slerp)(z0.float(), z1.float(), t)
-    return generate(G, zs)
+    return (lerp if mode == "lerp" else slerp)(z0.float(), z1.float(), t)
+
+
+def seed_latent(seed: int, latent_dim: int) -> torch.Tensor:
+    """The latent ``(latent_dim,)`` ~ N(0, I) drawn from a generator seeded with ``seed``."""
+    return torch.randn(latent_dim, generator=torch.Generator().manual_seed(int(seed)))
 
 
 def axis_walk(G: nn.Module, z: torch.Tensor, axis: int, values: torch.Tensor) -> torch.Tensor:
@@ -246,34 +249,25 @@ def axis_walk(G: nn.Module, z: torch.Tensor, axis: int, values: torch.Tensor) ->
     return generate(G, zs)
 
 
-def gif_bytes(frames: np.ndarray, duration_ms: int = 120, scale: int = 4) -> bytes:
-    """An animated GIF (bytes) that plays ``frames`` (T, H, W[, 3]) uint8 forth and back."""
-    from PIL import Image
-
-    seq = list(frames) + list(frames[-2:0:-1])
-    imgs = [Image.fromarray(f).resize((f.shape[1] * scale, f.shape[0] * scale), Image.NEAREST)
-            for f in seq]
-    buf = io.BytesIO()
-    imgs[0].save(buf, format="GIF", save_all=True, append_images=imgs[1:], duration=duration_ms,
-                 loop=0)
-    return buf.getvalue()
-
-
 # ============================================================================== DCGAN
 
 
 @dataclass(frozen=True)
-class GanConfig:
+class GanConfig(RunOptions):
     """Every setting of one DCGAN run."""
+
+    RETIRED_KEYS: ClassVar[tuple[str, ...]] = ("fid_every_s",)  # FID cadence: FID_SHARE
 
     dataset: str = param("mnist", choices=DATASETS, help="mnist = the bundled 4,000 training "
                          "digits; the others load through the data layer when available")
     latent_dim: int = param(64, lo=2, hi=128, label="Latent dimension",
                             help="size of the latent vector z ~ N(0, I)")
-    g_width: int = param(32, choices=(8, 16, 32, 48, 64), label="Generator width",
-                         help="channels of G's last hidden layer (ngf); earlier layers have 2x")
-    d_width: int = param(32, choices=(8, 16, 32, 48, 64), label="Discriminator width",
-                         help="channels of D's first layer (ndf); later layers have 2x")
+    g_channels: int = param(32, choices=(8, 16, 32, 48, 64), label="Generator width",
+                            help="channels of G's last hidden layer (ngf); earlier layers have 2x",
+                            aliases=("g_width",))
+    d_channels: int = param(32, choices=(8, 16, 32, 48, 64), label="Discriminator width",
+                            help="channels of D's first layer (ndf); later layers have 2x",
+                            aliases=("d_width",))
     lr_g: float = param(1e-3, lo=1e-5, hi=1e-2, log=True, label="Generator learning rate")
     lr_d: float = param(1e-3, lo=1e-5, hi=1e-2, log=True, label="Discriminator learning rate")
     beta1: float = param(0.5, lo=0.0, hi=0.99, step=0.05, label="Adam β1",
@@ -291,29 +285,25 @@ class GanConfig:
                        help="show samples from an exponential moving average of G's weights "
                        "(0 = the raw generator)")
     steps: int = param(3000, lo=10, hi=100000, help="generator updates")
-    fid_every_s: float = param(4.0, lo=0.5, hi=60.0, label="FID every (s)",
-                               help="seconds between quality evaluations (FID on 500 samples)")
-    seed: int = param(0, lo=0, hi=2**31 - 1)
-    device: str = param("auto", choices=("auto", "cpu", "cuda"))
 
 
 class Generator(nn.Module):
     """DCGAN generator: ``z (N, D) -> image (N, C, S, S)`` in [-1, 1], S = 28 or 32.
 
     28x28: ``ConvT(D, 2w, 7) -> 7x7 -> ConvT(2w, w, 4, 2, 1) -> 14x14 -> ConvT(w, C, 4, 2, 1)
-    -> 28x28``; 32x32 adds a stage (4 -> 8 -> 16 -> 32, widths 4w, 2w, w). Batch norm + ReLU
-    after each hidden layer, tanh at the output (Radford et al. 2016).
+    -> 28x28``; 32x32 adds a stage (4 -> 8 -> 16 -> 32, widths 4w, 2w, w), where ``w = ngf``.
+    Batch norm + ReLU after each hidden layer, tanh at the output (Radford et al. 2016).
     """
 
-    def __init__(self, latent_dim: int, width: int, channels: int = 1, size: int = 28) -> None:
+    def __init__(self, latent_dim: int, ngf: int, channels: int = 1, size: int = 28) -> None:
         super().__init__()
         if size not in (28, 32):
             raise ValueError(f"image size must be 28 or 32, got {size}")
         self.latent_dim, self.channels, self.size = latent_dim, channels, size
         if size == 28:
-            chans, k0 = [2 * width, width], 7
+            chans, k0 = [2 * ngf, ngf], 7
         else:
-            chans, k0 = [4 * width, 2 * width, width], 4
+            chans, k0 = [4 * ngf, 2 * ngf, ngf], 4
         layers: list[nn.Module] = [nn.ConvTranspose2d(latent_dim, chans[0], k0, 1, 0, bias=False),
                                    nn.BatchNorm2d(chans[0]), nn.ReLU(True)]
         for a, b in zip(chans[:-1], chans[1:]):
@@ -332,16 +322,15 @@ class Discriminator(nn.Module):
     ``Conv(C, w, 4, 2, 1) -> LeakyReLU -> Conv(w, 2w, 4, 2, 1) -> BN -> LeakyReLU
     -> Conv(2w, 4w, k, 2, 1) -> BN -> LeakyReLU -> Conv(4w, 1, 4)``: feature maps 14 -> 7 -> 4
     (28x28, ``k = 3``, as in the 28x28 variant of the PyTorch-examples DCGAN) or 16 -> 8 -> 4
-    (32x32, ``k = 4``), and the last kernel covers the remaining 4x4 map. The third stage
-    matters: with two (a 7x7 logit kernel on ``2w`` maps) D is too weak a critic and G's
-    classifier-FID stalls near 45-55 instead of ~20 after two minutes on MNIST
-    (``bench/results/gan.md``). ``batch_norm=False`` (for WGAN-GP) drops the batch norms.
+    (32x32, ``k = 4``), and the last kernel covers the remaining 4x4 map; ``w = ndf``. Three
+    stages, as in the reference: a two-stage D is too weak a critic (``bench/results/gan.md``).
+    ``batch_norm=False`` (for WGAN-GP) drops the batch norms.
     """
 
-    def __init__(self, width: int, channels: int = 1, size: int = 28,
+    def __init__(self, ndf: int, channels: int = 1, size: int = 28,
                  batch_norm: bool = True) -> None:
         super().__init__()
-        chans = [width, 2 * width, 4 * width]
+        chans = [ndf, 2 * ndf, 4 * ndf]
         kernels = [4, 3 if size == 28 else 4]  # 28: 7x7 -> 4x4 needs k=3, s=2, p=1
         layers: list[nn.Module] = [nn.Conv2d(channels, chans[0], 4, 2, 1, bias=False),
                                    nn.LeakyReLU(0.2, True)]
@@ -383,23 +372,97 @@ def load_gan_data(name: str) -> tuple[ImageData, ImageData]:
     return load_images(name, "train"), load_images(name, "test")
 
 
-def sample_grid(images: torch.Tensor, ncol: int = 8) -> np.ndarray:
-    """Tile images ``(N, C, H, W)`` in [0, 1] into one uint8 image (H x W or H x W x 3)."""
-    from torchvision.utils import make_grid
-
-    from core.blocks.images import to_uint8_image
-
-    grid = make_grid(images.clamp(0, 1), nrow=ncol, padding=2, pad_value=1.0)
-    return to_uint8_image(grid[:1] if images.shape[1] == 1 else grid)  # grey stays H x W
+def data_preview(name: str, n: int = N_FIXED) -> tuple[np.ndarray, ImageData]:
+    """A uint8 grid of the first ``n`` training images of ``name``, and the training set."""
+    train = load_images(name, "train")
+    return image_grid(train.x[:n]), train
 
 
-class _Quality:
-    """Lazily computed real-image features for the classifier-FID (1x28x28 sets only)."""
+def make_models(cfg: GanConfig, shape: tuple[int, int, int],
+                device: torch.device) -> tuple[nn.Module, nn.Module, nn.Module]:
+    """``(G, D, G_avg)`` for images of ``shape`` ``(C, S, S)``, DCGAN-initialised on ``device``;
+    ``G_avg`` is an eval-mode copy of G for the weight average, or ``G`` itself when
+    ``cfg.ema == 0``."""
+    c, size, _ = shape
+    G = Generator(cfg.latent_dim, cfg.g_channels, c, size).to(device)
+    D = Discriminator(cfg.d_channels, c, size, batch_norm=cfg.loss != "wgan-gp").to(device)
+    G.apply(dcgan_init)
+    D.apply(dcgan_init)
+    return G, D, copy.deepcopy(G).eval() if cfg.ema > 0 else G
 
-    def __init__(self, real: torch.Tensor, n_fake: int, digits: bool) -> None:
-        self.real = real
-        self.n_fake = n_fake
-        self.digits = digits
+
+def identity(x: torch.Tensor) -> torch.Tensor:
+    return x
+
+
+class StepLosses(NamedTuple):
+    """One training step's losses (scalars) and D's last outputs on real and fake data (logits)."""
+
+    loss_d: torch.Tensor
+    loss_g: torch.Tensor
+    d_real: torch.Tensor
+    d_fake: torch.Tensor
+
+
+def d_step(cfg: GanConfig | Gan2dConfig, D: nn.Module, opt_d: torch.optim.Optimizer,
+           real: torch.Tensor, fake: torch.Tensor, aug: Callable = identity,
+           gp_weight: float = 10.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One update of D on ``real`` and (detached) ``fake`` batches, both seen through ``aug``;
+    WGAN-GP adds ``gp_weight`` times :func:`gradient_penalty`. Returns ``(loss_d, D(real),
+    D(fake))``, detached."""
+    d_r, d_f = D(aug(real)), D(aug(fake))
+    loss_d = d_loss(cfg.loss, d_r, d_f, cfg.label_smoothing)
+    if cfg.loss == "wgan-gp":
+        loss_d = loss_d + gp_weight * gradient_penalty(D, real, fake)
+    opt_d.zero_grad(set_to_none=True)
+    loss_d.backward()
+    opt_d.step()
+    return loss_d.detach(), d_r.detach(), d_f.detach()
+
+
+def g_step(cfg: GanConfig | Gan2dConfig, G: nn.Module, D: nn.Module,
+           opt_g: torch.optim.Optimizer, z: torch.Tensor, aug: Callable = identity) -> torch.Tensor:
+    """One update of G on latents ``z`` ``(N, latent_dim)``; returns ``loss_g``, detached."""
+    loss_g = g_loss(cfg.loss, D(aug(G(z))))
+    opt_g.zero_grad(set_to_none=True)
+    loss_g.backward()
+    opt_g.step()
+    return loss_g.detach()
+
+
+def train_step(cfg: GanConfig, G: nn.Module, D: nn.Module, opts: tuple, x_all: torch.Tensor,
+               gen: torch.Generator) -> StepLosses:
+    """``cfg.d_steps`` updates of D on random real batches of ``x_all`` (indices from ``gen``),
+    then one of G; with ``cfg.diffaugment`` D sees both through :func:`diff_augment`."""
+    opt_g, opt_d = opts
+    aug = diff_augment if cfg.diffaugment else identity
+    bs, device = min(cfg.batch_size, len(x_all)), x_all.device
+    for _ in range(cfg.d_steps):
+        real = x_all[torch.randint(0, len(x_all), (bs,), generator=gen).to(device)]
+        with torch.no_grad():
+            fake = G(torch.randn(bs, cfg.latent_dim, device=device))
+        loss_d, d_r, d_f = d_step(cfg, D, opt_d, real, fake, aug)
+    loss_g = g_step(cfg, G, D, opt_g, torch.randn(bs, cfg.latent_dim, device=device), aug)
+    return StepLosses(loss_d, loss_g, d_r, d_f)
+
+
+def step_metrics(loss: str, s: StepLosses | None) -> dict[str, float]:
+    """``loss_d``, ``loss_g`` and the mean :func:`score_to_prob` of D on real (``d_real``) and
+    fake (``d_fake``) data, from the last step (``{}`` before the first)."""
+    if s is None:
+        return {}
+    return {"loss_d": s.loss_d.item(), "loss_g": s.loss_g.item(),
+            "d_real": score_to_prob(loss, s.d_real).mean().item(),
+            "d_fake": score_to_prob(loss, s.d_fake).mean().item()}
+
+
+class SampleQuality:
+    """Classifier-FID of generated images against ``real`` (``(M, 1, 28, 28)`` sets only;
+    :mod:`core.blocks.image_metrics`), and for digits the confident share and class histogram.
+    The real images' features are computed on the first call."""
+
+    def __init__(self, real: torch.Tensor, digits: bool) -> None:
+        self.real, self.digits = real, digits
         self._feat: torch.Tensor | None = None
 
     @property
@@ -407,19 +470,36 @@ class _Quality:
         return tuple(self.real.shape[1:]) == (1, 28, 28)
 
     def __call__(self, fake: torch.Tensor) -> tuple[dict[str, float], np.ndarray | None]:
-        from core.generative import classifier as clf
-
+        """``({"fid", "confident_share" (digits)}, class histogram (10,) or None)`` of ``fake``
+        ``(N, 1, 28, 28)`` in [0, 1]."""
         if self._feat is None:
-            self._feat = clf.classifier_features(self.real)
-        feat = clf.classifier_features(fake)  # one LeNet pass: features, then the class head
-        out = {"fid": clf.frechet_distance(feat, self._feat)}
-        hist = None
-        if self.digits:
-            with torch.no_grad():
-                p = clf.load_classifier("cpu").head(feat).softmax(1)
-            out["confident_share"] = float((p.max(1).values > 0.9).float().mean())
-            hist = np.bincount(p.argmax(1).numpy(), minlength=10) / len(p)
-        return out, hist
+            self._feat = image_metrics.classifier_features(self.real)
+        feat = image_metrics.classifier_features(fake)  # one LeNet pass for all three
+        out = {"fid": image_metrics.frechet_distance(feat, self._feat)}
+        if not self.digits:
+            return out, None
+        p = image_metrics.probs_from_features(feat)
+        out["confident_share"] = float((p.max(1).values > image_metrics.CONFIDENT_P).float().mean())
+        return out, np.bincount(p.argmax(1).numpy(), minlength=10) / len(p)
+
+
+def sample_grid(G_avg: nn.Module, z_fixed: torch.Tensor,
+                z_bn: torch.Tensor | None = None) -> np.ndarray:
+    """The uint8 8x8 grid of ``G_avg(z_fixed)`` in eval mode. An averaged generator passes
+    ``z_bn`` to get batch-norm statistics of its own first (:func:`recalibrate_batch_norm`)."""
+    if z_bn is not None:
+        recalibrate_batch_norm(G_avg, z_bn)
+    with eval_mode(G_avg):
+        return image_grid(generate(G_avg, z_fixed))
+
+
+def evaluate(G_avg: nn.Module, z_eval: torch.Tensor,
+             quality: SampleQuality) -> tuple[dict[str, float], dict]:
+    """Quality metrics of ``G_avg(z_eval)`` (eval mode) and the ``class_hist`` artifact."""
+    with eval_mode(G_avg):
+        fake = generate(G_avg, z_eval)
+    metrics, hist = quality(fake)
+    return metrics, ({"class_hist": hist} if hist is not None else {})
 
 
 def train_gan(cfg: GanConfig) -> Iterator[Snapshot]:
@@ -427,91 +507,48 @@ def train_gan(cfg: GanConfig) -> Iterator[Snapshot]:
 
     Metrics (every snapshot): ``loss_d``, ``loss_g`` (the losses of the last step, nats for the
     cross-entropy losses), ``d_real`` and ``d_fake`` (mean sigmoid(D) on the last real batch and
-    on G(z)). Every ``fid_every_s`` seconds and at the end (1x28x28 sets only): ``fid``, the
-    classifier-FID of 500 samples against the 1,000 test images, and for digits
-    ``confident_share`` (share of samples the LeNet labels with p > 0.9).
+    on G(z)). From the first step on (1x28x28 sets only), at most :data:`FID_SHARE` of the time
+    and every :data:`FID_EVERY_S` s or less often, and at the end: ``fid``, the classifier-FID of
+    500 samples against the 1,000 test images, and for digits ``confident_share`` (share of
+    samples the LeNet labels with p > 0.9).
 
-    Artefacts: ``samples`` (uint8 8x8 grid of G(z) for 64 fixed z), ``z_fixed`` ((64, D)
+    Artifacts: ``samples`` (uint8 8x8 grid of G(z) for 64 fixed z), ``z_fixed`` ((64, D)
     float32), ``class_hist`` ((10,) share of samples per digit, with ``fid``), ``data_note``
     (str or None). ``model`` is a frozen copy of the (averaged) generator on every snapshot, for
     the page's latent walks.
     """
-    device = resolve_device(cfg.device)
-    seed_everything(cfg.seed)
+    device = start(cfg)
     tick = Ticker(total=cfg.steps)
     train, test = load_gan_data(cfg.dataset)
     x_all = (train.x * 2 - 1).to(device)  # (N, C, H, W) in [-1, 1]
-    c, h, _ = train.shape
-    G = Generator(cfg.latent_dim, cfg.g_width, c, h).to(device)
-    D = Discriminator(cfg.d_width, c, h, batch_norm=cfg.loss != "wgan-gp").to(device)
-    G.apply(dcgan_init)
-    D.apply(dcgan_init)
-    G_avg = copy.deepcopy(G).eval() if cfg.ema > 0 else G
-    opt_g = opt_d = None  # built after the first snapshot (the first Adam imports slowly)
+    G, D, G_avg = make_models(cfg, train.shape, device)
+    opts = None  # built after the first snapshot (the first Adam imports slowly)
     gen = torch.Generator().manual_seed(cfg.seed)
-    z_fixed = torch.randn(N_FIXED, cfg.latent_dim, generator=gen)
-    z_eval = torch.randn(500, cfg.latent_dim, generator=gen)
-    z_bn = torch.randn(256, cfg.latent_dim, generator=gen)  # batch-norm statistics of G_avg
-    quality = _Quality(test.x, len(z_eval), digits=train.name in ("mnist", "mnist_full"))
-    bs = min(cfg.batch_size, len(x_all))
-    aug = diff_augment if cfg.diffaugment else (lambda t: t)  # what D sees of real and fake
-    last_fid_t = -math.inf
-    metrics: dict[str, float] = {}
-
-    def show(model: nn.Module, z: torch.Tensor) -> torch.Tensor:
-        model.eval()
-        out = generate(model, z)
-        if model is G:
-            G.train()
-        return out
-
+    z_fixed, z_eval, z_bn = (torch.randn(n, cfg.latent_dim, generator=gen)
+                             for n in (N_FIXED, N_FID, N_BN))
+    quality = SampleQuality(test.x, digits=train.name in ("mnist", "mnist_full"))
+    budget = EvalBudget(share=FID_SHARE, min_interval_s=FID_EVERY_S)
+    copies = CopyCadence(every_s=2.0)  # the page walks the newest copy (RunView.model)
+    last: StepLosses | None = None
     for step in range(0, cfg.steps + 1):
         if step > 0:
-            if opt_g is None:
-                opt_g, opt_d = make_optimizers(cfg, G, D)
-            for _ in range(cfg.d_steps):
-                idx = torch.randint(0, len(x_all), (bs,), generator=gen).to(device)
-                real = x_all[idx]
-                with torch.no_grad():
-                    fake = G(torch.randn(bs, cfg.latent_dim, device=device))
-                d_r, d_f = D(aug(real)), D(aug(fake))
-                loss_d = d_loss(cfg.loss, d_r, d_f, cfg.label_smoothing)
-                if cfg.loss == "wgan-gp":
-                    loss_d = loss_d + 10.0 * gradient_penalty(D, real, fake)
-                opt_d.zero_grad(set_to_none=True)
-                loss_d.backward()
-                opt_d.step()
-            d_fake_g = D(aug(G(torch.randn(bs, cfg.latent_dim, device=device))))
-            loss_g = g_loss(cfg.loss, d_fake_g)
-            opt_g.zero_grad(set_to_none=True)
-            loss_g.backward()
-            opt_g.step()
+            opts = opts or make_optimizers(cfg, G, D)
+            last = train_step(cfg, G, D, opts, x_all, gen)
             if G_avg is not G:
                 ema_update(G_avg, G, min(cfg.ema, (1 + step) / (10 + step)))
-        final = step == cfg.steps
-        if not (tick(step) or final):
+        if not tick(step):
             continue
-        if step == 0:
-            metrics = {}
-        else:
-            metrics = {"loss_d": loss_d.item(), "loss_g": loss_g.item(),
-                       "d_real": score_to_prob(cfg.loss, d_r).mean().item(),
-                       "d_fake": score_to_prob(cfg.loss, d_f).mean().item()}
-        if G_avg is not G:
-            recalibrate_batch_norm(G_avg, z_bn)
-        art: dict = {"samples": sample_grid(show(G_avg, z_fixed)),
-                     "z_fixed": z_fixed.numpy(), "data_note": train.note}
-        now = time.perf_counter()
-        if quality.available and step > 0 and (final or now - last_fid_t >= cfg.fid_every_s):
-            q, hist = quality(show(G_avg, z_eval))
+        final = step == cfg.steps
+        metrics = step_metrics(cfg.loss, last)
+        samples = sample_grid(G_avg, z_fixed, z_bn if G_avg is not G else None)
+        art: dict = {"samples": samples, "z_fixed": z_fixed.numpy(), "data_note": train.note}
+        if quality.available and step > 0 and budget.due(final):
+            with budget.timed():
+                q, extra = evaluate(G_avg, z_eval, quality)
             metrics.update(q)
-            if hist is not None:
-                art["class_hist"] = hist
-            last_fid_t = time.perf_counter()
+            art.update(extra)
         yield Snapshot(step, tick.elapsed, metrics, art, total_steps=cfg.steps, final=final,
-                       model=frozen_copy(G_avg))
-        if "loss_d" in metrics and not math.isfinite(metrics["loss_d"] + metrics["loss_g"]):
-            return
+                       model=copies(G_avg, final))
 
 
 # ============================================================================== 2-D lab
@@ -519,6 +556,9 @@ def train_gan(cfg: GanConfig) -> Iterator[Snapshot]:
 TARGETS = ("ring8", "grid25")
 GRID_RES = 60  # resolution of D's decision heatmap
 N_VIS = 512  # generated points drawn on the page (fixed z)
+N_EVAL_2D = 2000  # generated points behind the mode metrics
+MIN_SHARE = 0.2  # a mode is covered with this share of its fair share of high-quality points
+TRAIL = 8  # snapshots of the points' positions kept for the trails
 
 
 def target_modes(target: str) -> tuple[np.ndarray, float]:
@@ -547,7 +587,7 @@ def sample_target(target: str, n: int, gen: torch.Generator) -> torch.Tensor:
     return torch.from_numpy(modes)[k] + sigma * torch.randn(n, 2, generator=gen)
 
 
-def mode_metrics(points: np.ndarray, target: str, min_share: float = 0.2) -> dict:
+def mode_metrics(points: np.ndarray, target: str, min_share: float = MIN_SHARE) -> dict:
     """Unrolled-GAN / VEEGAN sample quality of generated points ``(N, 2)``.
 
     A sample is *high quality* when it lies within 3 sigma of its nearest mode; a mode is
@@ -569,17 +609,22 @@ def mode_metrics(points: np.ndarray, target: str, min_share: float = 0.2) -> dic
             "per_mode": per_mode, "n_modes": len(modes)}
 
 
+def target_preview(target: str, n: int = N_VIS) -> np.ndarray:
+    """``n`` target points ``(n, 2)`` drawn with seed 0 (what the page shows before a run)."""
+    return sample_target(target, n, torch.Generator().manual_seed(0)).numpy()
+
+
 @dataclass(frozen=True)
-class Gan2dConfig:
+class Gan2dConfig(RunOptions):
     """Every setting of one 2-D GAN run (the mode-collapse lab)."""
 
     target: str = param("ring8", choices=TARGETS, label="Target",
                         help="ring of 8 Gaussians or a 5x5 grid of 25")
     latent_dim: int = param(16, lo=2, hi=128, label="Latent dimension")
-    g_width: int = param(64, choices=(16, 32, 64, 128, 256), label="Generator width",
-                         help="units in each of G's 2 hidden layers")
-    d_width: int = param(64, choices=(16, 32, 64, 128, 256), label="Discriminator width",
-                         help="units in each of D's 2 hidden layers")
+    g_hidden: int = param(64, choices=(16, 32, 64, 128, 256), label="Generator width",
+                          help="units in each of G's 2 hidden layers", aliases=("g_width",))
+    d_hidden: int = param(64, choices=(16, 32, 64, 128, 256), label="Discriminator width",
+                          help="units in each of D's 2 hidden layers", aliases=("d_width",))
     lr_g: float = param(2e-3, lo=1e-5, hi=1e-1, log=True, label="Generator learning rate")
     lr_d: float = param(2e-3, lo=1e-5, hi=1e-1, log=True, label="Discriminator learning rate")
     beta1: float = param(0.5, lo=0.0, hi=0.99, step=0.05, label="Adam β1")
@@ -589,19 +634,64 @@ class Gan2dConfig:
     label_smoothing: float = param(0.0, lo=0.0, hi=0.3, step=0.05,
                                    label="One-sided label smoothing")
     steps: int = param(1500, lo=10, hi=50000, help="generator updates")
-    seed: int = param(0, lo=0, hi=2**31 - 1)
-    device: str = param("auto", choices=("auto", "cpu", "cuda"))
 
 
-def mlp(n_in: int, width: int, n_out: int, act: type[nn.Module] = nn.ReLU) -> nn.Sequential:
-    """``Linear(n_in, w) -> act -> Linear(w, w) -> act -> Linear(w, n_out)``."""
-    return nn.Sequential(nn.Linear(n_in, width), act(), nn.Linear(width, width), act(),
-                         nn.Linear(width, n_out))
+def mlp(n_in: int, hidden: int, n_out: int, act: Callable[[], nn.Module] = nn.ReLU) -> nn.Sequential:
+    """``Linear(n_in, hidden) -> act -> Linear(hidden, hidden) -> act -> Linear(hidden, n_out)``."""
+    return nn.Sequential(nn.Linear(n_in, hidden), act(), nn.Linear(hidden, hidden), act(),
+                         nn.Linear(hidden, n_out))
 
 
 def extent(target: str) -> float:
     """Half-width of the square the page draws for a target."""
     return 3.0 if target == "ring8" else 6.0
+
+
+def plane_grid(target: str, device: torch.device) -> torch.Tensor:
+    """The ``(GRID_RES**2, 2)`` points of D's heatmap over the page's square, row-major with
+    rows from the top (+y) down."""
+    xs = torch.linspace(-extent(target), extent(target), GRID_RES)
+    gy, gx = torch.meshgrid(xs.flip(0), xs, indexing="ij")
+    return torch.stack([gx.reshape(-1), gy.reshape(-1)], 1).to(device)
+
+
+def train_step_2d(cfg: Gan2dConfig, G: nn.Module, D: nn.Module, opts: tuple,
+                  gen: torch.Generator, device: torch.device) -> StepLosses:
+    """``cfg.d_steps`` updates of D on fresh target samples, then one of G (all draws from
+    ``gen``); WGAN-GP uses a penalty weight of 0.1 on this small plane."""
+    opt_g, opt_d = opts
+    bs = cfg.batch_size
+    for _ in range(cfg.d_steps):
+        real = sample_target(cfg.target, bs, gen).to(device)
+        with torch.no_grad():
+            fake = G(torch.randn(bs, cfg.latent_dim, generator=gen).to(device))
+        loss_d, d_r, d_f = d_step(cfg, D, opt_d, real, fake, gp_weight=0.1)
+    loss_g = g_step(cfg, G, D, opt_g, torch.randn(bs, cfg.latent_dim, generator=gen).to(device))
+    return StepLosses(loss_d, loss_g, d_r, d_f)
+
+
+def g_push(loss: str, D: nn.Module, points: torch.Tensor) -> np.ndarray:
+    """``-dL_G/dx`` at generated ``points`` ``(N, 2)``: where G's loss pushes each one, scaled
+    so that the longest arrow has length 1 (float32 ``(N, 2)``)."""
+    x = points.detach().clone().requires_grad_(True)
+    grad, = torch.autograd.grad(g_loss(loss, D(x)) * len(x), x)
+    arrows = -grad.cpu().numpy()
+    return (arrows / max(float(np.linalg.norm(arrows, axis=1).max()), 1e-12)).astype(np.float32)
+
+
+def plane_snapshot(cfg: Gan2dConfig, G: nn.Module, D: nn.Module, z_vis: torch.Tensor,
+                   z_eval: torch.Tensor, grid: torch.Tensor) -> tuple[dict[str, float], dict]:
+    """The mode metrics of ``G(z_eval)`` and the plane artifacts of :func:`train_gan2d` but
+    ``real``, ``trail``, ``modes`` and ``extent``."""
+    with torch.no_grad():
+        pts = G(z_eval).cpu().numpy()
+        fake_vis = G(z_vis)
+        d_map = score_to_prob(cfg.loss, D(grid)).reshape(GRID_RES, GRID_RES).cpu().numpy()
+    mm = mode_metrics(pts, cfg.target)
+    metrics = {"modes_covered": float(mm["modes_covered"]), "high_quality": mm["high_quality"]}
+    art = {"fake": fake_vis.cpu().numpy(), "grad": g_push(cfg.loss, D, fake_vis),
+           "d_map": d_map.astype(np.float32), "per_mode": mm["per_mode"]}
+    return metrics, art
 
 
 def train_gan2d(cfg: Gan2dConfig) -> Iterator[Snapshot]:
@@ -611,79 +701,41 @@ def train_gan2d(cfg: Gan2dConfig) -> Iterator[Snapshot]:
     ``modes_covered`` (of 8 or 25) and ``high_quality`` (share in [0, 1]) on 2,000 samples
     (see :func:`mode_metrics`).
 
-    Artefacts: ``real`` (512, 2) target points; ``fake`` (512, 2) G(z) for fixed z; ``trail``
+    Artifacts: ``real`` (512, 2) target points; ``fake`` (512, 2) G(z) for fixed z; ``trail``
     (T <= 8, 512, 2) their positions at the previous snapshots (oldest first); ``grad``
     (512, 2) the direction each fake point is pushed by G's loss, ``-dL_G/dx``, scaled to the
     largest arrow = 1; ``d_map`` (60, 60) sigmoid(D) over the plane (rows from the top, +y);
-    ``per_mode`` (K,) high-quality counts per mode; ``modes`` (K, 2) centres. ``model`` is a
-    frozen ``ModuleDict(G=..., D=...)`` on the final snapshot.
+    ``per_mode`` (K,) high-quality counts per mode; ``modes`` (K, 2) centres; ``extent`` the
+    half-width of the plane. ``model`` is a frozen ``ModuleDict(G=..., D=...)`` on the final
+    snapshot.
     """
-    device = resolve_device(cfg.device)
-    seed_everything(cfg.seed)
+    device = start(cfg)
     tick = Ticker(total=cfg.steps)
     gen = torch.Generator().manual_seed(cfg.seed)
-    G = mlp(cfg.latent_dim, cfg.g_width, 2).to(device)
-    D = mlp(2, cfg.d_width, 1, act=lambda: nn.LeakyReLU(0.2)).to(device)
-    opt_g = opt_d = None  # built after the first snapshot (the first Adam imports slowly)
-    modes, _ = target_modes(cfg.target)
+    G = mlp(cfg.latent_dim, cfg.g_hidden, 2).to(device)
+    D = mlp(2, cfg.d_hidden, 1, act=lambda: nn.LeakyReLU(0.2)).to(device)
+    opts = None  # built after the first snapshot (the first Adam imports slowly)
     z_vis = torch.randn(N_VIS, cfg.latent_dim, generator=gen).to(device)
-    z_eval = torch.randn(2000, cfg.latent_dim, generator=gen).to(device)
-    real_vis = sample_target(cfg.target, N_VIS, gen).numpy()
-    ext = extent(cfg.target)
-    xs = torch.linspace(-ext, ext, GRID_RES)
-    gy, gx = torch.meshgrid(xs.flip(0), xs, indexing="ij")
-    grid = torch.stack([gx.reshape(-1), gy.reshape(-1)], 1).to(device)
+    z_eval = torch.randn(N_EVAL_2D, cfg.latent_dim, generator=gen).to(device)
+    fixed = {"real": sample_target(cfg.target, N_VIS, gen).numpy(),
+             "modes": target_modes(cfg.target)[0], "extent": extent(cfg.target)}
+    grid = plane_grid(cfg.target, device)
+    copies = CopyCadence(every_s=0)  # the final snapshot only
     trail: list[np.ndarray] = []
-    bs = cfg.batch_size
+    last: StepLosses | None = None
     for step in range(0, cfg.steps + 1):
         if step > 0:
-            if opt_g is None:
-                opt_g, opt_d = make_optimizers(cfg, G, D)
-            for _ in range(cfg.d_steps):
-                real = sample_target(cfg.target, bs, gen).to(device)
-                with torch.no_grad():
-                    fake = G(torch.randn(bs, cfg.latent_dim, generator=gen).to(device))
-                d_r, d_f = D(real), D(fake)
-                loss_d = d_loss(cfg.loss, d_r, d_f, cfg.label_smoothing)
-                if cfg.loss == "wgan-gp":
-                    loss_d = loss_d + 0.1 * gradient_penalty(D, real, fake)
-                opt_d.zero_grad(set_to_none=True)
-                loss_d.backward()
-                opt_d.step()
-            loss_g = g_loss(cfg.loss, D(G(torch.randn(bs, cfg.latent_dim, generator=gen)
-                                          .to(device))))
-            opt_g.zero_grad(set_to_none=True)
-            loss_g.backward()
-            opt_g.step()
-        final = step == cfg.steps
-        if not (tick(step) or final):
+            opts = opts or make_optimizers(cfg, G, D)
+            last = train_step_2d(cfg, G, D, opts, gen, device)
+        if not tick(step):
             continue
-        with torch.no_grad():
-            pts = G(z_eval).cpu().numpy()
-            fake_vis = G(z_vis)
-            d_map = score_to_prob(cfg.loss, D(grid)).reshape(GRID_RES, GRID_RES).cpu().numpy()
-        x = fake_vis.clone().requires_grad_(True)
-        grad, = torch.autograd.grad(g_loss(cfg.loss, D(x)) * len(x), x)
-        arrows = -grad.cpu().numpy()
-        arrows /= max(float(np.linalg.norm(arrows, axis=1).max()), 1e-12)
-        mm = mode_metrics(pts, cfg.target)
-        metrics: dict[str, float] = {}
-        if step > 0:
-            metrics = {"loss_d": loss_d.item(), "loss_g": loss_g.item(),
-                       "d_real": score_to_prob(cfg.loss, d_r).mean().item(),
-                       "d_fake": score_to_prob(cfg.loss, d_f).mean().item()}
-        metrics.update(modes_covered=float(mm["modes_covered"]), high_quality=mm["high_quality"])
-        fake_np = fake_vis.detach().cpu().numpy()
-        art = {"real": real_vis, "fake": fake_np, "trail": np.stack(trail) if trail else
-               np.zeros((0, N_VIS, 2), np.float32), "grad": arrows.astype(np.float32),
-               "d_map": d_map.astype(np.float32), "per_mode": mm["per_mode"], "modes": modes,
-               "extent": ext}
-        trail = (trail + [fake_np])[-8:]
-        model = frozen_copy(nn.ModuleDict({"G": G, "D": D})) if final else None
+        final = step == cfg.steps
+        metrics, art = plane_snapshot(cfg, G, D, z_vis, z_eval, grid)
+        metrics = step_metrics(cfg.loss, last) | metrics
+        art.update(fixed, trail=np.stack(trail) if trail else np.zeros((0, N_VIS, 2), np.float32))
+        trail = (trail + [art["fake"]])[-TRAIL:]
         yield Snapshot(step, tick.elapsed, metrics, art, total_steps=cfg.steps, final=final,
-                       model=model)
-        if "loss_d" in metrics and not math.isfinite(metrics["loss_d"] + metrics["loss_g"]):
-            return
+                       model=copies(nn.ModuleDict({"G": G, "D": D}), final))
 
 
 DEMOS = [

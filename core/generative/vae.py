@@ -1,4 +1,4 @@
-"""Variational autoencoder (VAE) and its baseline, a plain convolutional autoencoder (CAE).
+"""Variational autoencoder (VAE) and its baseline, a plain (deterministic) autoencoder (AE).
 
 A VAE (Kingma & Welling, "Auto-Encoding Variational Bayes", ICLR 2014; Rezende et al., ICML 2014)
 is an autoencoder whose encoder outputs a *distribution* over the latent code,
@@ -14,7 +14,7 @@ through the sampling. ``beta != 1`` gives the beta-VAE (Higgins et al., ICLR 201
 intensities (binary cross-entropy summed over pixels), as in the PyTorch examples' MNIST VAE, so
 ``neg_elbo`` is in nats per image and comparable with it.
 
-The CAE baseline has the same encoder and decoder but a deterministic code ``z = mu(x)`` and only
+The AE baseline has the same encoder and decoder but a deterministic code ``z = mu(x)`` and only
 the reconstruction loss. It reconstructs better (nothing pulls its codes together), but its codes
 do not fill N(0, I): decoding random N(0, I) vectors lands in the "holes" of its latent space.
 The VAE's KL term makes N(0, I) a sensible place to sample from.
@@ -35,17 +35,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.blocks.images import to_uint8_image
+from core.blocks.images import image_grid, lerp
 from core.blocks.projection import pca_2d
-from core.data import load_images
+from core.data import ImageData, load_images
 from core.protocol import (
+    CopyCadence,
     Demo,
+    EvalBudget,
+    RunningMean,
+    RunOptions,
     Snapshot,
-    Ticker,
-    frozen_copy,
+    eval_mode,
     param,
-    resolve_device,
-    seed_everything,
+    start,
 )
 
 DATASETS = ("mnist", "fashion_mnist", "cifar10")
@@ -55,15 +57,17 @@ N_PAIRS = 10            # held-out images shown with their reconstructions
 N_SCATTER = 1000        # held-out images in the latent scatter
 MANIFOLD_N = 15         # the 2-D latent grid is MANIFOLD_N x MANIFOLD_N decoded images
 INTERP_STEPS = 10
-EVAL_INTERVAL_S = 1.0   # held-out evaluation + artifacts at most once a second
+EVAL_SHARE = 1 / 3      # held-out evaluation + artifacts take at most a third of the time,
+EVAL_INTERVAL_S = 1.0   # and run at most once a second
+MODEL_EVERY_S = 5.0     # a frozen copy of the models for the page at most every 5 s
 
 
 # ----------------------------------------------------------------------------- configs
 
 
 @dataclass(frozen=True)
-class VaeConfig:
-    """One VAE run (optionally with the CAE baseline trained alongside on the same batches)."""
+class VaeConfig(RunOptions):
+    """One VAE run (optionally with the AE baseline trained alongside on the same batches)."""
 
     dataset: str = param("mnist", choices=DATASETS,
                          help="images to model (Fashion-MNIST and CIFAR-10 need a download)")
@@ -71,51 +75,52 @@ class VaeConfig:
                               help="convolutional encoder/decoder, or an MLP (784-400-z)")
     latent_dim: int = param(2, lo=2, hi=32, label="Latent dimension",
                             help="size of z; 2 shows the latent space directly")
-    width: int = param(16, choices=(8, 16, 32), label="Conv channels",
-                       help="channels of the first conv layer (the second has twice as many)")
+    channels: int = param(16, choices=(8, 16, 32), label="Conv channels",
+                          help="channels of the first conv layer (the second has twice as many)",
+                          aliases=("width",))
     beta: float = param(1.0, lo=0.0, hi=10.0, step=0.1, label="β (KL weight)",
                         help="weight of the KL term in the training loss (1 = VAE, 0 = no prior)")
     lr: float = param(1e-3, lo=1e-5, hi=1e-1, log=True, label="Learning rate", help="Adam")
     batch_size: int = param(64, choices=(16, 32, 64, 128, 256), label="Batch size")
     epochs: int = param(10, lo=1, hi=100, help="passes over the training images")
     baseline: bool = param(True, label="Compare with a plain autoencoder",
-                           help="train a plain autoencoder (CAE) on the same batches")
-    seed: int = param(0, lo=0, hi=2**31 - 1)
-    device: str = param("auto", choices=("auto", "cpu", "cuda"))
+                           help="train a plain autoencoder (AE) on the same batches")
 
 
 @dataclass(frozen=True)
-class CaeConfig:
+class AEConfig(RunOptions):
     """One plain (deterministic) autoencoder run: the VAE's nets without the KL term."""
 
     dataset: str = param("mnist", choices=DATASETS)
     architecture: str = param("conv", choices=ARCHITECTURES)
     latent_dim: int = param(2, lo=2, hi=32, label="Latent dimension")
-    width: int = param(16, choices=(8, 16, 32), label="Conv channels")
+    channels: int = param(16, choices=(8, 16, 32), label="Conv channels", aliases=("width",))
     lr: float = param(1e-3, lo=1e-5, hi=1e-1, log=True, label="Learning rate", help="Adam")
     batch_size: int = param(64, choices=(16, 32, 64, 128, 256), label="Batch size")
     epochs: int = param(10, lo=1, hi=100, help="passes over the training images")
-    seed: int = param(0, lo=0, hi=2**31 - 1)
-    device: str = param("auto", choices=("auto", "cpu", "cuda"))
 
 
 # ----------------------------------------------------------------------------- networks
 
 
 class ConvEncoder(nn.Module):
-    """``(N, C, S, S) -> (N, out_dim)``: two stride-2 4x4 convs (``width``, ``2 width`` channels),
+    """``(N, C, S, S) -> (N, out_dim)``: two stride-2 4x4 convs (``channels``, ``2 channels``),
     then 256 ReLUs and a linear output. ``S`` must be divisible by 4 (28 for MNIST, 32 for CIFAR).
+
+    Raises:
+        ValueError: for image sides not divisible by 4.
     """
 
-    def __init__(self, shape: tuple[int, int, int], out_dim: int, width: int = 16) -> None:
+    def __init__(self, shape: tuple[int, int, int], out_dim: int, channels: int = 16) -> None:
         super().__init__()
         c, h, w = shape
         if h % 4 or w % 4:
             raise ValueError(f"the convolutional nets need image sides divisible by 4, got {h}x{w}")
+        k = channels
         self.net = nn.Sequential(
-            nn.Conv2d(c, width, 4, 2, 1), nn.ReLU(),                # (N, width, S/2, S/2)
-            nn.Conv2d(width, 2 * width, 4, 2, 1), nn.ReLU(),        # (N, 2 width, S/4, S/4)
-            nn.Flatten(), nn.Linear(2 * width * (h // 4) * (w // 4), 256), nn.ReLU(),
+            nn.Conv2d(c, k, 4, 2, 1), nn.ReLU(),                    # (N, k, S/2, S/2)
+            nn.Conv2d(k, 2 * k, 4, 2, 1), nn.ReLU(),                # (N, 2k, S/4, S/4)
+            nn.Flatten(), nn.Linear(2 * k * (h // 4) * (w // 4), 256), nn.ReLU(),
             nn.Linear(256, out_dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -125,15 +130,16 @@ class ConvEncoder(nn.Module):
 class ConvDecoder(nn.Module):
     """``(N, latent_dim) -> (N, C, S, S)`` logits: 256 units, then two stride-2 transposed convs."""
 
-    def __init__(self, shape: tuple[int, int, int], latent_dim: int, width: int = 16) -> None:
+    def __init__(self, shape: tuple[int, int, int], latent_dim: int, channels: int = 16) -> None:
         super().__init__()
         c, h, w = shape
+        k = channels
         self.net = nn.Sequential(
             nn.Linear(latent_dim, 256), nn.ReLU(),
-            nn.Linear(256, 2 * width * (h // 4) * (w // 4)), nn.ReLU(),
-            nn.Unflatten(1, (2 * width, h // 4, w // 4)),
-            nn.ConvTranspose2d(2 * width, width, 4, 2, 1), nn.ReLU(),  # (N, width, S/2, S/2)
-            nn.ConvTranspose2d(width, c, 4, 2, 1))                     # (N, C, S, S) logits
+            nn.Linear(256, 2 * k * (h // 4) * (w // 4)), nn.ReLU(),
+            nn.Unflatten(1, (2 * k, h // 4, w // 4)),
+            nn.ConvTranspose2d(2 * k, k, 4, 2, 1), nn.ReLU(),          # (N, k, S/2, S/2)
+            nn.ConvTranspose2d(k, c, 4, 2, 1))                         # (N, C, S, S) logits
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z)
@@ -164,9 +170,9 @@ class MlpDecoder(nn.Module):
 
 
 def _nets(architecture: str, shape: tuple[int, int, int], enc_out: int,
-          latent_dim: int, width: int) -> tuple[nn.Module, nn.Module]:
+          latent_dim: int, channels: int) -> tuple[nn.Module, nn.Module]:
     if architecture == "conv":
-        return ConvEncoder(shape, enc_out, width), ConvDecoder(shape, latent_dim, width)
+        return ConvEncoder(shape, enc_out, channels), ConvDecoder(shape, latent_dim, channels)
     if architecture == "mlp":
         return MlpEncoder(shape, enc_out), MlpDecoder(shape, latent_dim)
     raise ValueError(f"unknown architecture {architecture!r}; allowed: {', '.join(ARCHITECTURES)}")
@@ -179,14 +185,18 @@ class VAE(nn.Module):
         shape: image shape ``(C, H, W)``.
         latent_dim: size of ``z``.
         architecture: ``"conv"`` or ``"mlp"``.
-        width: channels of the first conv layer (conv only).
+        channels: channels of the first conv layer (conv only).
+
+    Raises:
+        ValueError: for an unknown architecture or conv image sides not divisible by 4.
     """
 
     def __init__(self, shape: tuple[int, int, int], latent_dim: int,
-                 architecture: str = "conv", width: int = 16) -> None:
+                 architecture: str = "conv", channels: int = 16) -> None:
         super().__init__()
         self.shape, self.latent_dim = tuple(shape), latent_dim
-        self.encoder, self.decoder = _nets(architecture, shape, 2 * latent_dim, latent_dim, width)
+        self.encoder, self.decoder = _nets(architecture, shape, 2 * latent_dim, latent_dim,
+                                           channels)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Images ``(N, C, H, W)`` -> ``(mu, logvar)``, each ``(N, latent_dim)``."""
@@ -209,13 +219,14 @@ class VAE(nn.Module):
 
 
 class AE(nn.Module):
-    """Deterministic autoencoder: ``z = encoder(x)``, Bernoulli logits ``decoder(z)``."""
+    """Deterministic autoencoder: ``z = encoder(x)``, Bernoulli logits ``decoder(z)`` (arguments as
+    :class:`VAE`)."""
 
     def __init__(self, shape: tuple[int, int, int], latent_dim: int,
-                 architecture: str = "conv", width: int = 16) -> None:
+                 architecture: str = "conv", channels: int = 16) -> None:
         super().__init__()
         self.shape, self.latent_dim = tuple(shape), latent_dim
-        self.encoder, self.decoder = _nets(architecture, shape, latent_dim, latent_dim, width)
+        self.encoder, self.decoder = _nets(architecture, shape, latent_dim, latent_dim, channels)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Images ``(N, C, H, W)`` -> codes ``(N, latent_dim)``."""
@@ -258,17 +269,17 @@ def vae_loss(model: VAE, x: torch.Tensor, beta: float = 1.0) -> tuple[torch.Tens
 
     Returns:
         ``(loss, parts)``: ``loss = mean(recon + beta * kl)`` (a scalar with gradients) and
-        ``parts = {"recon", "kl", "neg_elbo"}`` as floats in nats per image (beta = 1 for
-        ``neg_elbo``).
+        ``parts = {"recon", "kl", "neg_elbo"}``, detached scalar tensors in nats per image
+        (beta = 1 for ``neg_elbo``; read them with ``float()`` or a
+        :class:`core.protocol.RunningMean`, which avoids a device sync per step).
     """
     logits, mu, logvar = model(x)
     rec, kl = recon_nll(logits, x), kl_std_normal(mu, logvar)
     loss = (rec + beta * kl).mean()
-    r, k = rec.mean().item(), kl.mean().item()
+    r, k = rec.detach().mean(), kl.detach().mean()
     return loss, {"recon": r, "kl": k, "neg_elbo": r + k}
 
 
-@torch.no_grad()
 def evaluate_vae(model: VAE, x: torch.Tensor, batch: int = 500,
                  return_codes: bool = False) -> dict[str, float] | tuple[dict, torch.Tensor]:
     """Held-out ``neg_elbo``, ``recon`` and ``kl`` in nats per image (one z sample per image).
@@ -277,39 +288,34 @@ def evaluate_vae(model: VAE, x: torch.Tensor, batch: int = 500,
     ``-log p(x)``; the single-sample estimate is unbiased for it. With ``return_codes`` also
     returns the posterior means ``mu`` ``(N, latent_dim)``.
     """
-    was = model.training
-    model.eval()
     rec = kl = 0.0
     mus = []
-    for i in range(0, len(x), batch):
-        xb = x[i:i + batch]
-        logits, mu, logvar = model(xb)
-        rec += recon_nll(logits, xb).sum().item()
-        kl += kl_std_normal(mu, logvar).sum().item()
-        mus.append(mu)
-    model.train(was)
+    with eval_mode(model):
+        for i in range(0, len(x), batch):
+            xb = x[i:i + batch]
+            logits, mu, logvar = model(xb)
+            rec += recon_nll(logits, xb).sum().item()
+            kl += kl_std_normal(mu, logvar).sum().item()
+            mus.append(mu)
     n = max(1, len(x))
     out = {"neg_elbo": (rec + kl) / n, "recon": rec / n, "kl": kl / n}
     return (out, torch.cat(mus)) if return_codes else out
 
 
-@torch.no_grad()
 def evaluate_ae(model: AE, x: torch.Tensor, batch: int = 500,
                 return_codes: bool = False) -> float | tuple[float, torch.Tensor]:
     """Held-out reconstruction error of the autoencoder: Bernoulli NLL in nats per image.
 
     With ``return_codes`` also returns the codes ``z`` ``(N, latent_dim)``.
     """
-    was = model.training
-    model.eval()
     rec = 0.0
     codes = []
-    for i in range(0, len(x), batch):
-        xb = x[i:i + batch]
-        z = model.encode(xb)
-        rec += recon_nll(model.decode(z), xb).sum().item()
-        codes.append(z)
-    model.train(was)
+    with eval_mode(model):
+        for i in range(0, len(x), batch):
+            xb = x[i:i + batch]
+            z = model.encode(xb)
+            rec += recon_nll(model.decode(z), xb).sum().item()
+            codes.append(z)
     rec /= max(1, len(x))
     return (rec, torch.cat(codes)) if return_codes else rec
 
@@ -317,14 +323,17 @@ def evaluate_ae(model: AE, x: torch.Tensor, batch: int = 500,
 # ----------------------------------------------------------------------------- artifacts
 
 
-def grid_image(images: torch.Tensor, nrow: int, pad: int = 2) -> np.ndarray:
-    """Tile images ``(N, C, H, W)`` in [0, 1] into one uint8 image (torchvision ``make_grid``)."""
-    from torchvision.utils import make_grid
+@torch.no_grad()
+def decode_images(model: VAE | AE, z: torch.Tensor) -> torch.Tensor:
+    """Images ``(N, C, H, W)`` in [0, 1] from codes ``z`` ``(N, latent_dim)``: the Bernoulli means
+    ``sigmoid(decoder logits)``, without gradients (``model`` in its current mode)."""
+    return torch.sigmoid(model.decode(z))
 
-    g = make_grid(images.detach().float().cpu().clamp(0, 1), nrow=nrow, padding=pad, pad_value=1.0)
-    if images.shape[1] == 1:
-        g = g[:1]
-    return to_uint8_image(g)
+
+def data_preview(dataset: str, n: int = 30) -> tuple[np.ndarray, ImageData, ImageData]:
+    """A uint8 grid of the first ``n`` training images (10 per row), and (train, test)."""
+    tr, te = load_images(dataset, "train"), load_images(dataset, "test")
+    return image_grid(tr.x[:n], ncol=10), tr, te
 
 
 def prior_quantile_grid(n: int = MANIFOLD_N) -> torch.Tensor:
@@ -338,17 +347,13 @@ def prior_quantile_grid(n: int = MANIFOLD_N) -> torch.Tensor:
     return torch.stack([z1.reshape(-1), z2.reshape(-1)], 1)
 
 
-def lerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """Linear interpolation ``(1 - t) a + t b`` of codes ``a, b (D,)`` at ``t (T,)``: ``(T, D)``."""
-    return (1 - t)[:, None] * a[None] + t[:, None] * b[None]
-
-
 def confident_share_or_none(images: torch.Tensor) -> float | None:
-    """The shared classifier's share of samples with max p > 0.9, or None without it/for RGB."""
+    """The shared classifier's share of samples with max p > 0.9 (:mod:`core.blocks.image_metrics`),
+    or None for images that are not 1x28x28 or without the classifier's weights."""
     if images.shape[1:] != (1, 28, 28):
         return None
     try:
-        from core.generative.classifier import confident_share
+        from core.blocks.image_metrics import confident_share
         return float(confident_share(images.detach().cpu()))
     except (ImportError, FileNotFoundError):
         return None
@@ -369,59 +374,108 @@ def pick_pairs(y: torch.Tensor, k: int = N_PAIRS) -> torch.Tensor:
     return torch.tensor(out[:k])
 
 
-# ----------------------------------------------------------------------------- training
-
-
-def _data(dataset: str, device: torch.device):
-    tr, te = load_images(dataset, "train"), load_images(dataset, "test")
-    return tr, te, tr.x.to(device), te.x.to(device)
-
-
 @torch.no_grad()
-def _artifacts(name: str, m: VAE | AE, codes: torch.Tensor, x_pairs: torch.Tensor,
-               y: torch.Tensor, z_fixed: torch.Tensor,
-               digits: bool) -> tuple[dict, dict, torch.Tensor]:
+def model_artifacts(name: str, m: VAE | AE, codes: torch.Tensor, x_pairs: torch.Tensor,
+                    y: torch.Tensor, z_fixed: torch.Tensor,
+                    digits: bool) -> tuple[dict, dict, torch.Tensor]:
     """One model's pictures (see :func:`train`), its sample-quality metrics (``digits``: judge
     samples with the MNIST classifier) and its reconstructions of ``x_pairs``. ``codes`` are the
     held-out codes (posterior means for the VAE)."""
     art: dict = {}
     metrics: dict[str, float] = {}
-    m.eval()
-    z_pairs = m.encode(x_pairs)
-    z_pairs = z_pairs[0] if isinstance(z_pairs, tuple) else z_pairs  # VAE: the posterior mean
-    rec = torch.sigmoid(m.decode(z_pairs))
-    samples = torch.sigmoid(m.decode(z_fixed))
-    art[f"{name}_samples"] = grid_image(samples, nrow=8)
-    share = confident_share_or_none(samples) if digits else None
-    if share is not None:
-        metrics[f"{name}_confident_share"] = share
-    zc = codes[:N_SCATTER].cpu().double().numpy()
-    (proj, prior), _ = pca_2d(zc, z_fixed.cpu().double().numpy())
-    art[f"{name}_latent"] = {"z": proj.astype(np.float32), "prior": prior.astype(np.float32),
-                             "y": y[:N_SCATTER].cpu().numpy(), "pca": zc.shape[1] > 2}
-    t = torch.linspace(0, 1, INTERP_STEPS, device=z_pairs.device)
-    art[f"{name}_interp"] = grid_image(torch.sigmoid(m.decode(lerp(z_pairs[0], z_pairs[1], t))),
-                                       nrow=INTERP_STEPS)
-    if m.latent_dim == 2:
-        grid_z = prior_quantile_grid().to(z_pairs.device)
-        art[f"{name}_manifold"] = grid_image(torch.sigmoid(m.decode(grid_z)), nrow=MANIFOLD_N,
-                                             pad=0)
-    m.train()
+    with eval_mode(m):
+        z_pairs = m.encode(x_pairs)
+        z_pairs = z_pairs[0] if isinstance(z_pairs, tuple) else z_pairs  # VAE: the posterior mean
+        rec = decode_images(m, z_pairs)
+        samples = decode_images(m, z_fixed)
+        art[f"{name}_samples"] = image_grid(samples, ncol=8)
+        share = confident_share_or_none(samples) if digits else None
+        if share is not None:
+            metrics[f"{name}_confident_share"] = share
+        zc = codes[:N_SCATTER].cpu().double().numpy()
+        (proj, prior), _ = pca_2d(zc, z_fixed.cpu().double().numpy())
+        art[f"{name}_latent"] = {"z": proj.astype(np.float32), "prior": prior.astype(np.float32),
+                                 "y": y[:N_SCATTER].cpu().numpy(), "pca": zc.shape[1] > 2}
+        t = torch.linspace(0, 1, INTERP_STEPS, device=z_pairs.device)
+        art[f"{name}_interp"] = image_grid(decode_images(m, lerp(z_pairs[0], z_pairs[1], t)),
+                                           ncol=INTERP_STEPS)
+        if m.latent_dim == 2:
+            grid_z = prior_quantile_grid().to(z_pairs.device)
+            art[f"{name}_manifold"] = image_grid(decode_images(m, grid_z), ncol=MANIFOLD_N, pad=0)
     return art, metrics, rec
 
 
-def _train(cfg, with_vae: bool, with_cae: bool) -> Iterator[Snapshot]:
-    device = resolve_device(cfg.device)
-    gen = seed_everything(cfg.seed)
-    tr, te = load_images(cfg.dataset, "train"), load_images(cfg.dataset, "test")
-    xtr, xte = tr.x.to(device), te.x.to(device)
-    shape = tuple(tr.shape)
+# ----------------------------------------------------------------------------- training
+
+
+def make_models(cfg: VaeConfig | AEConfig, shape: tuple[int, int, int], with_vae: bool,
+                with_ae: bool, device: torch.device) -> dict[str, VAE | AE]:
+    """``{"vae": VAE, "ae": AE}`` (those asked for, in that order) on ``device``.
+
+    Raises:
+        ValueError: for conv nets on image sides not divisible by 4.
+    """
     if cfg.architecture == "conv" and (shape[1] % 4 or shape[2] % 4):
         raise ValueError(f"the convolutional nets need image sides divisible by 4, got {shape}")
-    vae = VAE(shape, cfg.latent_dim, cfg.architecture, cfg.width).to(device) if with_vae else None
-    cae = AE(shape, cfg.latent_dim, cfg.architecture, cfg.width).to(device) if with_cae else None
-    models = [(n, m) for n, m in (("vae", vae), ("cae", cae)) if m is not None]
-    opts = {n: torch.optim.Adam(m.parameters(), lr=cfg.lr) for n, m in models}
+    models: dict[str, VAE | AE] = {}
+    if with_vae:
+        models["vae"] = VAE(shape, cfg.latent_dim, cfg.architecture, cfg.channels).to(device)
+    if with_ae:
+        models["ae"] = AE(shape, cfg.latent_dim, cfg.architecture, cfg.channels).to(device)
+    return models
+
+
+def ae_prefix(models: dict) -> str:
+    """The AE's metric prefix: none when it trains alone, ``ae_`` next to the VAE."""
+    return "ae_" if "vae" in models else ""
+
+
+def train_step(models: dict[str, VAE | AE], opts: dict, xb: torch.Tensor, beta: float,
+               losses: RunningMean) -> None:
+    """One Adam step of every model on the batch ``xb``; their training losses go to ``losses``
+    (``train_neg_elbo`` for the VAE, ``[ae_]train_recon`` for the AE)."""
+    for name, m in models.items():
+        if name == "vae":
+            loss, parts = vae_loss(m, xb, beta)
+            losses.add(train_neg_elbo=parts["neg_elbo"])
+        else:
+            loss = recon_nll(m(xb), xb).mean()
+            losses.add(**{ae_prefix(models) + "train_recon": loss.detach()})
+        opts[name].zero_grad(set_to_none=True)
+        loss.backward()
+        opts[name].step()
+
+
+def evaluate(models: dict[str, VAE | AE], te: ImageData, xte: torch.Tensor,
+             x_pairs: torch.Tensor, z_fixed: torch.Tensor,
+             digits: bool) -> tuple[dict[str, float], dict]:
+    """Held-out metrics and the artifacts of every model (see :func:`train`)."""
+    metrics: dict[str, float] = {}
+    art: dict = {}
+    rows = [x_pairs]
+    for name, m in models.items():
+        if name == "vae":
+            ev, codes = evaluate_vae(m, xte, return_codes=True)
+            metrics.update(ev)
+        else:
+            rec, codes = evaluate_ae(m, xte, return_codes=True)
+            metrics[ae_prefix(models) + "recon"] = rec
+        a, quality, recon_imgs = model_artifacts(name, m, codes, x_pairs, te.y, z_fixed, digits)
+        art.update(a)
+        metrics.update(quality)
+        rows.append(recon_imgs)
+    art["recon_pairs"] = image_grid(torch.cat(rows), ncol=len(x_pairs))
+    art["recon_rows"] = ["input"] + [name.upper() for name in models]
+    return metrics, art
+
+
+def _train(cfg: VaeConfig | AEConfig, with_vae: bool, with_ae: bool) -> Iterator[Snapshot]:
+    device = start(cfg)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    tr, te = load_images(cfg.dataset, "train"), load_images(cfg.dataset, "test")
+    xtr, xte = tr.x.to(device), te.x.to(device)
+    models = make_models(cfg, tuple(tr.shape), with_vae, with_ae, device)
+    opts = {n: torch.optim.Adam(m.parameters(), lr=cfg.lr) for n, m in models.items()}
     z_fixed = torch.randn(N_SAMPLES, cfg.latent_dim, generator=gen).to(device)
     x_pairs = xte[pick_pairs(te.y).to(device)]  # the first is a 0, the second a 1
     beta = getattr(cfg, "beta", 1.0)
@@ -429,100 +483,67 @@ def _train(cfg, with_vae: bool, with_cae: bool) -> Iterator[Snapshot]:
     bs = min(cfg.batch_size, n)
     per_epoch = math.ceil(n / bs)
     total = cfg.epochs * per_epoch
-    tick = Ticker(total=total, interval_s=EVAL_INTERVAL_S)
-    last_model_t = -math.inf
-    running: dict[str, list[float]] = {}
+    budget = EvalBudget(share=EVAL_SHARE, min_interval_s=EVAL_INTERVAL_S)
+    copies = CopyCadence(every_s=MODEL_EVERY_S)
+    losses = RunningMean()
+    t0 = time.perf_counter()
     order = torch.randperm(n, generator=gen).to(device)
     for step in range(0, total + 1):
         if step > 0:
-            e, i = divmod(step - 1, per_epoch)
-            if i == 0 and e > 0:
+            epoch, i = divmod(step - 1, per_epoch)
+            if i == 0 and epoch > 0:
                 order = torch.randperm(n, generator=gen).to(device)
-            xb = xtr[order[i * bs:(i + 1) * bs]]
-            for name, m in models:
-                if name == "vae":
-                    loss, parts = vae_loss(m, xb, beta)
-                    running.setdefault("train_neg_elbo", []).append(parts["neg_elbo"])
-                else:
-                    loss = recon_nll(m(xb), xb).mean()
-                    key = "train_recon" if vae is None else "cae_train_recon"
-                    running.setdefault(key, []).append(loss.item())
-                opts[name].zero_grad(set_to_none=True)
-                loss.backward()
-                opts[name].step()
-        if not (tick(step) or step == total):
-            continue
-        t_eval = time.perf_counter()
+            train_step(models, opts, xtr[order[i * bs:(i + 1) * bs]], beta, losses)
         final = step == total
-        metrics: dict[str, float] = {"epoch": step / per_epoch}
-        art: dict = {"note": tr.note, "dataset": tr.name, "classes": tr.classes}
-        rows = [x_pairs]
-        for name, m in models:
-            if name == "vae":
-                ev, codes = evaluate_vae(m, xte, return_codes=True)
-                metrics.update(ev)
-            else:
-                rec, codes = evaluate_ae(m, xte, return_codes=True)
-                metrics["recon" if vae is None else "cae_recon"] = rec
-            a, quality, recon_imgs = _artifacts(name, m, codes, x_pairs, te.y, z_fixed,
-                                              digits=tr.name == "mnist")
-            art.update(a)
-            metrics.update(quality)
-            rows.append(recon_imgs)
-        art["recon_pairs"] = grid_image(torch.cat(rows), nrow=len(x_pairs))
-        art["recon_rows"] = ["input"] + [name.upper() for name, _ in models]
-        metrics.update({k: float(np.mean(v)) for k, v in running.items()})
-        running.clear()
-        model = None
-        if final or tick.elapsed - last_model_t > 5.0:
-            last_model_t = tick.elapsed
-            model = frozen_copy(nn.ModuleDict(dict(models)))
-        # keep evaluation to about a third of the time: slow machines evaluate less often
-        tick.interval_s = max(EVAL_INTERVAL_S, 2.0 * (time.perf_counter() - t_eval))
-        yield Snapshot(step, tick.elapsed, metrics, art, total_steps=total, final=final,
-                       model=model)
-        if not all(math.isfinite(v) for v in metrics.values()):
-            return
+        if not budget.due(final):
+            continue
+        with budget.timed():
+            metrics, art = evaluate(models, te, xte, x_pairs, z_fixed, digits=tr.name == "mnist")
+        metrics = {"epoch": step / per_epoch, **metrics, **losses.pop()}
+        art.update(note=tr.note, dataset=tr.name, classes=tr.classes)
+        yield Snapshot(step, time.perf_counter() - t0, metrics, art, total_steps=total,
+                       final=final, model=copies(nn.ModuleDict(models), final))
 
 
 def train(cfg: VaeConfig) -> Iterator[Snapshot]:
-    """Train a VAE (and, with ``cfg.baseline``, the CAE on the same batches) on images.
+    """Train a VAE (and, with ``cfg.baseline``, the AE on the same batches) on images.
 
     Both models see the same mini-batches with the same budget (``cfg.epochs`` passes); the
     held-out split is the dataset's test split. A snapshot (step 0 first, then at most once a
-    second) carries:
+    second and with at most a third of the time spent on it) carries:
 
     Metrics (held-out, nats per image): ``neg_elbo``, ``recon``, ``kl`` (VAE, beta = 1 in
-    ``neg_elbo``); ``cae_recon`` (CAE); ``train_neg_elbo``, ``cae_train_recon`` (mean over the
-    training batches since the last snapshot); ``vae_confident_share``, ``cae_confident_share``
+    ``neg_elbo``); ``ae_recon`` (AE); ``train_neg_elbo``, ``ae_train_recon`` (mean over the
+    training batches since the last snapshot); ``vae_confident_share``, ``ae_confident_share``
     (share of the 32 decoded N(0, I) samples the MNIST classifier labels with p > 0.9; MNIST-shaped
     data only, when ``assets/mnist_lenet.pt`` exists); ``epoch``.
 
-    Artifacts: ``recon_pairs`` (uint8 grid: inputs, VAE, CAE reconstructions as rows);
-    ``{vae,cae}_samples`` (decoded fixed N(0, I) vectors, the same for both models);
-    ``{vae,cae}_latent`` (dict: ``z`` (N, 2) held-out codes or their PCA projection, ``prior``
-    (32, 2) the N(0, I) vectors in the same projection, ``y`` labels, ``pca`` flag);
-    ``{vae,cae}_interp`` (decoded straight line between the codes of a held-out 0 and 1); for a
-    2-D latent ``{vae,cae}_manifold`` (decoded 15x15 grid at the prior's quantiles). ``model``: an
-    ``nn.ModuleDict`` with ``vae`` (and ``cae``), on the final snapshot and every ~5 s.
+    Artifacts: ``recon_pairs`` (uint8 grid: inputs, VAE, AE reconstructions as rows) and
+    ``recon_rows`` (the row names); ``{vae,ae}_samples`` (decoded fixed N(0, I) vectors, the same
+    for both models); ``{vae,ae}_latent`` (dict: ``z`` (N, 2) held-out codes or their PCA
+    projection, ``prior`` (32, 2) the N(0, I) vectors in the same projection, ``y`` labels,
+    ``pca`` flag); ``{vae,ae}_interp`` (decoded straight line between the codes of a held-out 0
+    and 1); for a 2-D latent ``{vae,ae}_manifold`` (decoded 15x15 grid at the prior's quantiles);
+    ``note``, ``dataset``, ``classes`` of the data. ``model``: an ``nn.ModuleDict`` with ``vae``
+    (and ``ae``), on the final snapshot and every ~5 s.
 
     Raises:
         ValueError: for unusable settings (e.g. a CUDA device that is not there).
     """
-    return _train(cfg, with_vae=True, with_cae=cfg.baseline)
+    return _train(cfg, with_vae=True, with_ae=cfg.baseline)
 
 
-def train_cae(cfg: CaeConfig) -> Iterator[Snapshot]:
+def train_ae(cfg: AEConfig) -> Iterator[Snapshot]:
     """Train only the plain autoencoder; metrics ``recon`` (held-out) and ``train_recon``.
 
-    Artifacts as in :func:`train` for the ``cae`` model (``recon_pairs`` has two rows).
+    Artifacts as in :func:`train` for the ``ae`` model (``recon_pairs`` has two rows).
     """
-    return _train(cfg, with_vae=False, with_cae=True)
+    return _train(cfg, with_vae=False, with_ae=True)
 
 
 DEMOS = [
     Demo("vae", VaeConfig, train, title="Variational autoencoder",
          description="A VAE (with a plain-autoencoder baseline) on MNIST; held-out -ELBO in nats."),
-    Demo("cae", CaeConfig, train_cae, title="Convolutional autoencoder",
+    Demo("ae", AEConfig, train_ae, title="Plain autoencoder",
          description="The plain autoencoder baseline of the VAE page; held-out reconstruction."),
 ]

@@ -1,10 +1,11 @@
 """Graph neural networks: semi-supervised node classification, over-smoothing, graph classification.
 
-Models (built from PyTorch Geometric layers):
+Models (PyTorch Geometric layers):
 
 * GCN, Kipf & Welling, "Semi-Supervised Classification with Graph Convolutional Networks",
   ICLR 2017: ``H' = sigma(D^-1/2 (A + I) D^-1/2 H W)`` (``GCNConv``).
-* GraphSAGE (mean aggregator), Hamilton, Ying & Leskovec, NeurIPS 2017 (``SAGEConv``).
+* GraphSAGE (mean aggregator), Hamilton, Ying & Leskovec, NeurIPS 2017 (:class:`SAGELayer`, the
+  computation and initialisation of ``SAGEConv``).
 * GAT, Velickovic et al., "Graph Attention Networks", ICLR 2018 (``GATConv``):
   ``alpha_ij = softmax_j(LeakyReLU(a^T [W h_i || W h_j]))``.
 * MLP: the same stack with ``Linear`` layers, ignoring the edges (the baseline).
@@ -12,18 +13,19 @@ Models (built from PyTorch Geometric layers):
   ICLR 2019) layers, then global sum/mean/max pooling and a linear read-out.
 
 Shapes: node features ``x`` (N, F); ``edge_index`` (2, E) int64; logits (N, K); last hidden
-layer (N, H) (H = hidden * heads for GAT). Training is full-batch Adam on the cross-entropy of the
-labelled nodes (``train_mask``).
+layer (N, H) (H = hidden * n_heads for GAT). Training is full-batch Adam on the cross-entropy of
+the labelled nodes (``train_mask``).
 
-Speed: Cora's features are sparse bag-of-words (1.3% nonzero). Dropping out the dense
-2,708 x 1,433 input matrix dominates a plain implementation's time, so the input is kept as a
-sparse COO tensor, dropout is applied to its nonzeros only (identical in distribution: dropped
-zeros stay zero) and the first layer multiplies sparse x dense. ``GCNConv(cached=True)`` caches
-the normalized adjacency.
+Sparse input: Cora's bag-of-words features are 1.3% nonzero, so they are kept as a sparse CSR
+tensor (:func:`sparse_features`), dropout acts on the nonzeros only (:func:`sparse_dropout`) and
+the first layer's weight multiplies them sparsely (``F.linear`` on a CSR tensor; GCNConv and
+GATConv take it as it is). ``SAGEConv`` gathers raw neighbour features, which a CSR tensor does
+not support, so :class:`SAGELayer` projects first and then averages (the mean is linear).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from collections.abc import Iterator
@@ -31,13 +33,25 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+import torch.nn.functional as F  # noqa: N812 - the usual alias
 from torch import nn
 
 from core.blocks.projection import FeatureMap, pca_2d
 from core.data import data_root
 from core.data.graphs import GRAPH_SETS, GRAPHS, load_graph, load_graph_dataset
-from core.protocol import Demo, Snapshot, Ticker, frozen_copy, param, resolve_device, seed_everything
+from core.protocol import (
+    CopyCadence,
+    Demo,
+    RunningMean,
+    RunOptions,
+    Snapshot,
+    Ticker,
+    eval_mode,
+    heartbeats,
+    param,
+    seed_everything,
+    start,
+)
 
 MODELS = ("gcn", "sage", "gat", "mlp")
 MODEL_NAMES = {"gcn": "GCN", "sage": "GraphSAGE", "gat": "GAT", "mlp": "MLP (no edges)"}
@@ -47,7 +61,7 @@ MAX_EMBED_POINTS = 3000
 
 
 @dataclass(frozen=True)
-class GnnConfig:
+class GnnConfig(RunOptions):
     """Every setting of one node-classification run."""
 
     dataset: str = param("karate", choices=GRAPHS, label="Graph",
@@ -55,11 +69,12 @@ class GnnConfig:
                          "stochastic block model (sbm)")
     model: str = param("gcn", choices=MODELS, help="gcn, sage (GraphSAGE), gat, or mlp (ignores "
                        "the edges: the baseline)")
-    layers: int = param(2, lo=1, hi=8, help="message-passing layers (the receptive field is "
-                        "this many hops)")
+    n_layers: int = param(2, lo=1, hi=8, label="Layers", aliases=("layers",),
+                          help="message-passing layers (the receptive field is this many hops)")
     hidden: int = param(16, lo=2, hi=256, label="Hidden size",
                         help="hidden features per layer (per attention head for GAT)")
-    heads: int = param(8, lo=1, hi=8, label="GAT heads", help="attention heads (GAT only)")
+    n_heads: int = param(8, lo=1, hi=8, label="GAT heads", aliases=("heads",),
+                         help="attention heads (GAT only)")
     dropout: float = param(0.5, lo=0.0, hi=0.9, step=0.05,
                            help="dropout on the input and every hidden layer (and on the "
                            "attention coefficients for GAT)")
@@ -83,8 +98,6 @@ class GnnConfig:
     feature_signal: float = param(0.5, lo=0.0, hi=3.0, step=0.1, label="SBM feature signal",
                                   help="distance between class means of the node features in "
                                   "noise units (0 = features are pure noise)")
-    seed: int = param(0, lo=0, hi=2**31 - 1)
-    device: str = param("auto", choices=("auto", "cpu", "cuda"))
 
     def __post_init__(self) -> None:
         if self.dataset == "sbm" and self.sbm_nodes < 4 * self.sbm_classes:
@@ -171,124 +184,78 @@ def sparse_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
                                    check_invariants=False)
 
 
-class _CSRMatmul(torch.autograd.Function):
-    """``x @ weight.T`` for a constant sparse CSR ``x`` (N, F); the backward uses ``x^T`` (given
-    in CSR, same values) so both directions are sparse x dense products."""
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, xt: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        ctx.xt = xt
-        return x @ weight.t()
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        return None, None, (ctx.xt @ grad).t()
-
-
-class CSRLinear(nn.Module):
-    """Wraps a linear layer (``torch.nn.Linear`` or PyG's ``Linear``) so it also takes a sparse
-    CSR input fast: ``y = x W^T (+ b)``, (N, F) -> (N, out).
-
-    PyTorch's generic sparse backward for ``W`` is slow (it transposes ``x`` every step), so the
-    transpose's index structure is computed once (a node-feature matrix's sparsity pattern never
-    changes; dropout only changes values) and ``x^T``'s values are gathered by a permutation.
-    Dense inputs go to the wrapped layer unchanged.
-    """
-
-    def __init__(self, inner: nn.Module) -> None:
-        super().__init__()
-        self.inner = inner
-        self._pattern: tuple | None = None
-
-    def reset_parameters(self) -> None:
-        self.inner.reset_parameters()
-
-    def _transpose(self, x: torch.Tensor) -> torch.Tensor:
-        key = (x.col_indices().data_ptr(), tuple(x.shape), x.values().numel())
-        if self._pattern is None or self._pattern[0] != key:
-            n = x.values().numel()
-            ids = torch.sparse_csr_tensor(x.crow_indices(), x.col_indices(),
-                                          torch.arange(n, dtype=torch.float64, device=x.device),
-                                          x.shape, check_invariants=False)
-            t = ids.to_sparse_coo().t().coalesce().to_sparse_csr()
-            self._pattern = (key, t.crow_indices(), t.col_indices(), t.values().long())
-        _, crow, col, perm = self._pattern
-        return torch.sparse_csr_tensor(crow, col, x.values()[perm], (x.shape[1], x.shape[0]),
-                                       check_invariants=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.layout != torch.sparse_csr:
-            return self.inner(x)
-        if not (torch.is_grad_enabled() and self.inner.weight.requires_grad):
-            y = x @ self.inner.weight.t()
-        else:
-            y = _CSRMatmul.apply(x, self._transpose(x), self.inner.weight)
-        return y + self.inner.bias if getattr(self.inner, "bias", None) is not None else y
-
-
 # ----------------------------------------------------------------------------------- model
 
 
+class SAGELayer(nn.Module):
+    """GraphSAGE layer with the mean aggregator, (N, d_in) -> (N, d_out):
+    ``h_i' = W_l mean_{j in N(i)} h_j + b + W_r h_i`` (Hamilton et al. 2017; PyG's ``SAGEConv``,
+    same parameters and initialisation).
+
+    It computes ``mean_j (W_l h_j)`` (the mean is linear), so a sparse CSR ``h`` is multiplied
+    sparsely before neighbours are gathered. ``lin_l``/``lin_r`` hold ``W_l`` (with ``b``) and
+    ``W_r``.
+    """
+
+    def __init__(self, in_dim: int, out_dim: int) -> None:
+        super().__init__()
+        from torch_geometric.nn import Linear
+
+        self.lin_l = Linear(in_dim, out_dim, bias=True)
+        self.lin_r = Linear(in_dim, out_dim, bias=False)
+        self.reset_parameters()  # as SAGEConv: so a seed gives SAGEConv's weights
+
+    def reset_parameters(self) -> None:
+        self.lin_l.reset_parameters()
+        self.lin_r.reset_parameters()
+
+    def forward(self, h: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
+        from torch_geometric.utils import scatter
+
+        src, dst = edge_index
+        wh = F.linear(h, self.lin_l.weight)  # (N, d_out) W_l h_j for every node
+        mean = scatter(wh[src], dst, dim=0, dim_size=wh.shape[0], reduce="mean")
+        return mean + self.lin_l.bias + self.lin_r(h)
+
+
 class NodeGNN(nn.Module):
-    """``layers`` graph layers (or Linear layers for ``kind="mlp"``) for node classification.
+    """``n_layers`` graph layers (or Linear layers for ``kind="mlp"``) for node classification.
 
     ``h^0 = x``; ``h^l = act(Conv_l(dropout(h^{l-1}), edge_index))`` for l < L; logits
     ``= Conv_L(dropout(h^{L-1}))``. Activation ReLU (ELU for GAT, as the paper). GAT hidden
-    layers concatenate ``heads`` heads of ``hidden`` features; its output layer averages
-    one head. Input x may be a sparse CSR tensor (dropout then acts on its nonzeros and the first
-    layer's weight multiplies it sparsely, see :class:`CSRLinear`).
+    layers concatenate ``n_heads`` heads of ``hidden`` features; its output layer averages
+    one head. ``x`` may be a sparse CSR tensor (see the module docstring).
     """
 
-    def __init__(self, kind: str, in_dim: int, hidden: int, out_dim: int, layers: int,
-                 heads: int = 1, dropout: float = 0.5) -> None:
+    def __init__(self, kind: str, in_dim: int, hidden: int, out_dim: int, n_layers: int,
+                 n_heads: int = 1, dropout: float = 0.5) -> None:
         super().__init__()
-        from torch_geometric.nn import GATConv, GCNConv, SAGEConv
-
         if kind not in MODELS:
             raise ValueError(f"unknown model {kind!r}; allowed: {', '.join(MODELS)}")
-        self.kind, self.dropout, self.heads = kind, dropout, heads
+        self.kind, self.dropout, self.n_heads = kind, dropout, n_heads
         self.convs = nn.ModuleList()
         d = in_dim
-        for i in range(layers):
-            last = i == layers - 1
+        for i in range(n_layers):
+            last = i == n_layers - 1
             out = out_dim if last else hidden
-            if kind == "gcn":
-                conv = GCNConv(d, out, cached=True)
-            elif kind == "sage":
-                conv = SAGEConv(d, out)
-            elif kind == "gat":
-                conv = GATConv(d, out, heads=1 if last else heads, concat=not last,
-                               dropout=dropout)
-            else:
-                conv = nn.Linear(d, out)
-            if i == 0:  # the first layer may get sparse CSR features
-                if kind in ("gcn", "gat"):
-                    conv.lin = CSRLinear(conv.lin)
-                elif kind == "sage":
-                    conv.lin_l, conv.lin_r = CSRLinear(conv.lin_l), CSRLinear(conv.lin_r)
-                else:
-                    conv = CSRLinear(conv)
-            self.convs.append(conv)
-            d = out * (heads if kind == "gat" and not last else 1)
-        self.embed_dim = d if layers > 1 else out_dim
+            self.convs.append(self._layer(d, out, last))
+            d = out * (n_heads if kind == "gat" and not last else 1)
+        self.embed_dim = d if n_layers > 1 else out_dim
+
+    def _layer(self, d_in: int, d_out: int, last: bool) -> nn.Module:
+        from torch_geometric.nn import GATConv, GCNConv
+
+        if self.kind == "gcn":
+            return GCNConv(d_in, d_out, cached=True)
+        if self.kind == "sage":
+            return SAGELayer(d_in, d_out)
+        if self.kind == "gat":
+            return GATConv(d_in, d_out, heads=1 if last else self.n_heads, concat=not last,
+                           dropout=self.dropout)
+        return nn.Linear(d_in, d_out)
 
     def act(self, h: torch.Tensor) -> torch.Tensor:
         return F.elu(h) if self.kind == "gat" else F.relu(h)
-
-    def layer(self, i: int, h: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
-        """Apply layer ``i`` (no dropout, no activation): (N, d_in) -> (N, d_out)."""
-        conv = self.convs[i]
-        if self.kind == "mlp":
-            return conv(h)
-        if self.kind == "sage" and h.layout == torch.sparse_csr:
-            # SAGEConv aggregates the raw features first; mean aggregation is linear, so
-            # mean_j(W_l x_j) = W_l mean_j(x_j): project the sparse x first, then aggregate.
-            xl = _CSRMatmul.apply(h, conv.lin_l._transpose(h), conv.lin_l.inner.weight)
-            out = conv.propagate(edge_index, x=(xl, xl), size=None)
-            if conv.lin_l.inner.bias is not None:
-                out = out + conv.lin_l.inner.bias
-            return out + conv.lin_r(h)
-        return conv(h, edge_index)
 
     def forward(self, x: torch.Tensor, edge_index: torch.Tensor,
                 return_hidden: bool = False):
@@ -296,10 +263,10 @@ class NodeGNN(nn.Module):
         ``[h^0, ..., h^{L-1}]`` (h^0 = x) and the last hidden layer (N, H) (the logits when
         L = 1)."""
         h, inputs = x, []
-        for i in range(len(self.convs)):
+        for i, conv in enumerate(self.convs):
             inputs.append(h)
             h = sparse_dropout(h, self.dropout, self.training)
-            h = self.layer(i, h, edge_index)
+            h = conv(h) if self.kind == "mlp" else conv(h, edge_index)
             if i < len(self.convs) - 1:
                 h = self.act(h)
         if return_hidden:
@@ -307,25 +274,16 @@ class NodeGNN(nn.Module):
         return h
 
 
-def frozen_model(model: NodeGNN) -> NodeGNN:
-    """:func:`core.protocol.frozen_copy` of ``model`` without its caches (GCNConv's cached normalized
-    adjacency is a sparse tensor that cannot be deep-copied; the copy recomputes it)."""
-    saved = []
-    for m in model.modules():
-        for attr in ("_cached_adj_t", "_cached_edge_index", "_pattern"):
-            if getattr(m, attr, None) is not None:
-                saved.append((m, attr, getattr(m, attr)))
-                setattr(m, attr, None)
-    try:
-        return frozen_copy(model)
-    finally:
-        for m, attr, v in saved:
-            setattr(m, attr, v)
-
-
 def build_model(cfg: GnnConfig, in_dim: int, n_classes: int) -> NodeGNN:
     """The :class:`NodeGNN` of ``cfg`` for ``in_dim`` input features and ``n_classes``."""
-    return NodeGNN(cfg.model, in_dim, cfg.hidden, n_classes, cfg.layers, cfg.heads, cfg.dropout)
+    return NodeGNN(cfg.model, in_dim, cfg.hidden, n_classes, cfg.n_layers, cfg.n_heads,
+                   cfg.dropout)
+
+
+def initial_model(cfg: GnnConfig, data) -> NodeGNN:
+    """The freshly initialised model a run of ``cfg`` on ``data`` starts from, in eval mode."""
+    seed_everything(cfg.seed)
+    return build_model(cfg, data.num_features, data.num_classes).eval()
 
 
 def make_optimizer(cfg: GnnConfig, model: NodeGNN) -> torch.optim.Optimizer:
@@ -341,8 +299,8 @@ def make_optimizer(cfg: GnnConfig, model: NodeGNN) -> torch.optim.Optimizer:
 
 
 def embed_2d(h: torch.Tensor, ref_axes: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Node vectors ``h`` (N, D) to 2-D with :func:`core.blocks.projection.pca_2d`, signs aligned with
-    ``ref_axes`` (the previous snapshot's axes) so the picture does not mirror.
+    """Node vectors ``h`` (N, D) to 2-D with :func:`core.blocks.projection.pca_2d`, signs aligned
+    with ``ref_axes`` (the previous snapshot's axes) so the picture does not mirror.
 
     Returns:
         ``(points (N, 2) float32, axes (D, 2))``.
@@ -352,8 +310,8 @@ def embed_2d(h: torch.Tensor, ref_axes: np.ndarray | None = None) -> tuple[np.nd
 
 
 def tsne_2d(h: np.ndarray, seed: int = 0) -> np.ndarray:
-    """t-SNE of rows of ``h`` (N, D) -> (N, 2) with :class:`core.blocks.projection.FeatureMap` (openTSNE,
-    van der Maaten & Hinton 2008). Rows are L2-normalised first (cosine geometry).
+    """t-SNE of rows of ``h`` (N, D) -> (N, 2) with :class:`core.blocks.projection.FeatureMap`
+    (openTSNE, van der Maaten & Hinton 2008). Rows are L2-normalised first (cosine geometry).
 
     Raises:
         ValueError: for fewer than 3 rows or non-finite values.
@@ -380,18 +338,42 @@ def mean_pairwise_distance(h: torch.Tensor, max_nodes: int = 1000, seed: int = 0
     return float((n * n - sim.sum()) / (n * (n - 1)))
 
 
-@torch.no_grad()
-def evaluate(model: NodeGNN, x: torch.Tensor, edge_index: torch.Tensor, y: torch.Tensor,
-             masks: dict[str, torch.Tensor]):
-    """Eval-mode forward: ``(accuracies {split: float}, logits (N, K), last hidden (N, H))``."""
-    was = model.training
-    model.eval()
-    logits, _, hid = model(x, edge_index, return_hidden=True)
-    model.train(was)
-    pred = logits.argmax(1)
-    acc = {k: float((pred[m] == y[m]).float().mean()) if m.any() else float("nan")
-           for k, m in masks.items()}
-    return acc, logits, hid
+def recorded_messages(model: NodeGNN, layer: int, x: torch.Tensor,
+                      edge_index: torch.Tensor) -> tuple[torch.Tensor, dict, torch.Tensor]:
+    """Run ``model`` once and record what PyG layer ``layer`` (GCNConv, GATConv) passes along
+    each edge, through PyG's public message-passing hooks.
+
+    Returns:
+        ``(edge_index (2, E') as propagated (self-loops included), the message function's
+        arguments (GCN: ``edge_weight`` (E',); GAT: ``alpha`` (E', heads)), messages (E', C) or
+        (E', heads, C))``; ``edge_index[0]`` sends to ``edge_index[1]``.
+    """
+    conv, rec = model.convs[layer], {}
+    hooks = [conv.register_propagate_forward_pre_hook(
+                 lambda _m, inputs: rec.update(edge_index=inputs[0])),
+             conv.register_message_forward_hook(
+                 lambda _m, inputs, out: rec.update(args=inputs[0], message=out))]
+    try:
+        model(x, edge_index)
+    finally:
+        for h in hooks:
+            h.remove()
+    return rec["edge_index"], rec["args"], rec["message"]
+
+
+def _direct_messages(model: NodeGNN, h: torch.Tensor, edge_index: torch.Tensor, node: int,
+                     layer: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """GraphSAGE and MLP: ``(senders, coefficients, messages)`` into ``node`` from the layer's
+    own weights; the root term (the node itself) first."""
+    conv = model.convs[layer]
+    me = torch.tensor([node])
+    if model.kind == "mlp":
+        return me, torch.ones(1), conv(h[node:node + 1])
+    src = edge_index[0][edge_index[1] == node]
+    coef = torch.full((len(src),), 1.0 / max(len(src), 1))
+    wh = torch.cat([conv.lin_r(h[node:node + 1]), F.linear(h[src], conv.lin_l.weight)])
+    coef = torch.cat([torch.ones(1), coef])
+    return torch.cat([me, src]), coef, wh * coef.unsqueeze(1)
 
 
 @torch.no_grad()
@@ -405,10 +387,10 @@ def neighbour_contributions(model: NodeGNN, data, node: int, layer: int = 0) -> 
     representation, ``||alpha_ij W h_j||``.
 
     Args:
-        model: a trained :class:`NodeGNN` (e.g. the final snapshot's frozen copy), on the CPU.
+        model: a :class:`NodeGNN` (e.g. the final snapshot's frozen copy), on the CPU.
         data: the run's graph (``make_graph(cfg)``).
         node: node id in [0, N).
-        layer: layer index in [0, layers).
+        layer: layer index in [0, n_layers).
 
     Returns:
         dict with ``node``, ``layer``, ``neighbours`` (M,) ids (the node itself first),
@@ -417,59 +399,82 @@ def neighbour_contributions(model: NodeGNN, data, node: int, layer: int = 0) -> 
     Raises:
         ValueError: for a node or layer out of range.
     """
-    from torch_geometric.nn.conv.gcn_conv import gcn_norm
-    from torch_geometric.utils import remove_self_loops
-
-    n = data.num_nodes
-    if not 0 <= node < n:
-        raise ValueError(f"node {node} is out of range 0..{n - 1}")
+    if not 0 <= node < data.num_nodes:
+        raise ValueError(f"node {node} is out of range 0..{data.num_nodes - 1}")
     if not 0 <= layer < len(model.convs):
         raise ValueError(f"layer {layer} is out of range 0..{len(model.convs) - 1}")
-    model.eval()
-    x = sparse_features(data.x)
-    ei = data.edge_index
-    _, inputs, _ = model(x, ei, return_hidden=True)
-    h = inputs[layer]
-    h = h.to_dense() if h.layout != torch.strided else h
-    conv = model.convs[layer]
+    x, ei = sparse_features(data.x), data.edge_index
     out: dict = {"node": node, "layer": layer, "kind": model.kind}
-    if model.kind == "mlp":
-        wh = conv(h[node:node + 1])
-        out.update(neighbours=np.array([node]), coef=np.array([1.0]),
-                   contribution=np.array([float(wh.norm())]))
-        return out
-    if model.kind == "gcn":
-        ei_sl, w = gcn_norm(ei, None, n, add_self_loops=True)
-        sel = ei_sl[1] == node
-        src, coef = ei_sl[0][sel], w[sel]
-        wh = conv.lin(h[src])
-    elif model.kind == "sage":
-        ei_ns, _ = remove_self_loops(ei)
-        src = ei_ns[0][ei_ns[1] == node]
-        coef = torch.full((len(src),), 1.0 / max(len(src), 1))
-        w_l = getattr(conv.lin_l, "inner", conv.lin_l).weight
-        w_r = getattr(conv.lin_r, "inner", conv.lin_r).weight
-        wh = torch.cat([h[node:node + 1] @ w_r.T, h[src] @ w_l.T])  # root term first
-        src = torch.cat([torch.tensor([node]), src])
-        coef = torch.cat([torch.tensor([1.0]), coef])
-    else:  # gat
-        _, (ei_att, alpha) = conv(h, ei, return_attention_weights=True)
-        sel = ei_att[1] == node
-        src, head_coef = ei_att[0][sel], alpha[sel]  # (M, heads)
-        coef = head_coef.mean(1)
-        lin = conv.lin if getattr(conv, "lin", None) is not None else conv.lin_src
-        wh = lin(h[src]).view(len(src), conv.heads, -1)
-        wh = (wh * head_coef.unsqueeze(-1)).flatten(1)
-        out["head_coef"] = head_coef.numpy()
-    if model.kind != "gat":
-        wh = wh * coef.unsqueeze(1)
-    # the node itself first
-    order = torch.argsort((src != node).int(), stable=True)
+    with eval_mode(model):
+        if model.kind in ("gcn", "gat"):
+            ei_mp, args, msg = recorded_messages(model, layer, x, ei)
+            sel = ei_mp[1] == node
+            src, msg = ei_mp[0][sel], msg[sel].flatten(1)
+            coef = args["edge_weight"][sel] if model.kind == "gcn" else args["alpha"][sel]
+            if model.kind == "gat":
+                out["head_coef"], coef = coef.numpy(), coef.mean(1)
+        else:
+            _, inputs, _ = model(x, ei, return_hidden=True)
+            h = inputs[layer].to_dense() if inputs[layer].layout != torch.strided else inputs[layer]
+            src, coef, msg = _direct_messages(model, h, ei, node, layer)
+    order = torch.argsort((src != node).int(), stable=True)  # the node itself first
     out.update(neighbours=src[order].numpy(), coef=coef[order].numpy(),
-               contribution=wh[order].norm(dim=1).numpy())
+               contribution=msg[order].norm(dim=1).numpy())
     if "head_coef" in out:
         out["head_coef"] = out["head_coef"][order.numpy()]
     return out
+
+
+# ------------------------------------------------------------------------ drawing the graph
+
+
+def sample_nodes(data, max_nodes: int = 300, seed: int = 0) -> np.ndarray:
+    """Node ids to draw, sorted: all of them for a small graph (<= max_nodes + 100), else about
+    ``max_nodes`` from the 1- then 2-hop neighbourhoods (``k_hop_subgraph``) of random test
+    nodes."""
+    from torch_geometric.utils import k_hop_subgraph
+
+    n = data.num_nodes
+    if n <= max_nodes + 100:
+        return np.arange(n)
+    chosen: dict[int, None] = {}  # insertion-ordered set
+    for s in np.random.default_rng(seed).permutation(data.test_mask.nonzero().view(-1).numpy()):
+        for hops in (1, 2):
+            subset, *_ = k_hop_subgraph(int(s), hops, data.edge_index, num_nodes=n)
+            for v in subset.tolist():
+                if len(chosen) < max_nodes:
+                    chosen.setdefault(v)
+        if len(chosen) >= max_nodes:
+            break
+    return np.array(sorted(chosen))
+
+
+def neighbourhood(data, node: int, hops: int, max_nodes: int = 400) -> tuple[np.ndarray, int]:
+    """The nodes within ``hops`` of ``node`` (``k_hop_subgraph``), or within 1 hop when that is
+    more than ``max_nodes``: ``(node ids (M,) sorted, hops used)``."""
+    from torch_geometric.utils import k_hop_subgraph
+
+    subset, *_ = k_hop_subgraph(node, hops, data.edge_index, num_nodes=data.num_nodes)
+    if len(subset) > max_nodes and hops > 1:
+        subset, *_ = k_hop_subgraph(node, 1, data.edge_index, num_nodes=data.num_nodes)
+        hops = 1
+    return subset.numpy(), hops
+
+
+def subgraph_layout(data, nodes: np.ndarray, iterations: int = 60,
+                    seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The edges among ``nodes`` (M, 2) as pairs of positions in ``nodes`` (each undirected edge
+    once) and a spring layout (Fruchterman-Reingold, networkx) of them, (len(nodes), 2)."""
+    import networkx as nx
+    from torch_geometric.data import Data
+    from torch_geometric.utils import subgraph, to_networkx
+
+    ei, _ = subgraph(torch.as_tensor(nodes), data.edge_index, relabel_nodes=True,
+                     num_nodes=data.num_nodes)
+    g = to_networkx(Data(edge_index=ei, num_nodes=len(nodes)), to_undirected=True)
+    xy = nx.spring_layout(g, seed=seed, iterations=iterations)
+    edges = np.array(list(g.edges()), dtype=np.int64).reshape(-1, 2)
+    return edges, np.array([xy[i] for i in range(len(nodes))])
 
 
 # -------------------------------------------------------------------------------- training
@@ -503,49 +508,76 @@ class ModelSelection:
         return 0 < self.patience <= self.waited
 
 
-def _fit(cfg: GnnConfig, data, device: torch.device, layers: int | None = None,
-         tick: Ticker | None = None) -> Iterator[tuple[int, dict, NodeGNN, dict | None, bool]]:
-    """Train one model; yields ``(epoch, metrics, model, artifacts or None, last)`` every epoch
-    (artifacts when ``tick`` says a snapshot is due, and at the last epoch; ``last`` is True at
-    ``cfg.epochs`` or when early stopping ends the run)."""
+@dataclass
+class Epoch:
+    """One epoch of :func:`fit`: its metrics, the model, and the eval-mode outputs."""
+
+    epoch: int
+    metrics: dict[str, float]
+    model: NodeGNN
+    logits: torch.Tensor  # (N, K)
+    hidden: torch.Tensor  # (N, H) the last hidden layer
+    last: bool  # the last epoch: cfg.epochs, or early stopping
+
+
+def train_step(model: NodeGNN, opt: torch.optim.Optimizer, x: torch.Tensor,
+               edge_index: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """One full-batch Adam step on the cross-entropy of the labelled nodes; the loss (nats)."""
+    model.train()
+    opt.zero_grad()
+    loss = F.cross_entropy(model(x, edge_index)[mask], y[mask])
+    loss.backward()
+    opt.step()
+    return loss.detach()
+
+
+def evaluate(model: NodeGNN, x: torch.Tensor, edge_index: torch.Tensor, y: torch.Tensor,
+             masks: dict[str, torch.Tensor]):
+    """Eval-mode forward: ``(accuracies {split: float}, validation loss (NaN without validation
+    nodes), logits (N, K), last hidden (N, H))``."""
+    with eval_mode(model):
+        logits, _, hid = model(x, edge_index, return_hidden=True)
+    pred = logits.argmax(1)
+    acc = {k: float((pred[m] == y[m]).float().mean()) if m.any() else math.nan
+           for k, m in masks.items()}
+    val = masks["val"]
+    val_loss = float(F.cross_entropy(logits[val], y[val])) if val.any() else math.nan
+    return acc, val_loss, logits, hid
+
+
+def fit(cfg: GnnConfig, data, device: torch.device) -> Iterator[Epoch]:
+    """Train the model of ``cfg`` on ``data`` (seeded from ``cfg.seed``); one :class:`Epoch`
+    per epoch until ``cfg.epochs`` or early stopping (:class:`ModelSelection`)."""
     seed_everything(cfg.seed)
-    if layers is not None:
-        cfg = GnnConfig(**{**cfg.__dict__, "layers": layers})
     x = sparse_features(data.x).to(device)
     ei, y = data.edge_index.to(device), data.y.to(device)
-    masks = {"train": data.train_mask.to(device), "val": data.val_mask.to(device),
-             "test": data.test_mask.to(device)}
+    masks = {k: data[f"{k}_mask"].to(device) for k in ("train", "val", "test")}
     model = build_model(cfg, data.num_features, data.num_classes).to(device)
     opt = make_optimizer(cfg, model)
-    select, axes = ModelSelection(cfg.patience), None
+    select = ModelSelection(cfg.patience)
     for epoch in range(1, cfg.epochs + 1):
-        model.train()
-        opt.zero_grad()
-        logits = model(x, ei)
-        loss = F.cross_entropy(logits[masks["train"]], y[masks["train"]])
-        loss.backward()
-        opt.step()
-        loss = float(loss.detach())
-        acc, logits_eval, hid = evaluate(model, x, ei, y, masks)
-        val_loss = (float(F.cross_entropy(logits_eval[masks["val"]], y[masks["val"]]))
-                    if masks["val"].any() else math.nan)
+        loss = float(train_step(model, opt, x, ei, y, masks["train"]))
+        acc, val_loss, logits, hid = evaluate(model, x, ei, y, masks)
         stop = select.update(epoch, acc["val"], val_loss, acc["test"])
-        last = stop or epoch == cfg.epochs or not math.isfinite(loss)
         metrics = {"loss": loss, "train_acc": acc["train"], "val_acc": acc["val"],
                    "test_acc": acc["test"], "best_val_test_acc": select.selected_test,
                    "selected_epoch": float(select.selected_epoch)}
         if math.isfinite(val_loss):
             metrics["val_loss"] = val_loss
-        art = None
-        if (tick is not None and tick(epoch)) or last:
-            emb, axes = embed_2d(hid[:MAX_EMBED_POINTS], axes)
-            art = {"pred": logits_eval.argmax(1).cpu().numpy().astype(np.int16),
-                   "embedding": emb}
-            if last:  # the full last hidden layer, for a t-SNE of the finished run
-                art["hidden"] = hid[:MAX_EMBED_POINTS].float().cpu().numpy()
-        yield epoch, metrics, model, art, last
-        if last:
+        yield Epoch(epoch, metrics, model, logits, hid, stop or epoch == cfg.epochs)
+        if stop:
             return
+
+
+def node_artifacts(e: Epoch, axes: np.ndarray | None) -> tuple[dict, np.ndarray | None]:
+    """A snapshot's artifacts from an epoch, and the PCA axes to align the next one with."""
+    art: dict = {"pred": e.logits.argmax(1).cpu().numpy().astype(np.int16)}
+    hid = e.hidden[:MAX_EMBED_POINTS]
+    if bool(torch.isfinite(hid).all()):  # a diverged run has no picture (the engine stops it)
+        art["embedding"], axes = embed_2d(hid, axes)
+        if e.last:  # the full last hidden layer, for a t-SNE of the finished run
+            art["hidden"] = hid.float().cpu().numpy()
+    return art, axes
 
 
 def train(cfg: GnnConfig) -> Iterator[Snapshot]:
@@ -560,45 +592,43 @@ def train(cfg: GnnConfig) -> Iterator[Snapshot]:
     ""); the final snapshot adds ``hidden`` (min(N, 3000), H), the last hidden layer itself, and
     carries the model.
     """
-    device = resolve_device(cfg.device)
+    device = start(cfg)
     data = make_graph(cfg)
-    tick = Ticker(total=cfg.epochs)
-    art: dict = {}
-    for epoch, metrics, model, new, last in _fit(cfg, data, device, tick=tick):
-        if new is not None:
-            art = {**new, "note": data.note}
-        yield Snapshot(epoch, tick.elapsed, metrics, art, total_steps=cfg.epochs, final=last,
-                       model=frozen_model(model) if last else None)
+    tick, copies = Ticker(total=cfg.epochs), CopyCadence(every_s=0)
+    art, axes = {}, None
+    for e in fit(cfg, data, device):
+        if tick(e.epoch) or e.last:
+            art, axes = node_artifacts(e, axes)
+            art["note"] = data.note
+        yield Snapshot(e.epoch, tick.elapsed, e.metrics, art, total_steps=cfg.epochs,
+                       final=e.last, model=copies(e.model, e.last))
 
 
 def train_depth(cfg: GnnConfig) -> Iterator[Snapshot]:
-    """Over-smoothing: train ``cfg.model`` at each depth in :data:`DEPTHS` (``cfg.layers`` is
+    """Over-smoothing: train ``cfg.model`` at each depth in :data:`DEPTHS` (``cfg.n_layers`` is
     ignored); one snapshot per depth (step = number of layers).
 
     Metrics: ``train_acc``, ``test_acc`` (at the last epoch), ``best_val_test_acc``, ``loss``,
     ``mad`` (mean pairwise cosine distance of the last hidden layer, trained model) and
     ``mad_untrained`` (same for the freshly initialised model: propagation alone smooths).
     """
-    device = resolve_device(cfg.device)
+    device = start(cfg)
     data = make_graph(cfg)
-    x = sparse_features(data.x).to(device)
-    ei = data.edge_index.to(device)
-    t = Ticker(total=max(DEPTHS))
-    for depth in DEPTHS:
-        seed_everything(cfg.seed)
-        fresh = build_model(GnnConfig(**{**cfg.__dict__, "layers": depth}), data.num_features,
-                            data.num_classes).to(device).eval()
+    x, ei = sparse_features(data.x).to(device), data.edge_index.to(device)
+    tick, total = Ticker(total=max(DEPTHS)), len(DEPTHS) * cfg.epochs
+    for i, depth in enumerate(DEPTHS):
+        dcfg = dataclasses.replace(cfg, n_layers=depth)
+        fresh = initial_model(dcfg, data).to(device)
         with torch.no_grad():
             _, _, hid0 = fresh(x, ei, return_hidden=True)
-        *_, (_, metrics, model, _, _) = _fit(cfg, data, device, layers=depth)  # run to the end
-        model.eval()
-        with torch.no_grad():
-            _, _, hid = model(x, ei, return_hidden=True)
-        m = {k: metrics[k] for k in ("loss", "train_acc", "test_acc", "best_val_test_acc")}
-        m.update(mad=mean_pairwise_distance(hid, seed=cfg.seed),
+        # heartbeats every ~0.5 s: Stop and the server's budgets act within a depth
+        e, _ = yield from heartbeats(fit(dcfg, data, device), total, done=i * cfg.epochs,
+                                     phase=f"{depth} layers: epoch {{units}} of {cfg.epochs}")
+        m = {k: e.metrics[k] for k in ("loss", "train_acc", "test_acc", "best_val_test_acc")}
+        m.update(mad=mean_pairwise_distance(e.hidden, seed=cfg.seed),
                  mad_untrained=mean_pairwise_distance(hid0, seed=cfg.seed))
-        t(depth)
-        yield Snapshot(depth, t.elapsed, m, {"note": data.note}, total_steps=max(DEPTHS),
+        tick(depth)
+        yield Snapshot(depth, tick.elapsed, m, {"note": data.note}, total_steps=max(DEPTHS),
                        final=depth == max(DEPTHS))
 
 
@@ -606,32 +636,31 @@ def train_depth(cfg: GnnConfig) -> Iterator[Snapshot]:
 
 
 @dataclass(frozen=True)
-class GraphClsConfig:
+class GraphClsConfig(RunOptions):
     """Every setting of one graph-classification run."""
 
-    dataset: str = param("cycles", choices=GRAPH_SETS,
+    dataset: str = param("cycles", choices=GRAPH_SETS, label="Data set",
                          help="cycles: generated tree-or-cycle graphs; mutag: 188 molecules "
                          "(needs a download; offline it falls back to cycles)")
-    model: str = param("gin", choices=("gcn", "gin"), help="GIN (sum aggregation + MLP) or GCN")
+    model: str = param("gin", choices=("gin", "gcn"), label="Layer type",
+                       help="GIN (sum aggregation + MLP) or GCN")
     pooling: str = param("sum", choices=("sum", "mean", "max"),
                          help="how node vectors become one graph vector")
-    layers: int = param(3, lo=1, hi=6)
+    n_layers: int = param(3, lo=1, hi=6, label="Layers", aliases=("layers",))
     hidden: int = param(32, lo=4, hi=128, label="Hidden size")
     lr: float = param(0.01, lo=1e-4, hi=0.3, log=True, label="Learning rate")
     epochs: int = param(60, lo=1, hi=500)
     batch_size: int = param(32, choices=(8, 16, 32, 64, 128), label="Batch size")
-    seed: int = param(0, lo=0, hi=2**31 - 1)
-    device: str = param("auto", choices=("auto", "cpu", "cuda"))
 
 
 class GraphClassifier(nn.Module):
-    """``layers`` GCN/GIN layers -> global pooling -> Linear: graphs -> logits (B, K).
+    """``n_layers`` GCN/GIN layers -> global pooling -> Linear: graphs -> logits (B, K).
 
     ``forward(x (N, F), edge_index (2, E), batch (N,))`` returns ``(logits (B, K), graph vectors
     (B, hidden))``; ``batch`` maps nodes to graphs (PyG's mini-batch of disjoint graphs).
     """
 
-    def __init__(self, kind: str, in_dim: int, hidden: int, n_classes: int, layers: int,
+    def __init__(self, kind: str, in_dim: int, hidden: int, n_classes: int, n_layers: int,
                  pooling: str) -> None:
         super().__init__()
         from torch_geometric.nn import (
@@ -644,7 +673,7 @@ class GraphClassifier(nn.Module):
 
         self.convs = nn.ModuleList()
         d = in_dim
-        for _ in range(layers):
+        for _ in range(n_layers):
             if kind == "gin":
                 mlp = nn.Sequential(nn.Linear(d, hidden), nn.ReLU(), nn.Linear(hidden, hidden))
                 self.convs.append(GINConv(mlp))
@@ -662,6 +691,41 @@ class GraphClassifier(nn.Module):
         return self.readout(g), g
 
 
+def split_graphs(graphs: list, seed: int) -> tuple[list, list]:
+    """A seeded 80/20 (train, test) split of a list of graphs."""
+    order = np.random.default_rng(seed).permutation(len(graphs))
+    n_train = int(0.8 * len(graphs))
+    return [graphs[i] for i in order[:n_train]], [graphs[i] for i in order[n_train:]]
+
+
+def train_graph_epoch(model: GraphClassifier, loader, opt: torch.optim.Optimizer,
+                      device: torch.device, losses: RunningMean) -> None:
+    """One pass over the training mini-batches; each batch's cross-entropy goes to ``losses``."""
+    model.train()
+    for b in loader:
+        b = b.to(device)
+        logits, _ = model(b.x, b.edge_index, b.batch)
+        loss = F.cross_entropy(logits, b.y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.add(loss=loss.detach())
+
+
+def predict_graphs(model: GraphClassifier, loader,
+                   device: torch.device) -> tuple[np.ndarray, torch.Tensor, np.ndarray]:
+    """Eval-mode ``(predicted classes (G,), pooled graph vectors (G, hidden), labels (G,))``."""
+    preds, vecs, ys = [], [], []
+    with eval_mode(model):
+        for b in loader:
+            b = b.to(device)
+            logits, g = model(b.x, b.edge_index, b.batch)
+            preds.append(logits.argmax(1).cpu())
+            vecs.append(g.cpu())
+            ys.append(b.y.cpu())
+    return torch.cat(preds).numpy(), torch.cat(vecs), torch.cat(ys).numpy()
+
+
 def train_graphs(cfg: GraphClsConfig) -> Iterator[Snapshot]:
     """Graph classification with global pooling; one snapshot per epoch.
 
@@ -671,55 +735,30 @@ def train_graphs(cfg: GraphClsConfig) -> Iterator[Snapshot]:
     """
     from torch_geometric.loader import DataLoader
 
-    device = resolve_device(cfg.device)
+    device = start(cfg)
     graphs, n_feat, n_cls, note = load_graph_dataset(cfg.dataset, seed=cfg.seed)
     seed_everything(cfg.seed)
-    order = np.random.default_rng(cfg.seed).permutation(len(graphs))
-    n_train = int(0.8 * len(graphs))
-    tr = [graphs[i] for i in order[:n_train]]
-    te = [graphs[i] for i in order[n_train:]]
-    model = GraphClassifier(cfg.model, n_feat, cfg.hidden, n_cls, cfg.layers,
+    tr, te = split_graphs(graphs, cfg.seed)
+    model = GraphClassifier(cfg.model, n_feat, cfg.hidden, n_cls, cfg.n_layers,
                             cfg.pooling).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    loader = DataLoader(tr, batch_size=cfg.batch_size, shuffle=True, generator=gen)
+    loader = DataLoader(tr, batch_size=cfg.batch_size, shuffle=True,
+                        generator=torch.Generator().manual_seed(cfg.seed))
     full = DataLoader(tr + te, batch_size=256)
     is_test = np.r_[np.zeros(len(tr), bool), np.ones(len(te), bool)]
-    tick = Ticker(total=cfg.epochs)
-    art: dict = {"note": note or ""}
-    axes = None
+    tick, copies, losses = Ticker(total=cfg.epochs), CopyCadence(every_s=0), RunningMean()
+    art, axes = {"note": note or ""}, None
     for epoch in range(1, cfg.epochs + 1):
-        model.train()
-        total, count = 0.0, 0
-        for b in loader:
-            b = b.to(device)
-            logits, _ = model(b.x, b.edge_index, b.batch)
-            loss = F.cross_entropy(logits, b.y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total, count = total + float(loss.detach()) * b.num_graphs, count + b.num_graphs
-        model.eval()
-        preds, vecs, ys = [], [], []
-        with torch.no_grad():
-            for b in full:
-                b = b.to(device)
-                logits, g = model(b.x, b.edge_index, b.batch)
-                preds.append(logits.argmax(1).cpu())
-                vecs.append(g.cpu())
-                ys.append(b.y.cpu())
-        pred, y = torch.cat(preds).numpy(), torch.cat(ys).numpy()
-        ok = pred == y
-        metrics = {"loss": total / max(count, 1), "train_acc": float(ok[~is_test].mean()),
-                   "test_acc": float(ok[is_test].mean())}
+        train_graph_epoch(model, loader, opt, device, losses)
+        pred, vecs, y = predict_graphs(model, full, device)
+        metrics = {**losses.pop(), "train_acc": float((pred == y)[~is_test].mean()),
+                   "test_acc": float((pred == y)[is_test].mean())}
         final = epoch == cfg.epochs
-        if tick(epoch) or final:
-            emb, axes = embed_2d(torch.cat(vecs), axes)
+        if (tick(epoch) or final) and bool(torch.isfinite(vecs).all()):
+            emb, axes = embed_2d(vecs, axes)
             art = {"embedding": emb, "y": y, "is_test": is_test, "note": note or ""}
         yield Snapshot(epoch, tick.elapsed, metrics, art, total_steps=cfg.epochs, final=final,
-                       model=frozen_copy(model) if final else None)
-        if not math.isfinite(metrics["loss"]):
-            return
+                       model=copies(model, final))
 
 
 DEMOS = [

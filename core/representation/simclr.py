@@ -18,10 +18,9 @@ Shapes: images ``(N, C, H, W)`` floats in [0, 1]; features ``h`` ``(N, feat_dim)
 ``z`` ``(N, proj_dim)``; a batch of two views stacks to ``(2N, ...)`` with view ``i`` and view
 ``i + N`` coming from the same image.
 
-Augmentations use kornia (per-image random parameters on a whole batch; 3-10x faster on CPU than
-looping torchvision's v2 transforms, which draw one set of parameters per call). The t-SNE of
-held-out features uses openTSNE (Policar, Strazar & Zupan, J. Stat. Softw. 2024), warm-started
-from the previous layout so clusters form smoothly rather than jump.
+Augmentations use kornia (random parameters per image, drawn for a whole batch at once). The
+t-SNE of held-out features uses openTSNE (Policar, Strazar & Zupan, J. Stat. Softw. 2024),
+warm-started from the previous layout so clusters form smoothly rather than jump.
 """
 
 from __future__ import annotations
@@ -29,25 +28,31 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812 - the usual alias
 from torch import nn
 
+from core.blocks.images import image_grid
 from core.blocks.projection import FeatureMap
 from core.data import ImageData, load_images
 from core.protocol import (
+    CopyCadence,
     Demo,
+    EvalBudget,
+    RunningMean,
+    RunOptions,
     Snapshot,
     Ticker,
     config_to_dict,
-    frozen_copy,
+    eval_mode,
+    heartbeats,
     param,
-    resolve_device,
-    seed_everything,
+    start,
 )
 
 DATASETS = ("mnist", "fashion_mnist", "cifar10")
@@ -57,16 +62,18 @@ METHODS = ("probe", "scratch", "pixels", "finetune")
 
 
 @dataclass(frozen=True)
-class SimCLRConfig:
+class SimCLRConfig(RunOptions):
     """Every setting of one SimCLR run (data, augmentations, model, optimiser, evaluation)."""
+
+    RETIRED_KEYS: ClassVar[tuple[str, ...]] = ("map_every_s",)  # the map now has an EvalBudget
 
     dataset: str = param("mnist", choices=DATASETS,
                          help="unlabelled training images; Fashion-MNIST and CIFAR-10 fall back "
                          "to bundled MNIST when they are not available")
     encoder: str = param("cnn", choices=("cnn", "resnet"),
                          help="a plain 3-block CNN or a small ResNet with residual blocks")
-    width: int = param(32, choices=(16, 32, 64), label="Encoder width",
-                       help="channels of the first block (doubled in each later block)")
+    channels: int = param(32, choices=(16, 32, 64), label="Encoder width", aliases=("width",),
+                          help="channels of the first block (doubled in each later block)")
     proj_dim: int = param(64, choices=(8, 16, 32, 64, 128), label="Projection dimension",
                           help="size of z = g(h), where the loss is computed")
     temperature: float = param(0.2, lo=0.02, hi=2.0, step=0.01, label="Temperature τ",
@@ -97,8 +104,6 @@ class SimCLRConfig:
                            help="2-D map of held-out features: t-SNE (openTSNE), PCA, UMAP "
                            "(if installed) or off")
     map_points: int = param(1000, choices=(200, 500, 1000, 2000), label="Points in the map")
-    map_every_s: float = param(3.0, lo=0.5, hi=60.0, step=0.5, label="Map update every (s)",
-                               help="seconds of training between two updates of the feature map")
     evaluate: bool = param(True, label="Few-label evaluation",
                            help="after pretraining, compare probe, scratch and pixels with "
                            "1-100 labels per class (takes a few seconds to a minute)")
@@ -108,8 +113,6 @@ class SimCLRConfig:
                            help="(d) fine-tune the pretrained encoder on the few labels")
     label_draws: int = param(1, lo=1, hi=5, help="random draws of the labelled images per k; "
                              "accuracies are averaged")
-    seed: int = param(0, lo=0, hi=2**31 - 1)
-    device: str = param("auto", choices=("auto", "cpu", "cuda"))
 
 
 # --------------------------------------------------------------------------------- the loss
@@ -198,18 +201,18 @@ class ResidualBlock(nn.Module):
 
 
 class Encoder(nn.Module):
-    """The encoder ``f``: images (N, C, H, W) -> features ``h`` (N, 4 * width).
+    """The encoder ``f``: images (N, C, H, W) -> features ``h`` (N, 4 * channels).
 
-    ``kind="cnn"``: three conv-BN-ReLU blocks (width, 2 width, 4 width channels; the first two
+    ``kind="cnn"``: three conv-BN-ReLU blocks (c, 2c, 4c channels; the first two
     with stride 2, so a 28x28 digit becomes 7x7 maps), then global average pooling. Strided
     convolutions instead of max pooling keep a CPU step cheap. ``kind="resnet"``: the same
     stride-2 stem, then three residual blocks (the last two with stride 2), then global average
     pooling.
     """
 
-    def __init__(self, in_channels: int = 1, width: int = 32, kind: str = "cnn") -> None:
+    def __init__(self, in_channels: int = 1, channels: int = 32, kind: str = "cnn") -> None:
         super().__init__()
-        w = width
+        w = channels
         if kind == "cnn":
             self.body = nn.Sequential(
                 _conv_bn(in_channels, w, stride=2, k=5), _conv_bn(w, 2 * w, stride=2),
@@ -240,7 +243,7 @@ class ProjectionHead(nn.Module):
 
 def build_model(cfg: SimCLRConfig, in_channels: int) -> nn.ModuleDict:
     """``ModuleDict(encoder=Encoder, projector=ProjectionHead)`` for this config."""
-    enc = Encoder(in_channels, cfg.width, cfg.encoder)
+    enc = Encoder(in_channels, cfg.channels, cfg.encoder)
     return nn.ModuleDict({"encoder": enc, "projector": ProjectionHead(enc.feat_dim, cfg.proj_dim)})
 
 
@@ -295,27 +298,19 @@ def augment_pairs(cfg: SimCLRConfig, images: torch.Tensor, seed: int = 0) -> tor
 
 def pairs_grid(pairs: torch.Tensor) -> np.ndarray:
     """Tile (n, 3, C, H, W) view triples as a uint8 image: one row per image, 3 columns."""
-    from torchvision.utils import make_grid
-
     n = pairs.shape[0]
-    grid = make_grid(pairs.reshape(n * 3, *pairs.shape[2:]), nrow=3, padding=2, pad_value=1.0)
-    img = (grid.clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(1, 2, 0).numpy()
-    return img[:, :, 0].copy() if pairs.shape[2] == 1 else img
+    return image_grid(pairs.reshape(n * 3, *pairs.shape[2:]), ncol=3, pad=2)
 
 
 # ------------------------------------------------------------------------ few-label evaluation
 
 
-@torch.no_grad()
 def encode(encoder: nn.Module, x: torch.Tensor, device: torch.device,
            batch: int = 1000) -> torch.Tensor:
     """Features ``h`` of images x (N, C, H, W) with the encoder in eval mode: (N, F) on CPU."""
-    was = encoder.training
-    encoder.eval()
-    out = torch.cat([encoder(x[i:i + batch].to(device)).float().cpu()
-                     for i in range(0, len(x), batch)])
-    encoder.train(was)
-    return out
+    with eval_mode(encoder):
+        return torch.cat([encoder(x[i:i + batch].to(device)).float().cpu()
+                          for i in range(0, len(x), batch)])
 
 
 def sample_labelled(y: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
@@ -360,13 +355,14 @@ def supervised_augment(channels: int) -> nn.Module:
     return nn.Sequential(*ops)
 
 
-def supervised_accuracy(encoder: nn.Module, x_train: torch.Tensor, y_train: torch.Tensor,
-                        x_test: torch.Tensor, y_test: torch.Tensor, n_classes: int,
-                        augment: nn.Module | None, steps: int, lr: float,
-                        device: torch.device, seed: int = 0) -> float:
-    """Train ``encoder`` + a linear head with cross-entropy on a few labelled images, then
-    return test accuracy. Used for (b) training from scratch (a freshly initialised encoder) and
-    (d) fine-tuning (a copy of the pretrained one). ``encoder`` is modified in place.
+def supervised_steps(encoder: nn.Module, x_train: torch.Tensor, y_train: torch.Tensor,
+                     x_test: torch.Tensor, y_test: torch.Tensor, n_classes: int,
+                     augment: nn.Module | None, steps: int, lr: float,
+                     device: torch.device, seed: int = 0) -> Generator[None, None, float]:
+    """Train ``encoder`` + a linear head with cross-entropy on a few labelled images, yielding
+    after every Adam step, and return the test accuracy. Used for (b) training from scratch (a
+    freshly initialised encoder) and (d) fine-tuning (a copy of the pretrained one).
+    ``encoder`` is modified in place.
 
     Args:
         x_train: (n, C, H, W) labelled images; y_train: (n,) labels.
@@ -390,19 +386,45 @@ def supervised_accuracy(encoder: nn.Module, x_train: torch.Tensor, y_train: torc
         opt.zero_grad()
         loss.backward()
         opt.step()
-    model.eval()
-    with torch.no_grad():
+        yield
+    with eval_mode(model):
         pred = torch.cat([model(x_test[i:i + 1000].to(device)).argmax(1).cpu()
                           for i in range(0, len(x_test), 1000)])
     return float((pred == y_test.cpu()).float().mean())
 
 
-def few_label_eval(model: nn.ModuleDict, cfg: SimCLRConfig, train: ImageData,
-                   x_test: torch.Tensor, y_test: torch.Tensor, device: torch.device,
-                   ks: tuple[int, ...] = K_SHOTS, draws: int = 1,
-                   methods: tuple[str, ...] = ("probe", "scratch", "pixels"),
-                   progress=None) -> dict[str, dict[int, float]]:
-    """Accuracy on held-out images with ``k`` labelled training images per class.
+def supervised_accuracy(*args: Any, **kwargs: Any) -> float:
+    """:func:`supervised_steps` run to its end: the test accuracy."""
+    return _run_to_end(supervised_steps(*args, **kwargs))
+
+
+def _run_to_end(gen: Generator[Any, None, Any]) -> Any:
+    while True:
+        try:
+            next(gen)
+        except StopIteration as stop:
+            return stop.value
+
+
+def few_label_eval(*args: Any, **kwargs: Any) -> dict[str, dict[int, float]]:
+    """:func:`few_label_eval_steps` run to its end: ``{method: {k: accuracy}}``."""
+    return _run_to_end(few_label_eval_steps(*args, **kwargs))
+
+
+def eval_units(cfg: SimCLRConfig, methods: tuple[str, ...], ks: tuple[int, ...] = K_SHOTS) -> int:
+    """Units of work :func:`few_label_eval_steps` yields: one per supervised Adam step, one
+    per probe."""
+    per_draw = sum(cfg.eval_steps for m in methods if m in ("scratch", "finetune")) + 1
+    return len(ks) * cfg.label_draws * per_draw
+
+
+def few_label_eval_steps(model: nn.ModuleDict, cfg: SimCLRConfig, train: ImageData,
+                         x_test: torch.Tensor, y_test: torch.Tensor, device: torch.device,
+                         ks: tuple[int, ...] = K_SHOTS, draws: int = 1,
+                         methods: tuple[str, ...] = ("probe", "scratch", "pixels"),
+                         ) -> Generator[None, None, dict[str, dict[int, float]]]:
+    """Accuracy on held-out images with ``k`` labelled training images per class, yielding
+    after every unit of work (:func:`eval_units`) so that a long evaluation can be paused.
 
     Methods: ``probe`` (logistic regression on the frozen features h, L2-normalised and
     standardised with the statistics of the whole unlabelled pool), ``scratch`` (a fresh encoder
@@ -431,25 +453,24 @@ def few_label_eval(model: nn.ModuleDict, cfg: SimCLRConfig, train: ImageData,
             if "probe" in methods:
                 res["probe"][k].append(logistic_accuracy(feats_tr[idx], ytr[idx], feats_te, yte,
                                                          c=1.0, stats=pool_stats))
+            yield
             if "pixels" in methods:
                 res["pixels"][k].append(logistic_accuracy(pix_tr[idx], ytr[idx], pix_te, yte,
                                                           c=0.01))
             ti = torch.from_numpy(idx)
             if "scratch" in methods:
                 torch.manual_seed(cfg.seed + 7919 * k + d)
-                enc = Encoder(train.x.shape[1], cfg.width, cfg.encoder).to(device)
-                res["scratch"][k].append(supervised_accuracy(
+                enc = Encoder(train.x.shape[1], cfg.channels, cfg.encoder).to(device)
+                res["scratch"][k].append((yield from supervised_steps(
                     enc, train.x[ti], train.y[ti], x_test, y_test, n_classes, aug, cfg.eval_steps,
-                    1e-3, device, seed=cfg.seed + d))
+                    1e-3, device, seed=cfg.seed + d)))
             if "finetune" in methods:
                 enc = copy.deepcopy(model["encoder"]).to(device)
                 for p in enc.parameters():
                     p.requires_grad_(True)
-                res["finetune"][k].append(supervised_accuracy(
+                res["finetune"][k].append((yield from supervised_steps(
                     enc, train.x[ti], train.y[ti], x_test, y_test, n_classes, aug, cfg.eval_steps,
-                    3e-4, device, seed=cfg.seed + d))
-        if progress is not None:
-            progress(k)
+                    3e-4, device, seed=cfg.seed + d)))
     return {m: {k: float(np.mean(v)) for k, v in per.items()} for m, per in res.items()}
 
 
@@ -490,138 +511,162 @@ def pretrain_step(model: nn.ModuleDict, augment: nn.Module, opt: torch.optim.Opt
     return loss.detach(), z.detach()
 
 
-def train(cfg: SimCLRConfig) -> Iterator[Snapshot]:
-    """Pretrain with SimCLR, then evaluate with few labels; yields live snapshots.
+def batch_metrics(z: torch.Tensor, generator: torch.Generator) -> tuple[dict, np.ndarray,
+                                                                           np.ndarray]:
+    """Of one batch's projections z (2N, P): ``pos_sim`` / ``neg_sim`` (mean cosine of positive
+    and negative pairs), ``contrast_acc`` (fraction of views whose most similar other view is
+    their positive), and the similarity samples ``(positives (N,), negatives)``."""
+    pos, neg = pair_similarities(z, generator=generator)
+    zn = F.normalize(z, dim=1)
+    sim = zn @ zn.T
+    sim.fill_diagonal_(-2.0)
+    n = len(z) // 2
+    target = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)
+    acc = float((sim.argmax(1) == target).float().mean())
+    return {"pos_sim": float(pos.mean()), "neg_sim": float(neg.mean()), "contrast_acc": acc}, \
+        pos, neg
 
-    Metrics: ``nt_xent`` (nats), ``pos_sim`` / ``neg_sim`` (mean cosine of positive and negative
-    pairs in the batch), ``contrast_acc`` (fraction of views whose most similar other view is
-    their positive), ``live_probe_k10`` (linear-probe accuracy on the mapped held-out images with
-    10 labels per class, at each map update), and at the end ``probe_acc_k{k}``,
-    ``scratch_acc_k{k}``, ``pixels_acc_k{k}`` (and ``finetune_acc_k{k}``) for k in
-    :data:`K_SHOTS`. Artefacts: ``views`` (uint8 grid of augmented pairs), ``pos_hist`` /
-    ``neg_hist`` (similarity samples), ``map`` (n, 2) with ``map_labels``/``map_index``,
-    ``features`` of all held-out images (for nearest neighbours), ``eval`` (final accuracies) and
-    ``phase`` (a sentence). The final snapshot carries the trained encoder and head
-    (``model``, with ``model.simclr_config``) so other pages can reuse it.
-    """
-    device = resolve_device(cfg.device)
-    gen = seed_everything(cfg.seed)
+
+class LiveMap:
+    """The live view of held-out features: a linear probe with 10 labels per class, the features
+    of every held-out image (L2-normalised, float16) and a 2-D map of ``map_points`` of them."""
+
+    def __init__(self, cfg: SimCLRConfig, train_d: ImageData, test_d: ImageData) -> None:
+        self.train_d, self.test_d = train_d, test_d
+        n_map = min(cfg.map_points, len(test_d.x))
+        self.index = np.sort(np.random.default_rng(cfg.seed).permutation(len(test_d.x))[:n_map])
+        self.fmap = FeatureMap(cfg.embedding, seed=cfg.seed) if cfg.embedding != "off" else None
+        self.probe_idx = sample_labelled(train_d.y.numpy(), 10,
+                                         np.random.default_rng(cfg.seed + 1))
+        self.budget = EvalBudget(share=0.25, min_interval_s=3.0)
+        self.probe_acc = math.nan
+
+    def update(self, encoder: nn.Module, device: torch.device, step: int) -> dict:
+        """Encode, probe and map now: the artifacts ``features``, ``map``, ``map_step``."""
+        feats = encode(encoder, self.test_d.x, device).numpy()
+        x_lab = encode(encoder, self.train_d.x[torch.from_numpy(self.probe_idx)], device).numpy()
+        y_test = self.test_d.y.numpy()[self.index]
+        self.probe_acc = logistic_accuracy(x_lab, self.train_d.y.numpy()[self.probe_idx],
+                                           feats[self.index], y_test, c=0.1)
+        fm = feats / (np.linalg.norm(feats, axis=1, keepdims=True) + 1e-12)
+        art = {"features": fm.astype(np.float16)}
+        if self.fmap is not None:
+            art.update(map=self.fmap.update(fm[self.index]), map_step=step)
+        return art
+
+
+class LRClock:
+    """SimCLR's learning-rate factor: 20 warm-up steps, then cosine decay to 0 over the run,
+    whose progress is counted in steps or, with ``max_seconds``, on the clock (whichever is
+    further); :meth:`out_of_time` ends a time-limited run."""
+
+    def __init__(self, total_steps: int, max_seconds: float) -> None:
+        self.total, self.max_seconds = total_steps, max_seconds
+        self.t0, self.frac = time.perf_counter(), 0.0
+
+    def tick(self) -> bool:
+        """Read the clock; True when the time limit is reached."""
+        if self.max_seconds > 0:
+            self.frac = (time.perf_counter() - self.t0) / self.max_seconds
+        return self.frac >= 1.0
+
+    def __call__(self, step: int) -> float:
+        frac = min(1.0, max(step / self.total, self.frac))
+        return min(1.0, (step + 1) / 20) * 0.5 * (1 + math.cos(math.pi * frac))
+
+    def expected_total(self, step: int) -> int:
+        """Steps the run will take: the planned total, or within the time limit."""
+        if self.max_seconds > 0 and self.frac > 0:
+            return max(step, min(self.total, int(step / min(1.0, self.frac))))
+        return self.total
+
+
+def pretrain(cfg: SimCLRConfig, x_all: torch.Tensor, model: nn.ModuleDict, live: LiveMap,
+             device: torch.device, tick: Ticker) -> Iterator[tuple[int, dict, dict, int, bool]]:
+    """SimCLR pretraining on images x_all (N, C, H, W); yields ``(step, metrics, artifacts,
+    expected total steps, last)`` when a snapshot is due (see :func:`train` for the names)."""
+    gen = torch.Generator().manual_seed(cfg.seed)
     sim_gen = torch.Generator().manual_seed(cfg.seed + 2)  # keeps batches independent of timing
-    tick = Ticker()
-    train_d, test_d = load_data(cfg)
-    x_all = train_d.x
-    c, size = x_all.shape[1], x_all.shape[-1]
     bs = min(cfg.batch_size, len(x_all))
     steps_per_epoch = max(1, len(x_all) // bs)
-    total = cfg.epochs * steps_per_epoch
-    tick.total = total
-    model = build_model(cfg, c).to(device)
-    augment = build_augment(cfg, c, size).to(device)
+    augment = build_augment(cfg, x_all.shape[1], x_all.shape[-1]).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=1e-6)
-    clock = {"frac": 0.0}  # fraction of the run done: by steps, or by time with max_seconds
-
-    def lr_factor(s: int) -> float:  # 20 warm-up steps, then cosine decay to 0
-        frac = min(1.0, max(s / total, clock["frac"]))
-        return min(1.0, (s + 1) / 20) * 0.5 * (1 + math.cos(math.pi * frac))
-
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
-    t_start = time.perf_counter()
-    x_dev = x_all.to(device)
-    note = train_d.note
+    clock = LRClock(cfg.epochs * steps_per_epoch, cfg.max_seconds)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, clock)
     sample = x_all[torch.randperm(len(x_all), generator=gen)[:8]]
-    views_img = pairs_grid(augment_pairs(cfg, sample, cfg.seed))
-    map_rng = np.random.default_rng(cfg.seed)
-    n_map = min(cfg.map_points, len(test_d.x))
-    map_index = np.sort(map_rng.permutation(len(test_d.x))[:n_map])
-    fmap = FeatureMap(cfg.embedding, seed=cfg.seed) if cfg.embedding != "off" else None
-    probe_idx = sample_labelled(train_d.y.numpy(), 10, np.random.default_rng(cfg.seed + 1))
-    art: dict = {"views": views_img, "map_index": map_index,
-                 "map_labels": test_d.y.numpy()[map_index], "classes": list(train_d.classes),
-                 "note": note or (fmap.note if fmap else None), "phase": "pretraining"}
-    last_map = -math.inf
-    live_probe = float("nan")
+    losses = RunningMean()
+    art = {"views": pairs_grid(augment_pairs(cfg, sample, cfg.seed))}
+    x_dev, step = x_all.to(device), 0
     model.train()
-    step = 0
     for epoch in range(cfg.epochs):
         order = torch.randperm(len(x_all), generator=gen).to(device)
         for b in range(steps_per_epoch):
             step += 1
             loss, z = pretrain_step(model, augment, opt, x_dev[order[b * bs:(b + 1) * bs]],
                                     cfg.temperature)
-            if cfg.max_seconds > 0:
-                clock["frac"] = (time.perf_counter() - t_start) / cfg.max_seconds
-                if clock["frac"] >= 1.0:
-                    total = step  # out of time: this is the last pretraining step
+            losses.add(nt_xent=loss)
+            last = clock.tick() or step == clock.total
             sched.step()
-            tick.total = total
+            tick.total = step if last else clock.total
             if not tick(step):
                 continue
-            loss_v = float(loss)
-            pos, neg = pair_similarities(z, generator=sim_gen)
-            zn = F.normalize(z, dim=1)
-            sim = zn @ zn.T
-            sim.fill_diagonal_(-2.0)
-            n = len(z) // 2
-            target = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(device)
-            metrics = {"nt_xent": loss_v, "pos_sim": float(pos.mean()),
-                       "neg_sim": float(neg.mean()),
-                       "contrast_acc": float((sim.argmax(1) == target).float().mean()),
-                       "epoch": epoch + (b + 1) / steps_per_epoch}
+            metrics, pos, neg = batch_metrics(z, sim_gen)
+            metrics = {**losses.pop(), **metrics, "epoch": epoch + (b + 1) / steps_per_epoch}
             art = {**art, "pos_hist": pos, "neg_hist": neg}
-            now = time.perf_counter()
-            final_pre = step == total
-            if math.isfinite(loss_v) and (now - last_map >= cfg.map_every_s or final_pre):
-                feats = encode(model["encoder"], test_d.x, device).numpy()
-                ftr = encode(model["encoder"], train_d.x[torch.from_numpy(probe_idx)],
-                             device).numpy()
-                live_probe = logistic_accuracy(ftr, train_d.y.numpy()[probe_idx],
-                                               feats[map_index], test_d.y.numpy()[map_index],
-                                               c=0.1)
-                fm = feats / (np.linalg.norm(feats, axis=1, keepdims=True) + 1e-12)
-                art["features"] = fm.astype(np.float16)
-                if fmap is not None:
-                    art["map"] = fmap.update(fm[map_index])
-                    art["map_step"] = step
-                last_map = time.perf_counter()
-            metrics["live_probe_k10"] = live_probe
-            shown_total = total
-            if cfg.max_seconds > 0 and clock["frac"] > 0:  # expected steps within the limit
-                shown_total = max(step, min(total, int(step / min(1.0, clock["frac"]))))
-            yield Snapshot(step, tick.elapsed, metrics, dict(art), total_steps=shown_total,
-                           final=False)
-            if not math.isfinite(loss_v):
+            if math.isfinite(metrics["nt_xent"]) and live.budget.due(last):
+                with live.budget.timed():
+                    art.update(live.update(model["encoder"], device, step))
+            metrics["live_probe_k10"] = live.probe_acc
+            yield step, metrics, art, clock.expected_total(step), last
+            if last:
                 return
-            if final_pre:
-                break
-        if step >= total:
-            break
-    art["config"] = config_to_dict(cfg)
-    frozen = frozen_copy(model)
+
+
+def train(cfg: SimCLRConfig) -> Iterator[Snapshot]:
+    """Pretrain with SimCLR, then evaluate with few labels; yields live snapshots.
+
+    Metrics: ``nt_xent`` (nats, mean since the previous snapshot), ``pos_sim`` / ``neg_sim``
+    (mean cosine of positive and negative pairs in the batch), ``contrast_acc`` (fraction of
+    views whose most similar other view is their positive), ``live_probe_k10`` (linear-probe
+    accuracy on the mapped held-out images with 10 labels per class, at each map update), and at
+    the end ``probe_acc_k{k}``, ``scratch_acc_k{k}``, ``pixels_acc_k{k}`` (and
+    ``finetune_acc_k{k}``) for k in :data:`K_SHOTS`. Artifacts: ``views`` (uint8 grid of
+    augmented pairs), ``pos_hist`` / ``neg_hist`` (similarity samples), ``map`` (n, 2) with
+    ``map_labels``/``map_index``, ``features`` of all held-out images (for nearest neighbours),
+    ``eval`` (final accuracies) and ``phase`` (a sentence). The map, the features and the live
+    probe take at most a quarter of the time (:class:`core.protocol.EvalBudget`, at most every
+    3 s). The final snapshot carries the trained encoder and head (``model``, with
+    ``model.simclr_config``) so other pages can reuse it.
+    """
+    device = start(cfg)
+    tick = Ticker()
+    train_d, test_d = load_data(cfg)
+    model = build_model(cfg, train_d.x.shape[1]).to(device)
+    live = LiveMap(cfg, train_d, test_d)
+    fixed = {"map_index": live.index, "map_labels": test_d.y.numpy()[live.index],
+             "classes": list(train_d.classes), "phase": "pretraining",
+             "note": train_d.note or (live.fmap.note if live.fmap else None)}
+    for step, metrics, art, expected, _ in pretrain(cfg, train_d.x, model, live, device, tick):
+        yield Snapshot(step, tick.elapsed, metrics, {**fixed, **art}, total_steps=expected,
+                       final=False)
+    art = {**fixed, **art, "config": config_to_dict(cfg)}
+    frozen = CopyCadence(every_s=0)(model, final=True)
     frozen.simclr_config = config_to_dict(cfg)
-    if not cfg.evaluate:
-        art["phase"] = "done"
-        yield Snapshot(step, tick.elapsed, metrics, art, total_steps=step, final=True,
-                       model=frozen)
-        return
-    # ---- few-label evaluation on the held-out images
-    methods = ("probe", "scratch", "pixels") + (("finetune",) if cfg.finetune else ())
-    done: list[int] = []
-    final_metrics = dict(metrics)
-
-    def progress(k: int) -> None:
-        done.append(k)
-
-    art["phase"] = "evaluating with few labels (probe, scratch, pixels)"
-    yield Snapshot(step, tick.elapsed, final_metrics, dict(art), total_steps=step, final=False)
-    ev = few_label_eval(model, cfg, train_d, test_d.x, test_d.y, device, draws=cfg.label_draws,
-                        methods=methods, progress=progress)
-    for m, per in ev.items():
-        for k, acc in per.items():
-            final_metrics[f"{m}_acc_k{k}"] = acc
-    art["eval"] = ev
+    if cfg.evaluate:
+        art["phase"] = "evaluating with few labels (probe, scratch, pixels)"
+        yield Snapshot(step, tick.elapsed, metrics, dict(art), total_steps=step, final=False)
+        methods = ("probe", "scratch", "pixels") + (("finetune",) if cfg.finetune else ())
+        # heartbeats every ~0.5 s: Stop and the server's budgets act during the evaluation
+        units = eval_units(cfg, methods)
+        _, art["eval"] = yield from heartbeats(
+            few_label_eval_steps(model, cfg, train_d, test_d.x, test_d.y, device,
+                                 draws=cfg.label_draws, methods=methods),
+            total=step + units, done=step, phase="evaluating with few labels: {units} of "
+            f"{units} steps")
+        metrics = {**metrics, **{f"{m}_acc_k{k}": acc for m, per in art["eval"].items()
+                                 for k, acc in per.items()}}
     art["phase"] = "done"
-    yield Snapshot(step, tick.elapsed, final_metrics, art, total_steps=step, final=True,
-                   model=frozen)
+    yield Snapshot(step, tick.elapsed, metrics, art, total_steps=step, final=True, model=frozen)
 
 
 DEMOS = [Demo("simclr", SimCLRConfig, train, title="SimCLR",

@@ -6,12 +6,12 @@ token sequences ``(R̂_1, s_1, a_1, R̂_2, s_2, a_2, ...)`` where the *return-to
 transformer with causal self-attention reads the last ``K`` timesteps (3K tokens) and is trained
 to predict each action ``a_t`` from the output at its state token ``s_t`` (cross-entropy). At test
 time we *ask* for a return: start with ``R̂_1 = target``, subtract each reward as it arrives, and
-sample the actions the model predicts. If the model has learned how behaviour depends on the
+sample the actions the model predicts. If the model has learned how behavior depends on the
 return, the achieved return follows the target.
 
 Reference: Chen, Lu, Rajeswaran, Lee, Grover, Laskin, Abbeel, Srinivas & Mordatch,
 "Decision Transformer: Reinforcement Learning via Sequence Modeling", NeurIPS 2021.
-The baseline is behaviour cloning (an MLP ``s -> a`` trained on the same data).
+The baseline is behavior cloning (an MLP ``s -> a`` trained on the same data).
 
 Shapes: states ``(B, K, 4)`` float32; actions ``(B, K)`` int64 in {0, 1}; ``return_to_go``
 ``(B, K, 1)`` float32 (divided by :data:`RTG_SCALE`); timesteps ``(B, K)`` int64 in [0, 500];
@@ -21,7 +21,6 @@ Shapes: states ``(B, K, 4)`` float32; actions ``(B, K)`` int64 in {0, 1}; ``retu
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -30,13 +29,27 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from core.protocol import Demo, Snapshot, Ticker, frozen_copy, param, resolve_device, seed_everything
+from core import handoff
+from core.blocks.attention import Block, gpt2_init_
+from core.protocol import (
+    CopyCadence,
+    Demo,
+    RunningMean,
+    RunOptions,
+    Snapshot,
+    Ticker,
+    eval_mode,
+    param,
+    start,
+)
 
 OBS_DIM = 4
 N_ACTIONS = 2
 MAX_EP_LEN = 500
 RTG_SCALE = 500.0  # returns-to-go are divided by this before embedding
 SOURCES = ("heuristic", "dqn")
+ENV_ID = "CartPole-v1"
+DQN_DEMO = "dqn"  # the producer of the dqn source's policies (core.handoff.POLICIES)
 
 
 def parse_targets(text: str) -> list[float]:
@@ -56,18 +69,18 @@ def parse_targets(text: str) -> list[float]:
 
 
 @dataclass(frozen=True)
-class DtConfig:
+class DtConfig(RunOptions):
     """Every setting of one Decision Transformer run (dataset, model, training, evaluation)."""
 
     source: str = param("heuristic", choices=SOURCES, label="Dataset source",
                         help="heuristic: a hand-written controller that gives up after a "
                         "different number of steps in each episode; dqn: the checkpoints of a "
                         "DQN run (see dqn_run), of mixed quality; both add random play")
-    dqn_run: str = param("total_steps=20000", label="DQN run",
+    dqn_run: str = param("steps=20000", label="DQN run",
                          help="source=dqn: the DQN run whose checkpoints play the episodes, as "
                          "its settings (k=v pairs, comma separated; a run finished on the DQN "
                          "page is reused, otherwise it is trained first) or the path of a "
-                         "checkpoints.pt written by `python -m core train dqn`")
+                         "cartpole_policies.pt written by `python -m core train dqn`")
     n_episodes: int = param(160, lo=20, hi=1000, step=10, label="Episodes in the dataset")
     context_len: int = param(8, lo=1, hi=50, label="Context length K",
                              help="timesteps the transformer sees (3K tokens)")
@@ -81,15 +94,11 @@ class DtConfig:
     targets: str = param("50,150,250,350,500", label="Target returns",
                          help="returns to condition on at evaluation, comma separated")
     eval_episodes: int = param(5, lo=1, hi=20, label="Episodes per target")
-    seed: int = param(0, lo=0, hi=2**31 - 1)
-    device: str = param("auto", choices=("auto", "cpu", "cuda"))
 
     def __post_init__(self) -> None:
         parse_targets(self.targets)
-        if self.source == "dqn" and not self.dqn_run.strip().endswith(".pt"):
-            from core.rl.dqn import parse_run_key
-
-            parse_run_key(self.dqn_run)  # raises ValueError naming the bad setting
+        if self.source == "dqn":
+            handoff.check_run(DQN_DEMO, self.dqn_run)  # raises ValueError naming the bad setting
         if self.d_model % self.n_heads:
             raise ValueError(f"the embedding size ({self.d_model}) must be divisible by the number "
                              f"of heads ({self.n_heads})")
@@ -151,7 +160,7 @@ def rollout(policy, env, seed: int, eps: float, rng: np.random.Generator) -> Tra
                       np.asarray(r, np.float32))
 
 
-N_POLICIES = 5  # DQN checkpoints used as behaviour policies
+N_POLICIES = 5  # DQN checkpoints used as behavior policies
 
 
 def pick_checkpoints(eval_returns: np.ndarray, n: int = N_POLICIES) -> list[int]:
@@ -162,56 +171,65 @@ def pick_checkpoints(eval_returns: np.ndarray, n: int = N_POLICIES) -> list[int]
     return sorted({int(order[i]) for i in picks})
 
 
+def make_env():
+    """A fresh ``CartPole-v1``."""
+    import gymnasium as gym
+
+    return gym.make(ENV_ID)
+
+
+def greedy(q_net: nn.Module, obs: np.ndarray) -> int:
+    """``argmax_a Q(obs, a)`` of a policy from :func:`core.handoff.policy`, for one obs (4,)."""
+    with torch.no_grad():
+        return int(q_net(torch.as_tensor(obs, dtype=torch.float32)[None]).argmax(1).item())
+
+
+def dqn_policies(dqn_run: str) -> list:
+    """Greedy behavior policies ``obs -> action`` of up to N_POLICIES checkpoints of the DQN
+    run ``dqn_run`` (:func:`core.handoff.obtain`: a run finished in this process, a
+    ``cartpole_policies.pt`` file written by the CLI, or a run trained now), spread from its
+    worst to its best evaluation return.
+
+    Raises:
+        ValueError: for a DQN run that cannot be used.
+    """
+    payload = handoff.obtain(handoff.POLICIES, DQN_DEMO, dqn_run)
+    idx = pick_checkpoints(np.asarray(payload["eval_returns"]))
+    return [functools.partial(greedy, handoff.policy(payload, i)) for i in idx]
+
+
 @functools.lru_cache(maxsize=8)
 def collect_dataset(source: str, n_episodes: int, seed: int,
-                    dqn_run: str = "total_steps=20000") -> tuple[Trajectory, ...]:
+                    dqn_run: str = "steps=20000") -> tuple[Trajectory, ...]:
     """The offline dataset, deterministic in its arguments and cached.
 
     ``heuristic``: a :class:`GiveUpController` that balances well and then, after a number of
     steps spread evenly over [0, 500] across episodes, deliberately lets the pole fall, with 5%
-    random actions; one episode in six is random play. Returns range from ~10 to 500.
-    ``dqn``: the checkpoints of the DQN run ``dqn_run`` (:func:`core.rl.dqn.checkpoints_of`: a run
-    finished on the DQN page, a ``checkpoints.pt`` file, or a run trained now); up to five of
-    them spread from its worst to its best evaluation return each play with ε in {0, 0.1, 0.3};
-    one episode in six is random play.
+    random actions. ``dqn``: the checkpoints of the DQN run ``dqn_run`` (:func:`dqn_policies`)
+    each play with ε in {0, 0.1, 0.3} in turn. In both, one episode in six is random play.
+    Returns range from ~10 to 500.
 
     Raises:
         ValueError: for an unknown source, or a DQN run that cannot be used.
     """
-    from core.rl import dqn
-
     if source not in SOURCES:
         raise ValueError(f"unknown dataset source {source!r}; allowed: {', '.join(SOURCES)}")
-    env = dqn.make_env()
     rng = np.random.default_rng(seed)
-    out = []
     if source == "heuristic":
         give_up = rng.permutation(np.linspace(0, MAX_EP_LEN, n_episodes).astype(int))
-        for k, g in enumerate(give_up):
-            if k % 6 == 5:  # random play
-                out.append(rollout(heuristic_action, env, seed * 100_003 + k, 1.0, rng))
-            else:
-                out.append(rollout(GiveUpController(int(g)), env, seed * 100_003 + k, 0.05, rng))
+        players = [(GiveUpController(int(g)), 0.05) for g in give_up]
     else:
-        ck = dqn.checkpoints_of(dqn_run)
-        if len(ck["state_dicts"]) == 0:
-            raise ValueError(f"the DQN run {dqn_run!r} has no checkpoints")
-        idx = pick_checkpoints(np.asarray(ck["eval_returns"]))
-        policies = [functools.partial(_greedy, dqn.load_policy(ck, i)) for i in idx]
-        for k in range(n_episodes):
-            if k % 6 == 5:
-                out.append(rollout(heuristic_action, env, seed * 100_003 + k, 1.0, rng))
-            else:
-                pol = policies[k % len(policies)]
-                out.append(rollout(pol, env, seed * 100_003 + k, (0.0, 0.1, 0.3)[k % 3], rng))
+        policies = dqn_policies(dqn_run)
+        players = [(policies[k % len(policies)], (0.0, 0.1, 0.3)[k % 3])
+                   for k in range(n_episodes)]
+    env = make_env()
+    out = []
+    for k, (player, eps) in enumerate(players):
+        if k % 6 == 5:  # random play
+            player, eps = heuristic_action, 1.0
+        out.append(rollout(player, env, seed * 100_003 + k, eps, rng))
     env.close()
     return tuple(out)
-
-
-def _greedy(net: nn.Module, obs: np.ndarray) -> int:
-    from core.rl.dqn import greedy_action
-
-    return greedy_action(net, obs)
 
 
 def sample_batch(data: tuple[Trajectory, ...], batch_size: int, k: int, rng: np.random.Generator,
@@ -247,47 +265,14 @@ def sample_batch(data: tuple[Trajectory, ...], batch_size: int, k: int, rng: np.
 # --------------------------------------------------------------------------------- model
 
 
-class CausalSelfAttention(nn.Module):
-    """Multi-head self-attention where token ``i`` sees tokens ``<= i`` (and no padding)."""
-
-    def __init__(self, d_model: int, n_heads: int, dropout: float) -> None:
-        super().__init__()
-        self.n_heads = n_heads
-        self.qkv = nn.Linear(d_model, 3 * d_model)
-        self.proj = nn.Linear(d_model, d_model)
-        self.dropout = dropout
-
-    def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
-        """``x`` (B, L, d) -> (B, L, d); ``allowed`` (B, 1, L, L) bool, True = may attend."""
-        b, n, d = x.shape
-        q, k, v = self.qkv(x).view(b, n, 3, self.n_heads, d // self.n_heads).permute(
-            2, 0, 3, 1, 4)
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed,
-                                           dropout_p=self.dropout if self.training else 0.0)
-        return self.proj(y.transpose(1, 2).reshape(b, n, d))
-
-
-class Block(nn.Module):
-    """A pre-norm transformer block: ``x + attn(LN(x))``, then ``x + MLP(LN(x))``."""
-
-    def __init__(self, d_model: int, n_heads: int, dropout: float) -> None:
-        super().__init__()
-        self.ln1, self.ln2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
-        self.attn = CausalSelfAttention(d_model, n_heads, dropout)
-        self.mlp = nn.Sequential(nn.Linear(d_model, 4 * d_model), nn.GELU(),
-                                 nn.Linear(4 * d_model, d_model), nn.Dropout(dropout))
-
-    def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.ln1(x), allowed)
-        return x + self.mlp(self.ln2(x))
-
-
 class DecisionTransformer(nn.Module):
     """GPT over interleaved ``(return_to_go, state, action)`` tokens (Chen et al. 2021).
 
     Each modality has its own linear embedding; a learned timestep embedding is added to all three
-    tokens of a timestep. The action logits for step ``t`` are read from the output at the state
-    token ``s_t``, which by causality has seen ``R̂_<=t, s_<=t, a_<t`` only.
+    tokens of a timestep. Causal :class:`~core.blocks.attention.Block` s (GELU MLP, 4x wide) with
+    left padding masked; GPT-2 initialization (small embeddings, so no token dominates). The
+    action logits for step ``t`` are read from the output at the state token ``s_t``, which by
+    causality has seen ``R̂_<=t, s_<=t, a_<t`` only.
     """
 
     def __init__(self, d_model: int = 64, n_layers: int = 2, n_heads: int = 2,
@@ -303,14 +288,10 @@ class DecisionTransformer(nn.Module):
         self.blocks = nn.ModuleList(Block(d_model, n_heads, dropout) for _ in range(n_layers))
         self.ln_out = nn.LayerNorm(d_model)
         self.predict_action = nn.Linear(d_model, n_actions)
-        # states are standardised with the dataset's statistics (set_state_stats), as in the paper
+        # states are standardized with the dataset's statistics (set_state_stats), as in the paper
         self.register_buffer("state_mean", torch.zeros(obs_dim))
         self.register_buffer("state_std", torch.ones(obs_dim))
-        for m in self.modules():  # GPT-2 initialisation: small embeddings, so no token dominates
-            if isinstance(m, (nn.Linear, nn.Embedding)):
-                nn.init.normal_(m.weight, std=0.02)
-            if isinstance(m, nn.Linear) and m.bias is not None:
-                nn.init.zeros_(m.bias)
+        gpt2_init_(self, n_layers)
 
     def set_state_stats(self, states: np.ndarray) -> None:
         """Standardise inputs with the mean and std of the dataset's states (N, obs_dim)."""
@@ -326,23 +307,20 @@ class DecisionTransformer(nn.Module):
         tokens = torch.stack([self.embed_rtg(return_to_go) + t, self.embed_state(states) + t,
                               self.embed_action(actions) + t], dim=2)  # (B, K, 3, d)
         x = self.drop(self.ln_in(tokens.reshape(b, 3 * k, -1)))
-        key_ok = mask.repeat_interleave(3, dim=1)  # (B, 3K)
-        causal = torch.tril(torch.ones(3 * k, 3 * k, dtype=torch.bool, device=x.device))
-        eye = torch.eye(3 * k, dtype=torch.bool, device=x.device)
-        allowed = (causal & key_ok[:, None, :]) | eye  # a padded token attends to itself only
+        padding = ~mask.repeat_interleave(3, dim=1)  # (B, 3K); a padded token sees itself only
         for block in self.blocks:
-            x = block(x, allowed[:, None])
+            x, _ = block(x, causal=True, key_padding_mask=padding)
         x = self.ln_out(x).reshape(b, k, 3, -1)
         return self.predict_action(x[:, :, 1])
 
 
-class BehaviourCloning(nn.Module):
+class BehaviorCloning(nn.Module):
     """The baseline: an MLP ``states (B, 4) -> action logits (B, 2)`` imitating all the data."""
 
-    def __init__(self, width: int = 128) -> None:
+    def __init__(self, hidden: int = 128) -> None:
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(OBS_DIM, width), nn.ReLU(), nn.Linear(width, width),
-                                 nn.ReLU(), nn.Linear(width, N_ACTIONS))
+        self.net = nn.Sequential(nn.Linear(OBS_DIM, hidden), nn.ReLU(), nn.Linear(hidden, hidden),
+                                 nn.ReLU(), nn.Linear(hidden, N_ACTIONS))
 
     def forward(self, states: torch.Tensor) -> torch.Tensor:
         return self.net(states)
@@ -351,7 +329,6 @@ class BehaviourCloning(nn.Module):
 # --------------------------------------------------------------------------------- evaluation
 
 
-@torch.no_grad()
 def evaluate_dt(model: DecisionTransformer, target: float, episodes: int, k: int, seed: int,
                 device: torch.device) -> np.ndarray:
     """Returns of ``episodes`` CartPole episodes conditioned on ``target`` (sampled actions).
@@ -360,9 +337,6 @@ def evaluate_dt(model: DecisionTransformer, target: float, episodes: int, k: int
     starts from ``reset(seed=seed + i)``; actions are sampled from the predicted distribution
     with a generator seeded by ``seed``. Returns an array (episodes,) of returns in [0, 500].
     """
-    from core.rl.dqn import make_env
-
-    model.eval()
     gen = torch.Generator().manual_seed(seed)
     envs = [make_env() for _ in range(episodes)]
     obs = np.stack([e.reset(seed=seed + i)[0] for i, e in enumerate(envs)]).astype(np.float32)
@@ -387,7 +361,8 @@ def evaluate_dt(model: DecisionTransformer, target: float, episodes: int, k: int
         ts[:, k - n:] = np.arange(lo, t + 1)
         mk[:, k - n:] = True
         batch = [torch.from_numpy(a).to(device) for a in (rtg, st, ac, ts, mk)]
-        logits = model(*batch)[:, -1].float().cpu()
+        with eval_mode(model):
+            logits = model(*batch)[:, -1].float().cpu()
         acts = torch.multinomial(logits.softmax(-1), 1, generator=gen)[:, 0].numpy()
         for j, i in enumerate(idx):
             o, r, term, trunc, _ = envs[i].step(int(acts[j]))
@@ -403,13 +378,9 @@ def evaluate_dt(model: DecisionTransformer, target: float, episodes: int, k: int
     return rets
 
 
-@torch.no_grad()
-def evaluate_bc(model: BehaviourCloning, episodes: int, seed: int,
+def evaluate_bc(model: BehaviorCloning, episodes: int, seed: int,
                 device: torch.device) -> np.ndarray:
-    """Returns (episodes,) of the behaviour-cloning policy (sampled actions), seeds as above."""
-    from core.rl.dqn import make_env
-
-    model.eval()
+    """Returns (episodes,) of the behavior-cloning policy (sampled actions), seeds as above."""
     gen = torch.Generator().manual_seed(seed)
     env = make_env()
     out = np.zeros(episodes, np.float32)
@@ -417,7 +388,8 @@ def evaluate_bc(model: BehaviourCloning, episodes: int, seed: int,
         obs, _ = env.reset(seed=seed + i)
         done = False
         while not done:
-            p = model(torch.as_tensor(obs, device=device)[None]).softmax(-1).cpu()
+            with eval_mode(model):
+                p = model(torch.as_tensor(obs, device=device)[None]).softmax(-1).cpu()
             obs, r, term, trunc, _ = env.step(int(torch.multinomial(p, 1, generator=gen)))
             out[i] += r
             done = term or trunc
@@ -428,61 +400,75 @@ def evaluate_bc(model: BehaviourCloning, episodes: int, seed: int,
 # --------------------------------------------------------------------------------- training
 
 
+def make_learners(cfg: DtConfig, data: tuple[Trajectory, ...], device: torch.device
+                  ) -> tuple[DecisionTransformer, BehaviorCloning, list]:
+    """The Decision Transformer (states standardized with the dataset's statistics), the
+    behavior-cloning baseline and their optimizers ``[AdamW (weight decay 1e-4) with a linear
+    warm-up over 5% of the steps, Adam]``."""
+    model = DecisionTransformer(cfg.d_model, cfg.n_layers, cfg.n_heads, cfg.dropout).to(device)
+    model.set_state_stats(np.concatenate([t.observations for t in data]))
+    bc = BehaviorCloning().to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    warmup = max(1, cfg.steps // 20)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup))
+    return model, bc, [opt, sched, torch.optim.Adam(bc.parameters(), lr=cfg.lr)]
+
+
+def train_step(model: DecisionTransformer, bc: BehaviorCloning, optimizers: list,
+               batch: tuple[torch.Tensor, ...]) -> dict[str, torch.Tensor]:
+    """One step of each learner on the same windows: action cross-entropy on the real (unpadded)
+    timesteps, the DT's gradient clipped at norm 1; ``{"loss", "bc_loss"}`` (detached)."""
+    opt, sched, opt_bc = optimizers
+    rtg, states, actions, ts, mask = batch
+    loss = F.cross_entropy(model(rtg, states, actions, ts, mask)[mask], actions[mask])
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    sched.step()
+    bc_loss = F.cross_entropy(bc(states[mask]), actions[mask])
+    opt_bc.zero_grad(set_to_none=True)
+    bc_loss.backward()
+    opt_bc.step()
+    return {"loss": loss.detach(), "bc_loss": bc_loss.detach()}
+
+
 def train(cfg: DtConfig) -> Iterator[Snapshot]:
     """Collect (or reuse) the offline dataset, train the DT and BC, then evaluate per target.
 
     Steps ``1..cfg.steps`` are gradient steps (metrics ``loss``: DT action cross-entropy in nats,
-    ``bc_loss``: the BC baseline's); steps ``cfg.steps + 1 ..`` evaluate one target return each
-    (metrics ``target_return``, ``achieved_return`` (mean over ``eval_episodes``),
-    ``achieved_std``, ``bc_return``, ``dataset_best_return``, ``dataset_mean_return``).
-    Artefacts: ``dataset_returns`` (n_episodes,), ``eval`` (n_done, 3) [target, mean, std].
+    ``bc_loss``: the BC baseline's, means since the last snapshot); steps ``cfg.steps + 1 ..``
+    evaluate one target return each (metrics ``target_return``, ``achieved_return`` (mean over
+    ``eval_episodes``), ``achieved_std``, ``bc_return``, ``dataset_best_return``,
+    ``dataset_mean_return``). Artifacts: ``dataset_returns`` (n_episodes,), ``eval`` (n_done, 3)
+    [target, mean, std], ``phase``. ``model`` (``{"dt", "bc"}``) on the final snapshot.
 
     Raises:
         ValueError: for an unusable device or dataset source.
     """
-    device = resolve_device(cfg.device)
+    device = start(cfg)
     targets = parse_targets(cfg.targets)
     total = cfg.steps + len(targets)
     yield Snapshot(0, 0.0, {}, {"phase": "collecting the dataset"}, total_steps=total)
+    if cfg.source == "dqn":  # a DQN run not finished yet trains first, yielding heartbeats
+        yield from handoff.obtain_steps(handoff.POLICIES, DQN_DEMO, cfg.dqn_run)
     data = collect_dataset(cfg.source, cfg.n_episodes, cfg.seed,
                            cfg.dqn_run if cfg.source == "dqn" else "")
-    seed_everything(cfg.seed)
+    start(cfg)  # again: obtaining a DQN run may have trained one, which moves the global RNGs
     returns = np.array([t.ret for t in data], np.float32)
     stats = {"dataset_best_return": float(returns.max()),
              "dataset_mean_return": float(returns.mean())}
-    model = DecisionTransformer(cfg.d_model, cfg.n_layers, cfg.n_heads, cfg.dropout).to(device)
-    model.set_state_stats(np.concatenate([t.observations for t in data]))
-    bc = BehaviourCloning().to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
-    opt_bc = torch.optim.Adam(bc.parameters(), lr=cfg.lr)
-    warmup = max(1, cfg.steps // 20)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup))
+    model, bc, optimizers = make_learners(cfg, data, device)
     rng = np.random.default_rng(cfg.seed)
     art = {"dataset_returns": returns, "phase": "training", "eval": np.zeros((0, 3), np.float32)}
-    tick = Ticker(total=total)
-    loss_v = bc_v = math.nan
+    tick, losses, copies, last = Ticker(total=total), RunningMean(), CopyCadence(0), {}
     for step in range(1, cfg.steps + 1):
-        model.train()
-        bc.train()
-        rtg, states, actions, ts, mask = sample_batch(data, cfg.batch_size, cfg.context_len, rng,
-                                                      device)
-        logits = model(rtg, states, actions, ts, mask)
-        loss = F.cross_entropy(logits[mask], actions[mask])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        bc_loss = F.cross_entropy(bc(states[mask]), actions[mask])
-        opt_bc.zero_grad(set_to_none=True)
-        bc_loss.backward()
-        opt_bc.step()
-        loss_v, bc_v = loss.item(), bc_loss.item()
-        if tick(step) or not math.isfinite(loss_v):
-            yield Snapshot(step, tick.elapsed, {"loss": loss_v, "bc_loss": bc_v, **stats}, art,
-                           total_steps=total)
-            if not math.isfinite(loss_v):
-                return
+        batch = sample_batch(data, cfg.batch_size, cfg.context_len, rng, device)
+        losses.add(**train_step(model, bc, optimizers, batch))
+        if tick(step):
+            last = losses.pop()
+            yield Snapshot(step, tick.elapsed, {**last, **stats}, art, total_steps=total)
+    last = {**last, **losses.pop()}
     # evaluation: the "achieved vs target return" plot of the paper, one target per step
     bc_ret = float(evaluate_bc(bc, cfg.eval_episodes, 20_000 + cfg.seed, device).mean())
     rows = []
@@ -490,16 +476,14 @@ def train(cfg: DtConfig) -> Iterator[Snapshot]:
         r = evaluate_dt(model, target, cfg.eval_episodes, cfg.context_len, 20_000 + cfg.seed,
                         device)
         rows.append((target, float(r.mean()), float(r.std())))
-        step = cfg.steps + i + 1
         final = i == len(targets) - 1
         art = {**art, "phase": "done" if final else "evaluating",
                "eval": np.asarray(rows, np.float32)}
-        yield Snapshot(step, tick.elapsed,
-                       {"loss": loss_v, "bc_loss": bc_v, "target_return": target,
-                        "achieved_return": rows[-1][1], "achieved_std": rows[-1][2],
-                        "bc_return": bc_ret, **stats}, art, total_steps=total, final=final,
-                       model=nn.ModuleDict({"dt": frozen_copy(model),
-                                            "bc": frozen_copy(bc)}) if final else None)
+        yield Snapshot(cfg.steps + i + 1, tick.elapsed,
+                       {**last, "target_return": target, "achieved_return": rows[-1][1],
+                        "achieved_std": rows[-1][2], "bc_return": bc_ret, **stats}, art,
+                       total_steps=total, final=final,
+                       model=copies(nn.ModuleDict({"dt": model, "bc": bc}), final))
 
 
 DEMOS = [Demo("decision_transformer", DtConfig, train, title="Decision Transformer",

@@ -9,48 +9,54 @@ Training minimises the Huber loss between ``Q(s, a)`` and the one-step Bellman t
 on mini-batches drawn from a :class:`ReplayBuffer` of past transitions, with a *target network*
 ``Q_target`` that is a delayed copy of the online network (hard copy every
 ``target_update_period`` gradient steps, or a soft Polyak update with ``tau < 1``).
+The loop in :func:`train` follows CleanRL's ``dqn.py``: :func:`linear_schedule`, the
+Q-network (:func:`q_network`), a :class:`ReplayBuffer`, then act / store / train / evaluate.
 
 References:
     Mnih et al., "Human-level control through deep reinforcement learning", Nature 518 (2015).
     van Hasselt, Guez & Silver, "Deep Reinforcement Learning with Double Q-learning", AAAI 2016.
     Hessel et al., "Rainbow: Combining Improvements in Deep Reinforcement Learning", AAAI 2018
-    (n-step returns).
-    Default hyperparameters start from rl-baselines3-zoo's DQN for CartPole-v1 (lr 2.3e-3, batch
-    64, buffer 1e5, learning starts 1000, γ 0.99, train frequency 256, exploration fraction 0.16,
-    final ε 0.04) with a smaller network (64 x 64 instead of 256 x 256), half the gradient steps
-    per training phase (64), 3-step returns, Double DQN and a learning rate decayed to 10%:
-    measured in bench/bench_dqn.py, this solves CartPole stably in fewer steps and far less
-    time than the zoo settings.
+    (n-step returns). Huang et al., "CleanRL", JMLR 23 (2022).
+    Defaults: rl-baselines3-zoo's DQN for CartPole-v1 (lr 2.3e-3, batch 64, buffer 1e5, learning
+    starts 1000, γ 0.99, train frequency 256, exploration fraction 0.16, final ε 0.04) with a
+    64 x 64 network, 64 gradient steps per training phase, 3-step returns, Double DQN and a
+    learning rate decayed to 10% (bench/results/dqn.md: solves CartPole-v1 stably).
 
 Shapes: observations ``(B, 4)`` float32 (cart position [m], cart velocity [m/s], pole angle
 [rad], pole angular velocity [rad/s]); actions ``(B,)`` int64 in {0 = push left, 1 = push right};
 ``q_values`` ``(B, 2)``. Returns are sums of rewards (CartPole pays +1 per step, at most 500).
+
+A finished run publishes its Q-network's weights at every evaluation as
+:data:`core.handoff.POLICIES` (the Decision Transformer's offline dataset).
 """
 
 from __future__ import annotations
 
-import math
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import nn
 
+from core import handoff
+from core.blocks.mlp import mlp
 from core.protocol import (
+    CopyCadence,
     Demo,
+    RunningMean,
+    RunOptions,
     Snapshot,
     Ticker,
-    config_diff,
-    config_from_strings,
-    frozen_copy,
+    eval_mode,
     param,
-    resolve_device,
-    seed_everything,
+    start,
 )
+
+if TYPE_CHECKING:
+    from gymnasium.wrappers import RecordEpisodeStatistics
 
 ENV_ID = "CartPole-v1"
 OBS_DIM = 4
@@ -61,11 +67,12 @@ MAX_RETURN = 500.0
 SLICE_N = 41
 SLICE_ANGLE = 0.21  # rad
 SLICE_ANG_VEL = 2.0  # rad/s
-MODEL_EVERY_S = 2.0  # how often a snapshot carries a frozen copy of the Q-network
+POLICY_EVERY_S = 2.0  # how often a snapshot carries a fresh frozen copy of the Q-network
+RETURN_WINDOW = 20  # episodes in the moving average ``return_avg``
 
 
 @dataclass(frozen=True)
-class DqnConfig:
+class DqnConfig(RunOptions):
     """Every setting of one DQN run on CartPole-v1 (defaults: see the module docstring)."""
 
     lr: float = param(2.3e-3, lo=1e-5, hi=1e-1, log=True, label="Learning rate",
@@ -86,13 +93,15 @@ class DqnConfig:
                                       help="gradient steps between target-network updates")
     tau: float = param(1.0, lo=0.001, hi=1.0, step=0.001, label="Target update τ",
                        help="1 = hard copy; < 1 = soft (Polyak) update θ⁻ ← τθ + (1-τ)θ⁻")
-    eps_start: float = param(1.0, lo=0.0, hi=1.0, step=0.01, label="ε start")
-    eps_end: float = param(0.04, lo=0.0, hi=1.0, step=0.01, label="ε end")
+    epsilon_start: float = param(1.0, lo=0.0, hi=1.0, step=0.01, label="ε start",
+                                 aliases=("eps_start",))
+    epsilon_end: float = param(0.04, lo=0.0, hi=1.0, step=0.01, label="ε end",
+                               aliases=("eps_end",))
     exploration_fraction: float = param(0.16, lo=0.0, hi=1.0, step=0.01,
                                         label="Exploration fraction",
                                         help="fraction of the steps over which ε decays linearly")
-    width: int = param(64, choices=(16, 32, 64, 128, 256, 512), label="Network width",
-                       help="units in each of the two hidden layers")
+    hidden: int = param(64, choices=(16, 32, 64, 128, 256, 512), label="Network width",
+                        help="units in each of the two hidden layers", aliases=("width",))
     n_step: int = param(3, lo=1, hi=10, label="n-step returns",
                         help="bootstrap after n rewards: y = r_t + γ r_t+1 + … + γⁿ max Q(s_t+n)"
                         " (1 = the original DQN; larger n propagates the reward faster)")
@@ -104,38 +113,36 @@ class DqnConfig:
     no_target: bool = param(False, label="Ablation: no target network",
                             help="compute targets with the network being trained")
     max_grad_norm: float = param(10.0, lo=0.1, hi=1000.0, log=True, label="Gradient clip norm")
-    total_steps: int = param(50_000, lo=1_000, hi=200_000, step=1_000, label="Total steps",
-                             help="environment steps")
+    steps: int = param(50_000, lo=1_000, hi=200_000, step=1_000, label="Total steps",
+                       help="environment steps", aliases=("total_steps",))
     eval_every: int = param(2_500, lo=500, hi=50_000, step=500, label="Evaluate every",
                             help="environment steps between greedy evaluations")
     eval_episodes: int = param(10, lo=1, hi=50, label="Evaluation episodes")
-    seed: int = param(0, lo=0, hi=2**31 - 1)
-    device: str = param("auto", choices=("auto", "cpu", "cuda"))
 
     def __post_init__(self) -> None:
-        if self.eps_end > self.eps_start:
-            raise ValueError(f"ε end ({self.eps_end}) must not exceed ε start ({self.eps_start})")
-        if self.learning_starts >= self.total_steps:
-            raise ValueError(f"learning_starts ({self.learning_starts}) must be below total_steps "
-                             f"({self.total_steps}), or nothing is ever learned")
+        if self.epsilon_end > self.epsilon_start:
+            raise ValueError(f"ε end ({self.epsilon_end}) must not exceed ε start "
+                             f"({self.epsilon_start})")
+        if self.learning_starts >= self.steps:
+            raise ValueError(f"learning_starts ({self.learning_starts}) must be below steps "
+                             f"({self.steps}), or nothing is ever learned")
         if not self.no_replay and self.buffer_size < self.batch_size:
             raise ValueError(f"the replay buffer ({self.buffer_size}) must hold at least one batch "
                              f"({self.batch_size})")
 
 
-class QNetwork(nn.Module):
-    """An MLP ``obs (B, 4) -> q_values (B, n_actions)``: two ReLU hidden layers of ``width``."""
+def q_network(hidden: int = 64) -> nn.Sequential:
+    """The Q-network ``obs (B, 4) -> q_values (B, 2)``: an MLP with two ReLU hidden layers of
+    ``hidden`` units (:func:`core.blocks.mlp.mlp`, so :func:`core.handoff.policy` rebuilds it)."""
+    return mlp([OBS_DIM, hidden, hidden, N_ACTIONS])
 
-    def __init__(self, obs_dim: int = OBS_DIM, n_actions: int = N_ACTIONS,
-                 width: int = 256) -> None:
-        super().__init__()
-        self.net = nn.Sequential(nn.Linear(obs_dim, width), nn.ReLU(),
-                                 nn.Linear(width, width), nn.ReLU(),
-                                 nn.Linear(width, n_actions))
 
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        """``q_values`` (B, n_actions) for observations (B, obs_dim)."""
-        return self.net(obs)
+def linear_schedule(start_e: float, end_e: float, duration: float, t: int) -> float:
+    """ε after ``t`` environment steps: linear from ``start_e`` to ``end_e`` over ``duration``
+    steps, then ``end_e`` (CleanRL's ``linear_schedule``)."""
+    if duration <= 0:
+        return end_e
+    return start_e + min(1.0, t / duration) * (end_e - start_e)
 
 
 class ReplayBuffer:
@@ -220,17 +227,7 @@ def n_step_transitions(pending: list[tuple[np.ndarray, int, float]], next_obs: n
     return out
 
 
-def epsilon_at(step: int, cfg: DqnConfig) -> float:
-    """The ε-greedy exploration rate after ``step`` environment steps: linear from
-    ``eps_start`` to ``eps_end`` over the first ``exploration_fraction * total_steps`` steps."""
-    span = cfg.exploration_fraction * cfg.total_steps
-    if span <= 0:
-        return cfg.eps_end
-    frac = min(1.0, step / span)
-    return cfg.eps_start + frac * (cfg.eps_end - cfg.eps_start)
-
-
-def dqn_loss(q_net: QNetwork, target_net: QNetwork, batch: tuple[torch.Tensor, ...],
+def dqn_loss(q_net: nn.Module, target_net: nn.Module, batch: tuple[torch.Tensor, ...],
              gamma: float, double_dqn: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """The DQN loss on one mini-batch (Mnih et al. 2015, with van Hasselt 2016's Double DQN).
 
@@ -278,14 +275,6 @@ def greedy_action(q_net: nn.Module, obs: np.ndarray, device: torch.device | str 
     return int(q_net(x).argmax(1).item())
 
 
-def make_env(render: bool = False):
-    """A fresh ``CartPole-v1`` (``render_mode="rgb_array"`` when ``render``)."""
-    import gymnasium as gym
-
-    return gym.make(ENV_ID, render_mode="rgb_array" if render else None)
-
-
-@torch.no_grad()
 def evaluate(q_net: nn.Module, episodes: int = 10, seed: int = 0,
              device: torch.device | str = "cpu") -> np.ndarray:
     """Returns of ``episodes`` greedy episodes (ε = 0), shape (episodes,), each in [0, 500].
@@ -294,18 +283,16 @@ def evaluate(q_net: nn.Module, episodes: int = 10, seed: int = 0,
     """
     env = make_env()
     out = np.zeros(episodes, dtype=np.float32)
-    was_training = q_net.training
-    q_net.eval()
-    for k in range(episodes):
-        obs, _ = env.reset(seed=seed + k)
-        done, ret = False, 0.0
-        while not done:
-            obs, r, term, trunc, _ = env.step(greedy_action(q_net, obs, device))
-            ret += float(r)
-            done = term or trunc
-        out[k] = ret
+    with eval_mode(q_net):
+        for k in range(episodes):
+            obs, _ = env.reset(seed=seed + k)
+            done, ret = False, 0.0
+            while not done:
+                obs, r, term, trunc, _ = env.step(greedy_action(q_net, obs, device))
+                ret += float(r)
+                done = term or trunc
+            out[k] = ret
     env.close()
-    q_net.train(was_training)
     return out
 
 
@@ -364,219 +351,190 @@ def play_episode(q_net: nn.Module, seed: int = 0, max_steps: int = 500, every: i
     return np.stack(frames), ret
 
 
+def make_env(render: bool = False):
+    """A fresh ``CartPole-v1`` (``render_mode="rgb_array"`` when ``render``)."""
+    import gymnasium as gym
+
+    return gym.make(ENV_ID, render_mode="rgb_array" if render else None)
+
+
+def first_frame(seed: int = 0) -> np.ndarray:
+    """The environment as ``env.render()`` draws it right after ``reset(seed=seed)``:
+    (400, 600, 3) uint8."""
+    env = make_env(render=True)
+    env.reset(seed=seed)
+    img = env.render()
+    env.close()
+    return img
+
+
+# ------------------------------------------------------------------------------------- training
+
+
+@dataclass
+class Agent:
+    """The learner: online network θ, target network θ⁻, optimiser, gradient steps so far."""
+
+    q_net: nn.Sequential
+    target_net: nn.Sequential
+    opt: torch.optim.Optimizer
+    grad_steps: int = 0
+
+
+def make_agent(cfg: DqnConfig, device: torch.device) -> Agent:
+    """Online and target networks (θ⁻ = θ, no gradients) and Adam on θ."""
+    q_net = q_network(cfg.hidden).to(device)
+    target_net = q_network(cfg.hidden).to(device)
+    target_net.load_state_dict(q_net.state_dict())
+    target_net.requires_grad_(False)
+    return Agent(q_net, target_net, torch.optim.Adam(q_net.parameters(), lr=cfg.lr, fused=True))
+
+
+def train_phase(agent: Agent, buffer: ReplayBuffer, cfg: DqnConfig, step: int,
+                device: torch.device) -> dict[str, float]:
+    """``cfg.gradient_steps`` gradient steps on replayed mini-batches (the newest transitions
+    with ``no_replay``), updating θ⁻ every ``target_update_period`` of them.
+
+    Returns:
+        ``{"loss": mean Huber loss, "mean_max_q": mean of max_a Q(s, a)}`` over the phase.
+    """
+    if cfg.lr_decay:
+        for g in agent.opt.param_groups:
+            g["lr"] = cfg.lr * (1.0 - 0.9 * step / cfg.steps)
+    target_net = agent.q_net if cfg.no_target else agent.target_net
+    phase = RunningMean()
+    for _ in range(cfg.gradient_steps):
+        batch = (buffer.latest(cfg.batch_size, device) if cfg.no_replay
+                 else buffer.sample(cfg.batch_size, device))
+        loss, q_values = dqn_loss(agent.q_net, target_net, batch, cfg.gamma, cfg.double_dqn)
+        agent.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(agent.q_net.parameters(), cfg.max_grad_norm)
+        agent.opt.step()
+        agent.grad_steps += 1
+        if not cfg.no_target and agent.grad_steps % cfg.target_update_period == 0:
+            update_target(agent.target_net, agent.q_net, cfg.tau)
+        phase.add(loss=loss.detach(), mean_max_q=q_values.detach().max(1).values.mean())
+    return phase.pop()
+
+
+@dataclass
+class RunRecord:
+    """What a run has produced so far, for the snapshots: finished episodes ``(end step,
+    return)``, evaluations ``(step, mean greedy return)`` with the Q-network's weights at each
+    (``states``), seconds spent evaluating, and the latest frozen copy of the Q-network."""
+
+    episodes: list[tuple[int, float]] = field(default_factory=list)
+    evals: list[tuple[int, float]] = field(default_factory=list)
+    states: list[dict[str, torch.Tensor]] = field(default_factory=list)
+    eval_time_s: float = 0.0
+    policy: nn.Module | None = None
+    policy_step: int = 0
+    copies: CopyCadence = field(default_factory=lambda: CopyCadence(POLICY_EVERY_S))
+
+    def refresh_policy(self, q_net: nn.Module, step: int, final: bool) -> None:
+        """Take a frozen copy of the Q-network when one is due (every ~2 s and at the end)."""
+        if (copy := self.copies(q_net, final)) is not None:
+            self.policy, self.policy_step = copy, step
+
+    def evaluate(self, q_net: nn.Module, cfg: DqnConfig, step: int, device: torch.device) -> None:
+        """Greedy evaluation over ``cfg.eval_episodes`` fixed start states, and a checkpoint."""
+        t0 = time.perf_counter()
+        ret = float(evaluate(q_net, cfg.eval_episodes, seed=10_000 + cfg.seed, device=device).mean())
+        self.evals.append((step, ret))
+        self.states.append({k: v.detach().cpu().clone() for k, v in q_net.state_dict().items()})
+        self.eval_time_s += time.perf_counter() - t0
+
+    def policies(self, hidden: int) -> dict:
+        """The :data:`core.handoff.POLICIES` payload: every evaluation's checkpoint."""
+        return {"steps": torch.tensor([s for s, _ in self.evals], dtype=torch.int64),
+                "eval_returns": torch.tensor([r for _, r in self.evals], dtype=torch.float32),
+                "hidden": hidden, "state_dicts": list(self.states)}
+
+
+def snapshot_metrics(env: RecordEpisodeStatistics, agent: Agent, record: RunRecord, epsilon: float,
+                     phase: dict[str, float]) -> dict[str, float]:
+    """The metrics of :func:`train` (those that do not exist yet are absent)."""
+    metrics = {}
+    if env.return_queue:
+        metrics["episode_return"] = float(env.return_queue[-1])
+        metrics["return_avg"] = float(np.mean(env.return_queue))
+    if record.evals:
+        metrics["eval_return"] = record.evals[-1][1]
+    metrics.update(epsilon=epsilon, lr=agent.opt.param_groups[0]["lr"],
+                   episodes=float(env.episode_count), eval_time_s=record.eval_time_s)
+    return {**metrics, **phase}
+
+
+def snapshot_artifacts(record: RunRecord, q_net: nn.Module, device: torch.device) -> dict:
+    """The artifacts of :func:`train` (see there)."""
+    return {"episodes": np.asarray(record.episodes, dtype=np.float32).reshape(-1, 2),
+            "evals": np.asarray(record.evals, dtype=np.float32).reshape(-1, 2),
+            "q_slice": q_slice(q_net, device=device),
+            "policy": record.policy, "policy_step": record.policy_step}
+
+
 def train(cfg: DqnConfig) -> Iterator[Snapshot]:
     """Train DQN on CartPole-v1 and yield snapshots; ``step`` counts environment steps.
 
-    Metrics: ``episode_return`` (last finished episode), ``return_avg`` (mean of the last 20
-    episodes), ``eval_return`` (mean greedy return over ``eval_episodes`` episodes at the last
-    evaluation; absent before the first), ``loss`` (mean Huber loss of the last training phase),
-    ``mean_max_q`` (mean of max_a Q(s, a) over that phase's batches; both absent until learning
-    starts), ``epsilon``, ``lr``, ``episodes`` (count), ``eval_time_s``.
+    Metrics (each absent until it exists): ``episode_return`` (last episode), ``return_avg``
+    (mean of the last 20), ``eval_return`` (mean greedy return over ``eval_episodes`` episodes
+    at the last evaluation; every evaluation gets a snapshot), ``loss`` and ``mean_max_q`` (of
+    the last training phase, see :func:`train_phase`), ``epsilon``, ``lr``, ``episodes``
+    (count), ``eval_time_s``.
     Artifacts: ``episodes`` (n, 2) [end step, return]; ``evals`` (m, 2) [step, mean return];
     ``q_slice`` (see :func:`q_slice`); ``policy``: a frozen copy of the Q-network refreshed
-    every ~2 s (its step in ``policy_step``), for playback while training continues. ``model``
-    is set on the last snapshot, which also carries ``checkpoints``: the Q-network's weights at
-    every evaluation (see :func:`checkpoints_of`), of mixed quality by construction; they are
-    registered under ``cfg`` (:func:`finished_runs`) so the Decision Transformer can use them as
-    its offline dataset.
+    every ~2 s (its step in ``policy_step``). The last snapshot carries ``model`` and
+    :data:`core.handoff.POLICIES` (the weights at every evaluation), which it also publishes.
 
     Raises:
         ValueError: for an unusable device.
     """
-    device = resolve_device(cfg.device)
-    seed_everything(cfg.seed)
-    env = make_env()
-    q_net = QNetwork(width=cfg.width).to(device)
-    target_net = QNetwork(width=cfg.width).to(device)
-    target_net.load_state_dict(q_net.state_dict())
-    target_net.requires_grad_(False)
-    opt = torch.optim.Adam(q_net.parameters(), lr=cfg.lr, fused=True)
-    capacity = max(cfg.batch_size, 1) if cfg.no_replay else cfg.buffer_size
-    buffer = ReplayBuffer(capacity, seed=cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
+    from gymnasium.wrappers import RecordEpisodeStatistics
 
-    episodes: list[tuple[int, float]] = []
-    evals: list[tuple[int, float]] = []
-    states: list[dict[str, torch.Tensor]] = []  # the Q-network's weights at each evaluation
-    loss_v, max_q_v, eval_v = math.nan, math.nan, math.nan
-    grad_steps = 0
-    last_model_t = -math.inf
-    policy, policy_step = None, 0
-    tick = Ticker(total=cfg.total_steps)
-    eval_time = 0.0  # seconds spent in evaluation (reported separately)
-    obs, _ = env.reset(seed=cfg.seed)
-    ep_ret = 0.0
+    device = start(cfg)
+    env = RecordEpisodeStatistics(make_env(), buffer_length=RETURN_WINDOW)
+    agent = make_agent(cfg, device)
+    buffer = ReplayBuffer(cfg.batch_size if cfg.no_replay else cfg.buffer_size, seed=cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    record, phase, tick = RunRecord(), {}, Ticker(total=cfg.steps)
     pending: list[tuple[np.ndarray, int, float]] = []  # steps awaiting their n-step return
-    for step in range(1, cfg.total_steps + 1):
-        # 1. act ε-greedily and store the transition
-        eps = epsilon_at(step, cfg)
-        if step <= cfg.learning_starts or rng.random() < eps:
+    obs, _ = env.reset(seed=cfg.seed)
+    for step in range(1, cfg.steps + 1):
+        # 1. act ε-greedily (at random before learning starts) and store the transition
+        epsilon = linear_schedule(cfg.epsilon_start, cfg.epsilon_end,
+                                  cfg.exploration_fraction * cfg.steps, step)
+        if step <= cfg.learning_starts or rng.random() < epsilon:
             action = int(rng.integers(N_ACTIONS))
         else:
-            action = greedy_action(q_net, obs, device)
-        next_obs, reward, term, trunc, _ = env.step(action)
+            action = greedy_action(agent.q_net, obs, device)
+        next_obs, reward, terminated, truncated, info = env.step(action)
         pending.append((obs, action, float(reward)))
-        for tr in n_step_transitions(pending, next_obs, cfg.n_step, cfg.gamma, term,
-                                     term or trunc):
-            buffer.add(*tr)
-        ep_ret += float(reward)
+        for transition in n_step_transitions(pending, next_obs, cfg.n_step, cfg.gamma,
+                                             terminated, terminated or truncated):
+            buffer.add(*transition)
         obs = next_obs
-        if term or trunc:
-            episodes.append((step, ep_ret))
+        if "episode" in info:
+            record.episodes.append((step, float(info["episode"]["r"])))
             obs, _ = env.reset()
-            ep_ret = 0.0
-
-        # 2. every train_freq steps: several gradient steps on replayed mini-batches
+        # 2. every train_freq steps: a training phase on replayed mini-batches
         if step > cfg.learning_starts and step % cfg.train_freq == 0:
-            if cfg.lr_decay:
-                frac = 1.0 - 0.9 * step / cfg.total_steps
-                for g in opt.param_groups:
-                    g["lr"] = cfg.lr * frac
-            losses, maxqs = [], []
-            for _ in range(cfg.gradient_steps):
-                batch = (buffer.latest(cfg.batch_size, device) if cfg.no_replay
-                         else buffer.sample(cfg.batch_size, device))
-                loss, q_values = dqn_loss(q_net, q_net if cfg.no_target else target_net, batch,
-                                          cfg.gamma, cfg.double_dqn)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                nn.utils.clip_grad_norm_(q_net.parameters(), cfg.max_grad_norm)
-                opt.step()
-                grad_steps += 1
-                if not cfg.no_target and grad_steps % cfg.target_update_period == 0:
-                    update_target(target_net, q_net, cfg.tau)
-                losses.append(loss.detach())
-                maxqs.append(q_values.detach().max(1).values.mean())
-            loss_v = float(torch.stack(losses).mean())
-            max_q_v = float(torch.stack(maxqs).mean())
-
-        # 3. periodic greedy evaluation (its time is not counted as training time)
-        if step % cfg.eval_every == 0 or step == cfg.total_steps:
-            t0 = time.perf_counter()
-            eval_v = float(evaluate(q_net, cfg.eval_episodes, seed=10_000 + cfg.seed,
-                                    device=device).mean())
-            evals.append((step, eval_v))
-            states.append({k: v.detach().cpu().clone() for k, v in q_net.state_dict().items()})
-            eval_time += time.perf_counter() - t0
-
-        final = step == cfg.total_steps
-        diverged = grad_steps > 0 and not math.isfinite(loss_v)
-        evaluated = bool(evals) and evals[-1][0] == step  # always report a fresh evaluation
-        if tick(step) or diverged or evaluated:
-            rets = [r for _, r in episodes[-20:]]
-            metrics = {
-                "episode_return": episodes[-1][1] if episodes else math.nan,
-                "return_avg": float(np.mean(rets)) if rets else math.nan,
-                "eval_return": eval_v,
-                "epsilon": eps,
-                "lr": opt.param_groups[0]["lr"],
-                "episodes": float(len(episodes)),
-                "eval_time_s": eval_time,
-            }
-            metrics = {k: v for k, v in metrics.items() if math.isfinite(v)}  # none yet: absent
-            if grad_steps:  # a NaN loss after learning starts is reported: it means divergence
-                metrics.update(loss=loss_v, mean_max_q=max_q_v)
-            now = time.perf_counter()
-            if final or now - last_model_t >= MODEL_EVERY_S:
-                last_model_t = now
-                policy, policy_step = frozen_copy(q_net), step
-            art = {"episodes": np.asarray(episodes, dtype=np.float32).reshape(-1, 2),
-                   "evals": np.asarray(evals, dtype=np.float32).reshape(-1, 2),
-                   "q_slice": q_slice(q_net, device=device),
-                   "policy": policy, "policy_step": policy_step}
+            phase = train_phase(agent, buffer, cfg, step, device)
+        # 3. greedy evaluation (its time is reported apart from training time)
+        final = step == cfg.steps
+        evaluated = step % cfg.eval_every == 0 or final
+        if evaluated:
+            record.evaluate(agent.q_net, cfg, step, device)
+        if tick(step) or evaluated:
+            record.refresh_policy(agent.q_net, step, final)
+            artifacts = snapshot_artifacts(record, agent.q_net, device)
             if final:
-                art["checkpoints"] = {
-                    "steps": torch.tensor([s_ for s_, _ in evals], dtype=torch.int64),
-                    "eval_returns": torch.tensor([r for _, r in evals], dtype=torch.float32),
-                    "width": cfg.width, "state_dicts": states}
-                register_checkpoints(cfg, art["checkpoints"])
-            yield Snapshot(step, tick.elapsed, metrics, art, total_steps=cfg.total_steps,
-                           final=final, model=policy if final else None)
-            if diverged:
-                return
+                artifacts[handoff.POLICIES] = record.policies(cfg.hidden)
+                handoff.publish(handoff.POLICIES, "dqn", cfg, artifacts[handoff.POLICIES])
+            yield Snapshot(step, tick.elapsed, snapshot_metrics(env, agent, record, epsilon, phase),
+                           artifacts, total_steps=cfg.steps, final=final,
+                           model=record.policy if final else None)
     env.close()
-
-
-# ------------------------------------------------------------- checkpoints shared with other demos
-
-_STORE: OrderedDict[DqnConfig, dict] = OrderedDict()
-_STORE_LOCK = threading.Lock()
-STORE_SIZE = 8  # finished runs whose checkpoints are kept in memory
-
-
-def register_checkpoints(cfg: DqnConfig, checkpoints: dict) -> None:
-    """Remember a finished run's checkpoints (least recently used are dropped)."""
-    with _STORE_LOCK:
-        _STORE[cfg] = checkpoints
-        _STORE.move_to_end(cfg)
-        while len(_STORE) > STORE_SIZE:
-            _STORE.popitem(last=False)
-
-
-def finished_runs() -> list[tuple[DqnConfig, dict]]:
-    """``(config, checkpoints)`` of the DQN runs finished in this process, newest first."""
-    with _STORE_LOCK:
-        return list(reversed(_STORE.items()))
-
-
-def run_key(cfg: DqnConfig) -> str:
-    """The settings of ``cfg`` that differ from the defaults, as ``"k=v,k=v"`` ("" = defaults);
-    :func:`parse_run_key` inverts it."""
-    return ",".join(f"{k}={v}" for k, (_, v) in config_diff(DqnConfig(), cfg).items())
-
-
-def parse_run_key(key: str) -> DqnConfig:
-    """``"total_steps=20000,seed=3"`` -> ``DqnConfig``.
-
-    Raises:
-        ValueError: for a malformed pair, an unknown setting or a bad value.
-    """
-    values = {}
-    for item in (p.strip() for p in key.split(",")):
-        if not item:
-            continue
-        if "=" not in item:
-            raise ValueError(f"{item!r} is not a key=value pair")
-        k, v = item.split("=", 1)
-        values[k.strip()] = v.strip()
-    return config_from_strings(DqnConfig, values)
-
-
-def checkpoints_of(run: str) -> dict:
-    """The checkpoints of one DQN run: ``{"steps": (n,) int64, "eval_returns": (n,) float32
-    (mean greedy return at that step), "width": int, "state_dicts": [n QNetwork state dicts]}``.
-
-    ``run`` is a :func:`run_key` (settings as ``k=v`` pairs; the run is reused if it finished in
-    this process, else trained now, which is reproducible on the CPU) or the path of a
-    ``checkpoints.pt`` written by ``python -m core train dqn`` (loaded with
-    ``weights_only=True``).
-
-    Raises:
-        ValueError: for bad settings, or a file that is missing or not DQN checkpoints.
-    """
-    if run.strip().endswith(".pt"):
-        try:
-            ck = torch.load(run.strip(), map_location="cpu", weights_only=True)
-        except (OSError, RuntimeError, EOFError, ValueError) as e:
-            raise ValueError(f"cannot read DQN checkpoints from {run!r}: {e}") from None
-        if not (isinstance(ck, dict) and {"steps", "eval_returns", "width", "state_dicts"} <= ck.keys()):
-            raise ValueError(f"{run!r} does not hold DQN checkpoints")
-        return ck
-    cfg = parse_run_key(run)
-    for done_cfg, ck in finished_runs():
-        if done_cfg == cfg:
-            return ck
-    for snap in train(cfg):
-        if snap.final:
-            return snap.artifacts["checkpoints"]
-    raise ValueError(f"the DQN run {run!r} ended without checkpoints (it diverged)")
-
-
-def load_policy(checkpoints: dict, i: int) -> QNetwork:
-    """The ``i``-th checkpoint as an eval-mode :class:`QNetwork` on the CPU."""
-    net = QNetwork(width=int(checkpoints["width"]))
-    net.load_state_dict(checkpoints["state_dicts"][i])
-    return net.eval().requires_grad_(False)
 
 
 DEMOS = [Demo("dqn", DqnConfig, train, title="DQN on CartPole",

@@ -17,13 +17,12 @@ Shapes: ``Q`` is ``(H, W, 4)``; ``V`` and the policies are ``(H, W)``.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
-from core.protocol import Demo, Snapshot, Ticker, param
+from core.protocol import Demo, RunOptions, Snapshot, Ticker, param, start
 
 ACTIONS = ((-1, 0), (0, 1), (1, 0), (0, -1))  # up, right, down, left
 ARROWS = ("↑", "→", "↓", "←")
@@ -37,25 +36,27 @@ CELLS = ".#PGS"
 
 
 @dataclass(frozen=True)
-class GridConfig:
-    """Everything that defines one grid-world experiment."""
+class GridConfig(RunOptions):
+    """Everything that defines one grid-world experiment (ε decays geometrically per episode
+    from ``epsilon_start`` to at least ``epsilon_end``)."""
 
     layout: str = param(PRESETS["classic"], help="rows separated by '/': . empty, # wall, "
                         "P pit, G goal, S start")
     algorithm: str = param("q_learning", choices=("q_learning", "sarsa"))
     alpha: float = param(0.2, lo=0.01, hi=1.0, step=0.01, label="Learning rate α")
     gamma: float = param(0.95, lo=0.5, hi=0.999, step=0.005, label="Discount γ")
-    epsilon: float = param(1.0, lo=0.0, hi=1.0, step=0.05, label="Exploration ε (start)")
+    epsilon_start: float = param(1.0, lo=0.0, hi=1.0, step=0.05, label="Exploration ε (start)",
+                                 aliases=("epsilon",))
     epsilon_decay: float = param(0.99, lo=0.9, hi=1.0, step=0.001,
                                  label="ε decay per episode")
-    epsilon_min: float = param(0.05, lo=0.0, hi=0.5, step=0.01, label="Minimum ε")
+    epsilon_end: float = param(0.05, lo=0.0, hi=0.5, step=0.01, label="Minimum ε",
+                               aliases=("epsilon_min",))
     episodes: int = param(500, lo=10, hi=20000, step=10)
     slip: float = param(0.0, lo=0.0, hi=0.5, step=0.05, label="Slip probability")
     step_cost: float = param(0.04, lo=0.0, hi=0.5, step=0.01, label="Step cost")
     max_steps: int = param(200, lo=10, hi=1000, help="steps before an episode is cut off")
     pace_ms: int = param(0, lo=0, hi=200, step=5, label="Slow motion (ms per episode)",
                          help="pause after each episode so you can watch the Q-table fill")
-    seed: int = param(0, lo=0, hi=2**31 - 1)
     device: str = param("cpu", choices=("auto", "cpu", "cuda"),
                         help="tabular methods run in NumPy; kept for the common protocol")
 
@@ -99,7 +100,7 @@ class GridWorld:
     def terminal(self, s: tuple[int, int]) -> bool:
         return self.grid[s] in "PG"
 
-    def _move(self, s: tuple[int, int], a: int) -> tuple[int, int]:
+    def move(self, s: tuple[int, int], a: int) -> tuple[int, int]:
         r, c = s[0] + ACTIONS[a][0], s[1] + ACTIONS[a][1]
         if not (0 <= r < self.h and 0 <= c < self.w) or self.grid[r, c] == "#":
             return s
@@ -111,10 +112,10 @@ class GridWorld:
 
     def transitions(self, s: tuple[int, int], a: int) -> list[tuple[float, tuple[int, int]]]:
         """``[(probability, next_state), ...]`` for taking action ``a`` in ``s``."""
-        out = [(1.0 - self.slip, self._move(s, a))]
+        out = [(1.0 - self.slip, self.move(s, a))]
         if self.slip > 0:
-            out += [(self.slip / 2, self._move(s, (a + 1) % 4)),
-                    (self.slip / 2, self._move(s, (a + 3) % 4))]
+            out += [(self.slip / 2, self.move(s, (a + 1) % 4)),
+                    (self.slip / 2, self.move(s, (a + 3) % 4))]
         return out
 
     def step(self, s: tuple[int, int], a: int, rng: np.random.Generator
@@ -125,7 +126,7 @@ class GridWorld:
             a = (a + 1) % 4
         elif u < self.slip:
             a = (a + 3) % 4
-        s2 = self._move(s, a)
+        s2 = self.move(s, a)
         return s2, self.reward(s2), self.terminal(s2)
 
     def states(self) -> list[tuple[int, int]]:
@@ -134,29 +135,45 @@ class GridWorld:
                 if self.grid[r, c] not in "#PG"]
 
 
+def transition_model(env: GridWorld) -> tuple[list[tuple[int, int]], np.ndarray, np.ndarray]:
+    """The MDP as arrays over its non-terminal states ``S`` (:meth:`GridWorld.states`) and every
+    cell as a successor: ``(states, P, R)`` with ``P`` (S, 4, H*W) the probability of each next
+    cell and ``R`` (H*W,) the reward of entering it; ``terminal`` cells keep value 0."""
+    states = env.states()
+    P = np.zeros((len(states), 4, env.h * env.w))
+    for i, s in enumerate(states):
+        for a in range(4):
+            for p, (r, c) in env.transitions(s, a):
+                P[i, a, r * env.w + c] += p
+    R = np.array([env.reward((r, c)) for r in range(env.h) for c in range(env.w)])
+    return states, P, R
+
+
 def value_iteration(env: GridWorld, gamma: float, tol: float = 1e-8, max_iter: int = 10_000
                     ) -> tuple[np.ndarray, np.ndarray]:
-    """Exact optimal values by value iteration.
+    """Optimal values by value iteration, ``V(s) <- max_a sum_s' P(s'|s,a) [r(s') + gamma
+    V(s')]`` (Sutton & Barto, ch. 4.4), all states at once, until the largest change is below
+    ``tol`` or after ``max_iter`` sweeps (about a second for a 16x16 grid at gamma 0.999).
 
     Returns:
         ``(V, Q)``: V (H, W) with 0 on walls and terminals, Q (H, W, 4) the optimal
         action values ``Q*(s, a) = sum_s' P(s'|s,a) [r(s') + gamma V*(s')]``.
     """
-    V = np.zeros((env.h, env.w))
-    Q = np.zeros((env.h, env.w, 4))
-    states = env.states()
+    states, P, R = transition_model(env)
+    idx = np.array([r * env.w + c for r, c in states], dtype=np.int64)
+    V = np.zeros(env.h * env.w)
+    q = np.zeros((len(states), 4))
     for _ in range(max_iter):
-        delta = 0.0
-        for s in states:
-            for a in range(4):
-                Q[s][a] = sum(p * (env.reward(s2) + (0.0 if env.terminal(s2) else gamma * V[s2]))
-                              for p, s2 in env.transitions(s, a))
-            best = Q[s].max()
-            delta = max(delta, abs(best - V[s]))
-            V[s] = best
+        q = P @ (R + gamma * V)  # (S, 4); terminal and wall cells keep V = 0
+        best = q.max(axis=1)
+        delta = float(np.abs(best - V[idx]).max()) if len(idx) else 0.0
+        V[idx] = best
         if delta < tol:
             break
-    return V, Q
+    Q = np.zeros((env.h, env.w, 4))
+    for i, s in enumerate(states):
+        Q[s] = q[i]
+    return V.reshape(env.h, env.w), Q
 
 
 def reachable(env: GridWorld) -> list[tuple[int, int]]:
@@ -167,7 +184,7 @@ def reachable(env: GridWorld) -> list[tuple[int, int]]:
         if env.terminal(s):
             continue
         for a in range(4):
-            s2 = env._move(s, a)
+            s2 = env.move(s, a)
             if s2 not in seen:
                 seen.add(s2)
                 frontier.append(s2)
@@ -192,15 +209,40 @@ def epsilon_greedy(q: np.ndarray, eps: float, rng: np.random.Generator) -> int:
     return int(rng.choice(best))
 
 
+def td_episode(env: GridWorld, Q: np.ndarray, cfg: GridConfig, eps: float,
+               rng: np.random.Generator) -> tuple[float, list[tuple[int, int]]]:
+    """One ε-greedy episode of Q-learning or SARSA, updating ``Q`` in place (Sutton & Barto,
+    6.4-6.5). Returns ``(return, cells visited from the start)``."""
+    s, ret, path = env.start, 0.0, [env.start]
+    a = epsilon_greedy(Q[s], eps, rng)
+    for _t in range(cfg.max_steps):
+        s2, r, done = env.step(s, a, rng)
+        a2 = epsilon_greedy(Q[s2], eps, rng)
+        if done:
+            target = r
+        elif cfg.algorithm == "q_learning":
+            target = r + cfg.gamma * Q[s2].max()
+        else:  # SARSA: bootstrap from the action actually taken next
+            target = r + cfg.gamma * Q[s2][a2]
+        Q[s][a] += cfg.alpha * (target - Q[s][a])
+        ret += r
+        s, a = s2, a2
+        path.append(s)
+        if done:
+            break
+    return ret, path
+
+
 def train(cfg: GridConfig) -> Iterator[Snapshot]:
     """Run Q-learning or SARSA for ``cfg.episodes`` episodes; one step = one episode.
 
     Metrics: ``episode_return``, ``steps`` (episode length), ``epsilon``, ``value_gap``
     (mean |max_a Q - V*| over reachable states), ``policy_agreement`` (share of reachable states
     whose greedy action is optimal), ``eval_return`` (greedy policy's return, mean of 20
-    episodes, at snapshots). Artefacts: ``q`` (H, W, 4), ``v_star``, ``q_star``, ``path`` (the
+    episodes, at snapshots). Artifacts: ``q`` (H, W, 4), ``v_star``, ``q_star``, ``path`` (the
     last episode's cells), ``grid``.
     """
+    start(cfg)
     grid = parse_layout(cfg.layout)
     env = GridWorld(grid, cfg.slip, cfg.step_cost)
     V_star, Q_star = value_iteration(env, cfg.gamma)
@@ -208,40 +250,25 @@ def train(cfg: GridConfig) -> Iterator[Snapshot]:
     rng = np.random.default_rng(cfg.seed)
     eval_rng = np.random.default_rng(cfg.seed + 10_000)
     Q = np.zeros((env.h, env.w, 4))
-    eps = cfg.epsilon
+    eps = cfg.epsilon_start
     tick = Ticker(total=cfg.episodes)
-    t0 = time.perf_counter()
     for episode in range(1, cfg.episodes + 1):
-        s, ret, path = env.start, 0.0, [env.start]
-        a = epsilon_greedy(Q[s], eps, rng)
-        for _t in range(cfg.max_steps):
-            s2, r, done = env.step(s, a, rng)
-            a2 = epsilon_greedy(Q[s2], eps, rng)
-            if done:
-                target = r
-            elif cfg.algorithm == "q_learning":
-                target = r + cfg.gamma * Q[s2].max()
-            else:  # SARSA: bootstrap from the action actually taken next
-                target = r + cfg.gamma * Q[s2][a2]
-            Q[s][a] += cfg.alpha * (target - Q[s][a])
-            ret += r
-            s, a = s2, a2
-            path.append(s)
-            if done:
-                break
-        eps = max(cfg.epsilon_min, eps * cfg.epsilon_decay)
-        if cfg.pace_ms:
-            time.sleep(cfg.pace_ms / 1000)
-        if tick(episode):
-            gap = np.mean([abs(Q[s_].max() - V_star[s_]) for s_ in states]) if states else 0.0
-            metrics = {"episode_return": ret, "steps": float(len(path) - 1), "epsilon": eps,
-                       "value_gap": float(gap),
-                       "policy_agreement": policy_agreement(Q, Q_star, states),
-                       "eval_return": greedy_return(env, Q, eval_rng, cfg.max_steps)}
-            yield Snapshot(episode, time.perf_counter() - t0, metrics,
-                           {"q": Q.copy(), "v_star": V_star, "q_star": Q_star, "path": path,
-                            "grid": grid},
-                           total_steps=cfg.episodes, final=episode == cfg.episodes)
+        ret, path = td_episode(env, Q, cfg, eps, rng)
+        eps = max(cfg.epsilon_end, eps * cfg.epsilon_decay)
+        pace_s = cfg.pace_ms / 1000  # the engine waits it out; the run holds no slot meanwhile
+        if not tick(episode):
+            if pace_s:
+                yield Snapshot(episode, tick.elapsed, {}, total_steps=cfg.episodes, pace_s=pace_s)
+            continue
+        gap = np.mean([abs(Q[s].max() - V_star[s]) for s in states]) if states else 0.0
+        metrics = {"episode_return": ret, "steps": float(len(path) - 1), "epsilon": eps,
+                   "value_gap": float(gap),
+                   "policy_agreement": policy_agreement(Q, Q_star, states),
+                   "eval_return": greedy_return(env, Q, eval_rng, cfg.max_steps)}
+        yield Snapshot(episode, tick.elapsed, metrics,
+                       {"q": Q.copy(), "v_star": V_star, "q_star": Q_star, "path": path,
+                        "grid": grid},
+                       total_steps=cfg.episodes, final=episode == cfg.episodes, pace_s=pace_s)
 
 
 def greedy_return(env: GridWorld, Q: np.ndarray, rng: np.random.Generator, max_steps: int,
@@ -256,6 +283,29 @@ def greedy_return(env: GridWorld, Q: np.ndarray, rng: np.random.Generator, max_s
             if done:
                 break
     return total / episodes
+
+
+def paint(layout: str, row: int, col: int, cell: str) -> str:
+    """``layout`` with cell ``(row, col)`` set to ``cell`` (one of ``. # P G S``), or emptied if
+    it already is that cell; painting a start moves the single start there."""
+    rows = [list(r) for r in layout.split("/")]
+    if cell == "S":
+        rows = [["." if ch == "S" else ch for ch in r] for r in rows]
+    rows[row][col] = cell if rows[row][col] != cell else "."
+    return "/".join("".join(r) for r in rows)
+
+
+def greedy_arrows(q: np.ndarray) -> np.ndarray:
+    """The greedy action(s) of ``Q`` (H, W, 4) as arrows per cell, (H, W) str; ties give several
+    arrows, an all-zero (unvisited) cell none."""
+    h, w, _ = q.shape
+    out = np.full((h, w), "", dtype=object)
+    for r in range(h):
+        for c in range(w):
+            if not np.allclose(q[r, c], 0):
+                best = np.flatnonzero(np.isclose(q[r, c], q[r, c].max(), atol=1e-9))
+                out[r, c] = "".join(ARROWS[a] for a in best)
+    return out
 
 
 DEMOS = [Demo("gridworld", GridConfig, train, title="Grid-world Q-learning",

@@ -1,7 +1,7 @@
 """Image captioning: one CNN encoder, three decoders (vanilla RNN, LSTM, Transformer) side by side.
 
 Every decoder gets its own copy of the same small CNN encoder (identical initial weights), the
-same mini-batches, the same optimiser and the same number of steps, so their loss curves, BLEU-4
+same mini-batches, the same optimizer and the same number of steps, so their loss curves, BLEU-4
 and exact match compare the decoders and nothing else.
 
 * Encoder: ``images (B, C, H, W) -> regions V (B, R, D)``, a grid of ``R = rows * cols`` region
@@ -33,8 +33,28 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.data.captions import CAPTION_DATASETS, CaptionData, Vocab, load_captions
-from core.protocol import Demo, Snapshot, Ticker, frozen_copy, param, resolve_device, seed_everything
+from core.blocks.attention import Block
+from core.blocks.recurrent import LSTMCell, RNNCell
+from core.data.captions import (
+    CAPTION_DATASETS,
+    CaptionData,
+    Vocab,
+    compose_scene,
+    load_captions,
+    scene_caption,
+)
+from core.protocol import (
+    CopyCadence,
+    Demo,
+    EvalBudget,
+    RunningMean,
+    RunOptions,
+    Snapshot,
+    Ticker,
+    eval_mode,
+    param,
+    start,
+)
 
 DECODERS = ("rnn", "lstm", "transformer")
 DECODER_SETS = {"all": DECODERS, "rnn+lstm": ("rnn", "lstm"), "rnn": ("rnn",),
@@ -45,7 +65,7 @@ N_SAMPLES = 6  # held-out images shown with their generated captions
 
 
 @dataclass(frozen=True)
-class CaptioningConfig:
+class CaptioningConfig(RunOptions):
     """Every setting of one captioning run (data, the three decoders, training, decoding)."""
 
     dataset: str = param("shapes", choices=CAPTION_DATASETS,
@@ -58,21 +78,22 @@ class CaptioningConfig:
                           help="which decoders to train side by side")
     hidden: int = param(128, choices=(32, 64, 128, 256), label="Hidden size",
                         help="RNN/LSTM state size and Transformer width (also the word embedding)")
-    layers: int = param(2, lo=1, hi=4, label="Transformer layers")
-    heads: int = param(4, choices=(1, 2, 4, 8), label="Attention heads")
+    n_layers: int = param(2, lo=1, hi=4, label="Transformer layers", aliases=("layers",))
+    n_heads: int = param(4, choices=(1, 2, 4, 8), label="Attention heads", aliases=("heads",))
     lr: float = param(2e-3, lo=1e-5, hi=1.0, log=True, label="Learning rate")
     batch_size: int = param(32, choices=(8, 16, 32, 64, 128, 256), label="Batch size")
-    clip: float = param(1.0, lo=0.0, hi=100.0, help="gradient-norm clipping (0 = off)")
+    max_grad_norm: float = param(1.0, lo=0.0, hi=100.0, label="Gradient clipping",
+                                 help="clip the gradient norm to this (0 = off)",
+                                 aliases=("clip",))
     steps: int = param(800, lo=10, hi=50000, step=10)
     decoding: str = param("greedy", choices=("greedy", "beam"))
     beam_size: int = param(3, lo=1, hi=8, label="Beam size")
     eval_size: int = param(100, lo=20, hi=2000, step=10, label="Held-out images scored")
-    seed: int = param(0, lo=0, hi=2**31 - 1)
-    device: str = param("auto", choices=("auto", "cpu", "cuda"))
 
     def __post_init__(self) -> None:
-        if self.hidden % self.heads:
-            raise ValueError(f"hidden={self.hidden} must be divisible by heads={self.heads}")
+        if self.hidden % self.n_heads:
+            raise ValueError(f"hidden={self.hidden} must be divisible by "
+                             f"n_heads={self.n_heads}")
 
     @property
     def decoder_list(self) -> tuple[str, ...]:
@@ -123,26 +144,29 @@ class CNNEncoder(nn.Module):
 
 class RNNDecoder(nn.Module):
     """Vanilla (Elman) RNN decoder: ``h_t = tanh(W_x x_t + W_h h_{t-1} + b)``; ``h_0`` is set
-    by the image."""
+    by the image (:class:`~core.blocks.recurrent.RNNCell`)."""
 
     def __init__(self, vocab_size: int, hidden: int, region_dim: int, n_regions: int) -> None:
         super().__init__()
         self.embed = nn.Embedding(vocab_size, hidden)
         self.init_h = nn.Linear(region_dim * n_regions, hidden)
-        self.W_x = nn.Linear(hidden, hidden)
-        self.W_h = nn.Linear(hidden, hidden, bias=False)
+        self.cell = self.make_cell(hidden)
         self.out = nn.Linear(hidden, vocab_size)
+
+    def make_cell(self, hidden: int) -> nn.Module:
+        return RNNCell(hidden, hidden)
 
     def init_state(self, regions: torch.Tensor) -> tuple[torch.Tensor, ...]:
         return (torch.tanh(self.init_h(regions.flatten(1))),)
 
-    def cell(self, x: torch.Tensor, state: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
-        (h,) = state
-        return (torch.tanh(self.W_x(x) + self.W_h(h)),)
+    def advance(self, x: torch.Tensor, state: tuple[torch.Tensor, ...]
+                ) -> tuple[torch.Tensor, ...]:
+        """One recurrence step on the embedded word ``x`` (B, hidden)."""
+        return (self.cell(x, state[0]),)
 
     def step(self, token: torch.Tensor, state: tuple[torch.Tensor, ...]
              ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
-        state = self.cell(self.embed(token), state)
+        state = self.advance(self.embed(token), state)
         return self.out(state[0]), state
 
     def states(self, regions: torch.Tensor, tokens_in: torch.Tensor
@@ -152,7 +176,7 @@ class RNNDecoder(nn.Module):
         out = [state]
         emb = self.embed(tokens_in)
         for t in range(tokens_in.shape[1]):
-            state = self.cell(emb[:, t], state)
+            state = self.advance(emb[:, t], state)
             out.append(state)
         return out
 
@@ -162,92 +186,41 @@ class RNNDecoder(nn.Module):
 
 
 class LSTMDecoder(RNNDecoder):
-    """LSTM decoder (Hochreiter & Schmidhuber, 1997), gates written out:
-
-    ``i, f, o = sigmoid(.)``, ``g = tanh(.)`` of ``W_x x_t + W_h h_{t-1} + b``;
-    ``c_t = f * c_{t-1} + i * g``; ``h_t = o * tanh(c_t)``. ``h_0, c_0`` come from the image.
-    """
+    """LSTM decoder (:class:`~core.blocks.recurrent.LSTMCell`, Hochreiter & Schmidhuber, 1997);
+    ``h_0 = tanh(W_init vec(V))`` and ``c_0 = W_c vec(V)`` come from the image."""
 
     def __init__(self, vocab_size: int, hidden: int, region_dim: int, n_regions: int) -> None:
         super().__init__(vocab_size, hidden, region_dim, n_regions)
         self.init_c = nn.Linear(region_dim * n_regions, hidden)
-        self.W_x = nn.Linear(hidden, 4 * hidden)
-        self.W_h = nn.Linear(hidden, 4 * hidden, bias=False)
-        with torch.no_grad():  # forget-gate bias 1: remember by default (Jozefowicz et al., 2015)
-            self.W_x.bias[hidden:2 * hidden].fill_(1.0)
+
+    def make_cell(self, hidden: int) -> nn.Module:
+        return LSTMCell(hidden, hidden)
 
     def init_state(self, regions: torch.Tensor) -> tuple[torch.Tensor, ...]:
         v = regions.flatten(1)
         return torch.tanh(self.init_h(v)), self.init_c(v)
 
-    def cell(self, x: torch.Tensor, state: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
-        h, c = state
-        i, f, g, o = (self.W_x(x) + self.W_h(h)).chunk(4, dim=-1)
-        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-        h = torch.sigmoid(o) * torch.tanh(c)
+    def advance(self, x: torch.Tensor, state: tuple[torch.Tensor, ...]
+                ) -> tuple[torch.Tensor, ...]:
+        h, c, _ = self.cell(x, state)
         return h, c
 
 
-class MultiHeadAttention(nn.Module):
-    """``softmax(Q K^T / sqrt(d_head) + mask) V`` over ``heads`` heads, then an output projection.
-
-    ``forward(x (B, Tq, D), memory (B, Tk, D), mask (Tq, Tk) bool, True = blocked)`` returns
-    ``(out (B, Tq, D), weights (B, heads, Tq, Tk))``.
-    """
-
-    def __init__(self, dim: int, heads: int) -> None:
-        super().__init__()
-        self.heads, self.d_head = heads, dim // heads
-        self.q, self.k, self.v, self.o = (nn.Linear(dim, dim) for _ in range(4))
-
-    def forward(self, x: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-        B, Tq, D = x.shape
-        Tk = memory.shape[1]
-        q = self.q(x).view(B, Tq, self.heads, self.d_head).transpose(1, 2)
-        k = self.k(memory).view(B, Tk, self.heads, self.d_head).transpose(1, 2)
-        v = self.v(memory).view(B, Tk, self.heads, self.d_head).transpose(1, 2)
-        scores = q @ k.transpose(-2, -1) / math.sqrt(self.d_head)  # (B, heads, Tq, Tk)
-        if mask is not None:
-            scores = scores.masked_fill(mask, float("-inf"))
-        w = scores.softmax(-1)
-        out = (w @ v).transpose(1, 2).reshape(B, Tq, D)
-        return self.o(out), w
-
-
-class DecoderBlock(nn.Module):
-    """Pre-norm block: ``x += SelfAttn(LN x)``; ``x += CrossAttn(LN x, regions)``;
-    ``x += MLP(LN x)``."""
-
-    def __init__(self, dim: int, heads: int) -> None:
-        super().__init__()
-        self.ln1, self.ln2, self.ln3 = nn.LayerNorm(dim), nn.LayerNorm(dim), nn.LayerNorm(dim)
-        self.self_attn = MultiHeadAttention(dim, heads)
-        self.cross_attn = MultiHeadAttention(dim, heads)
-        self.mlp = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
-
-    def forward(self, x: torch.Tensor, memory: torch.Tensor, causal: torch.Tensor
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.ln1(x)
-        x = x + self.self_attn(h, h, causal)[0]
-        a, w = self.cross_attn(self.ln2(x), memory)
-        x = x + a
-        return x + self.mlp(self.ln3(x)), w
-
-
 class TransformerDecoder(nn.Module):
-    """Transformer decoder with cross-attention over the image regions (learned positions for
-    words and for regions). ``forward(..., return_attn=True)`` also returns the cross-attention
-    weights, a tensor (layers, B, heads, T, R)."""
+    """Transformer decoder: causal self-attention over the words, cross-attention over the image
+    regions and an MLP per :class:`~core.blocks.attention.Block` (GELU, 2x wide); learned
+    positions for words and for regions. ``forward(..., return_attn=True)`` also returns the
+    cross-attention weights, a tensor (n_layers, B, n_heads, T, R)."""
 
     def __init__(self, vocab_size: int, hidden: int, region_dim: int, n_regions: int,
-                 layers: int = 2, heads: int = 4, max_len: int = 32) -> None:
+                 n_layers: int = 2, n_heads: int = 4, max_len: int = 32) -> None:
         super().__init__()
         self.embed = nn.Embedding(vocab_size, hidden)
         self.pos = nn.Parameter(torch.randn(max_len, hidden) * 0.02)
         self.region_proj = nn.Linear(region_dim, hidden)
         self.region_pos = nn.Parameter(torch.randn(n_regions, hidden) * 0.02)
-        self.blocks = nn.ModuleList(DecoderBlock(hidden, heads) for _ in range(layers))
+        self.blocks = nn.ModuleList(Block(hidden, n_heads, mlp_ratio=2, cross_attention=True)
+                                    for _ in range(n_layers))
         self.ln = nn.LayerNorm(hidden)
         self.out = nn.Linear(hidden, vocab_size)
 
@@ -259,10 +232,9 @@ class TransformerDecoder(nn.Module):
         if self.pos.shape[0] < T:
             raise ValueError(f"captions longer than {self.pos.shape[0]} tokens are not supported")
         x = self.embed(tokens_in) + self.pos[:T]
-        causal = torch.ones(T, T, dtype=torch.bool, device=x.device).triu(1)
         attn = []
         for block in self.blocks:
-            x, w = block(x, memory, causal)
+            x, w = block(x, memory, causal=True, need_weights=return_attn)
             attn.append(w)
         logits = self.out(self.ln(x))
         return (logits, torch.stack(attn)) if return_attn else logits
@@ -285,7 +257,7 @@ class Captioner(nn.Module):
     """Encoder + one decoder: ``forward(images (B,C,H,W), tokens_in (B,T)) -> logits (B,T,V)``."""
 
     def __init__(self, kind: str, vocab_size: int, in_ch: int, grid: tuple[int, int],
-                 hidden: int = 128, layers: int = 2, heads: int = 4, region_dim: int = 64,
+                 hidden: int = 128, n_layers: int = 2, n_heads: int = 4, region_dim: int = 64,
                  max_len: int = 32) -> None:
         super().__init__()
         if kind not in DECODERS:
@@ -298,8 +270,8 @@ class Captioner(nn.Module):
         elif kind == "lstm":
             self.decoder = LSTMDecoder(vocab_size, hidden, region_dim, n_regions)
         else:
-            self.decoder = TransformerDecoder(vocab_size, hidden, region_dim, n_regions, layers,
-                                              heads, max_len)
+            self.decoder = TransformerDecoder(vocab_size, hidden, region_dim, n_regions,
+                                              n_layers, n_heads, max_len)
 
     def forward(self, images: torch.Tensor, tokens_in: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.encoder(images), tokens_in)
@@ -311,7 +283,7 @@ def build_models(cfg: CaptioningConfig, data: CaptionData) -> nn.ModuleDict:
     for kind in cfg.decoder_list:
         torch.manual_seed(cfg.seed)  # same encoder init for every decoder
         models[kind] = Captioner(kind, len(data.vocab), data.images.shape[1], data.grid,
-                                 cfg.hidden, cfg.layers, cfg.heads,
+                                 cfg.hidden, cfg.n_layers, cfg.n_heads,
                                  max_len=data.tokens.shape[1] + 2)
     return nn.ModuleDict(models)
 
@@ -465,10 +437,8 @@ def evaluate(model: Captioner, data: CaptionData, n: int, method: str = "greedy"
              beam_size: int = 3) -> tuple[float, float, list[str]]:
     """(BLEU-4, exact match, captions) of the first ``n`` held-out images."""
     dev = next(model.parameters()).device
-    was = model.training
-    model.eval()
-    toks = decode(model, data.images[:n].to(dev), data.tokens.shape[1], method, beam_size)
-    model.train(was)
+    with eval_mode(model):
+        toks = decode(model, data.images[:n].to(dev), data.tokens.shape[1], method, beam_size)
     hyps = [data.vocab.decode(t) for t in toks.cpu()]
     refs = data.captions[:n]
     return corpus_bleu4(refs, hyps), exact_match(refs, hyps), hyps
@@ -489,25 +459,19 @@ def grad_through_time(model: Captioner, images: torch.Tensor, tokens: torch.Tens
     """
     if model.kind == "transformer":
         raise ValueError("gradient through time is defined for the RNN and LSTM decoders")
-    was = model.training
-    model.eval()
     lengths = (tokens != Vocab.pad).sum(1) - 2  # words per caption
     n = int(lengths.min())  # positions every caption in the batch has
-    states = model.decoder.states(model.encoder(images), tokens[:, :n])
-    for s in states:
-        for t in s:
-            t.retain_grad()
-    logits = model.decoder.out(states[n][0])  # predicts word n (1-based) from s_n
-    loss = F.cross_entropy(logits, tokens[:, n])
-    flat = [t for s in states for t in s]
-    grads = torch.autograd.grad(loss, flat, allow_unused=True)
+    with eval_mode(model, no_grad=False):
+        states = model.decoder.states(model.encoder(images), tokens[:, :n])
+        logits = model.decoder.out(states[n][0])  # predicts word n (1-based) from s_n
+        loss = F.cross_entropy(logits, tokens[:, n])
+        flat = [t for s in states for t in s]
+        grads = torch.autograd.grad(loss, flat, allow_unused=True)
     k = len(states[0])
     out = []
     for t in range(n + 1):
-        g = [grads[t * k + j] for j in range(k)]
-        sq = sum((x.pow(2).sum(1) if x is not None else 0) for x in g)
+        sq = sum((g.pow(2).sum(1) if g is not None else 0) for g in grads[t * k:(t + 1) * k])
         out.append(float(torch.as_tensor(sq).sqrt().mean()))
-    model.train(was)
     return np.asarray(out)
 
 
@@ -535,6 +499,52 @@ def attention_overlay(image: np.ndarray, attn: np.ndarray, floor: float = 0.15) 
     return (np.clip(out.transpose(1, 2, 0), 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
+# ----------------------------------------------------------------------- your own scene
+
+SCENE_MAX_WORDS = 14  # decoding limit for a composed scene
+
+
+def vocabulary(itos: list[str]) -> Vocab:
+    """The :class:`Vocab` of a run, from its words by id (the ``vocab`` artifact)."""
+    vocab = Vocab([w for w in itos if not w.startswith("<")])
+    if vocab.itos != list(itos):
+        raise ValueError("these words are not a captioning vocabulary (special tokens first, "
+                         "then the words in sorted order)")
+    return vocab
+
+
+@dataclass
+class SceneCaptions:
+    """A composed scene and what each trained decoder says about it."""
+
+    image: np.ndarray  # (3, 32, 32) float in [0, 1]
+    truth: str  # the caption the shapes grammar gives it
+    captions: dict[str, str]  # {decoder: generated caption}
+
+
+def caption_scene(models: nn.ModuleDict, cfg: CaptioningConfig, itos: list[str],
+                  first: tuple[str, str, str], second: tuple[str, str, str],
+                  relation: str) -> SceneCaptions:
+    """Draw two objects ``(size, color, shape)`` at fixed places (``first`` left of or above
+    ``second``) and caption the scene with every trained captioner of a ``shapes`` run
+    (``cfg.decoding``, ``cfg.beam_size``); ``itos`` is the run's ``vocab`` artifact.
+
+    Raises:
+        ValueError: for an unknown relation, size, color or shape, or a run not on shapes.
+    """
+    if cfg.dataset != "shapes":
+        raise ValueError("only runs on the shapes scenes can caption a composed scene")
+    vocab = vocabulary(itos)
+    image = compose_scene(first, second, relation)
+    x = torch.from_numpy(image)[None]
+    captions = {}
+    for k, model in models.items():
+        with eval_mode(model):
+            toks = decode(model, x, SCENE_MAX_WORDS, cfg.decoding, cfg.beam_size)
+        captions[k] = vocab.decode(toks[0])
+    return SceneCaptions(image, scene_caption(first, second, relation, cfg.style), captions)
+
+
 # ------------------------------------------------------------------------------- trainer
 
 
@@ -542,86 +552,95 @@ def n_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def train_step(models: nn.ModuleDict, opts: dict[str, torch.optim.Optimizer],
+               images: torch.Tensor, tokens: torch.Tensor, max_grad_norm: float
+               ) -> dict[str, torch.Tensor]:
+    """One Adam step of every captioner on the same batch; ``{"loss_<decoder>": loss}``
+    (detached)."""
+    losses = {}
+    for k, m in models.items():
+        loss = caption_loss(m, images, tokens)
+        opts[k].zero_grad()
+        loss.backward()
+        if max_grad_norm > 0:
+            nn.utils.clip_grad_norm_(m.parameters(), max_grad_norm)
+        opts[k].step()
+        losses[f"loss_{k}"] = loss.detach()
+    return losses
+
+
+def evaluate_decoders(models: nn.ModuleDict, cfg: CaptioningConfig, test: CaptionData
+                      ) -> tuple[dict[str, float], dict]:
+    """Held-out scores of every captioner (``bleu4_<d>``, ``exact_match_<d>`` and their means
+    ``bleu4``, ``exact_match``) and the page's views of them: ``captions`` of the sample images,
+    the Transformer's cross-``attention``, the recurrent decoders' ``grad_time``."""
+    dev = next(models.parameters()).device
+    samples = test.images[:N_SAMPLES].to(dev)
+    max_len = test.tokens.shape[1]
+    scores: dict[str, float] = {}
+    art: dict = {"captions": {}, "grad_time": {}}
+    for k, m in models.items():
+        scores[f"bleu4_{k}"], scores[f"exact_match_{k}"], _ = evaluate(
+            m, test, min(cfg.eval_size, len(test)), cfg.decoding, cfg.beam_size)
+        with eval_mode(m):
+            toks = decode(m, samples, max_len, cfg.decoding, cfg.beam_size)
+            art["captions"][k] = [test.vocab.decode(t) for t in toks.cpu()]
+            if k == "transformer":
+                words, attn = cross_attention(m, samples, max_len)
+                art["attention"] = {"words": [[test.vocab.itos[i] for i in row if i != Vocab.pad]
+                                              for row in words.tolist()], "attn": attn}
+        if k in ("rnn", "lstm"):
+            art["grad_time"][k] = grad_through_time(m, test.images[:64].to(dev),
+                                                    test.tokens[:64].to(dev))
+    scores["bleu4"] = float(np.mean([scores[f"bleu4_{k}"] for k in models]))
+    scores["exact_match"] = float(np.mean([scores[f"exact_match_{k}"] for k in models]))
+    if not art["grad_time"]:
+        del art["grad_time"]
+    return scores, art
+
+
 def train(cfg: CaptioningConfig) -> Iterator[Snapshot]:
     """Train the chosen decoders side by side on the same batches; yield snapshots.
 
     Metrics, per decoder d in ``cfg.decoders``: ``loss_d`` (teacher-forcing cross-entropy in
     nats/word, mean over the steps since the last snapshot), and when scored on held-out images
-    (about every 1.5 s and at the end) ``bleu4_d`` and ``exact_match_d`` in [0, 1]. The plain
-    ``loss``, ``bleu4``, ``exact_match`` are their means over the decoders trained.
+    (from the second snapshot on, at most every 1.5 s and a quarter of the time, and at the end)
+    ``bleu4_d`` and ``exact_match_d`` in [0, 1]. The plain ``loss``, ``bleu4``, ``exact_match``
+    are their means over the decoders trained.
 
-    Artefacts: ``samples`` (held-out images (6, C, H, W) float), ``references`` and ``captions``
-    ({decoder: [str]}) for them; ``attention`` ({"words": [[str]], "attn": (6, layers, T, rows,
-    cols)}) for the Transformer; ``grad_time`` ({decoder: (n+1,) array}) for the RNN/LSTM;
-    ``params`` ({decoder: count}).
+    Artifacts: ``samples`` (held-out images (6, C, H, W) float), ``references`` and ``captions``
+    ({decoder: [str]}) for them; ``attention`` ({"words": [[str]], "attn": (6, n_layers, T,
+    rows, cols)}) for the Transformer; ``grad_time`` ({decoder: (n+1,) array}) for the RNN/LSTM;
+    ``params`` ({decoder: count}); ``vocab`` (the words by id); ``eval_step``. ``model`` (an
+    ``nn.ModuleDict`` of the captioners) on the final snapshot.
     """
-    device = resolve_device(cfg.device)
-    gen = seed_everything(cfg.seed)
-    tick = Ticker(total=cfg.steps)
-    # held-out scoring: first after ~2 s (so the first snapshot comes at once), then taking at
-    # most about a quarter of the time
-    next_eval, eval_cost = 2.0, 0.0
+    device = start(cfg)
+    gen = torch.Generator().manual_seed(cfg.seed)
     tr, te = get_data(cfg.dataset, cfg.n_train, cfg.style)
     models = build_models(cfg, tr).to(device)
     opts = {k: torch.optim.Adam(m.parameters(), lr=cfg.lr) for k, m in models.items()}
     x_tr, y_tr = tr.images.to(device), tr.tokens.to(device)
-    samples = te.images[:N_SAMPLES]
-    max_len = tr.tokens.shape[1]
-    n_eval = min(cfg.eval_size, len(te))
-    sums = {k: 0.0 for k in models}
-    count = 0
-    scores: dict[str, float] = {}
-    captions: dict[str, list[str]] = {}
     art: dict = {"params": {k: n_params(m) for k, m in models.items()},
-                 "samples": samples.numpy(), "references": te.captions[:N_SAMPLES],
+                 "samples": te.images[:N_SAMPLES].numpy(), "references": te.captions[:N_SAMPLES],
                  "vocab": tr.vocab.itos, "dataset": tr.name, "note": tr.note}
+    tick, budget, copies = Ticker(total=cfg.steps), EvalBudget(0.25, 1.5), CopyCadence(0)
+    losses = RunningMean()
     for step in range(1, cfg.steps + 1):
         idx = torch.randint(0, len(x_tr), (min(cfg.batch_size, len(x_tr)),), generator=gen)
         idx = idx.to(device)
-        xb, yb = x_tr[idx], y_tr[idx]
-        for k, m in models.items():
-            loss = caption_loss(m, xb, yb)
-            opts[k].zero_grad()
-            loss.backward()
-            if cfg.clip > 0:
-                nn.utils.clip_grad_norm_(m.parameters(), cfg.clip)
-            opts[k].step()
-            sums[k] += float(loss.detach())
-        count += 1
+        losses.add(**train_step(models, opts, x_tr[idx], y_tr[idx], cfg.max_grad_norm))
         if not tick(step):
             continue
         final = step == cfg.steps
-        metrics = {f"loss_{k}": sums[k] / count for k in models}
-        sums, count = {k: 0.0 for k in models}, 0
-        if tick.elapsed >= next_eval or final:
-            t_eval = tick.elapsed
-            for k, m in models.items():
-                b, e, _ = evaluate(m, te, n_eval, cfg.decoding, cfg.beam_size)
-                scores[f"bleu4_{k}"], scores[f"exact_match_{k}"] = b, e
-                m.eval()
-                toks = decode(m, samples.to(device), max_len, cfg.decoding, cfg.beam_size)
-                captions[k] = [tr.vocab.decode(t) for t in toks.cpu()]
-                if k == "transformer":
-                    words, attn = cross_attention(m, samples.to(device), max_len)
-                    art["attention"] = {
-                        "words": [[tr.vocab.itos[i] for i in row if i != Vocab.pad]
-                                  for row in words.tolist()], "attn": attn}
-                elif k in ("rnn", "lstm"):
-                    art.setdefault("grad_time", {})[k] = grad_through_time(
-                        m, te.images[:64].to(device), te.tokens[:64].to(device))
-                m.train()
-            metrics.update(scores)
-            metrics["bleu4"] = float(np.mean([scores[f"bleu4_{k}"] for k in models]))
-            metrics["exact_match"] = float(np.mean([scores[f"exact_match_{k}"] for k in models]))
-            art["captions"] = dict(captions)
-            art["eval_step"] = step
-            eval_cost = tick.elapsed - t_eval
-            next_eval = tick.elapsed + max(1.5, 3 * eval_cost)
+        metrics = losses.pop()
         metrics["loss"] = float(np.mean([metrics[f"loss_{k}"] for k in models]))
-        yield Snapshot(step, tick.elapsed, metrics, dict(art), total_steps=cfg.steps,
-                       final=final, model=frozen_copy(models) if final else None)
-        if not math.isfinite(metrics["loss"]):
-            return
+        if budget.due(final) and (step > 1 or final):  # the first snapshot comes at once
+            with budget.timed():
+                scores, views = evaluate_decoders(models, cfg, te)
+            metrics.update(scores)
+            art = {**art, **views, "eval_step": step}
+        yield Snapshot(step, tick.elapsed, metrics, dict(art),
+                       total_steps=cfg.steps, final=final, model=copies(models, final))
 
 
 DEMOS = [Demo("captioning", CaptioningConfig, train, title="Image captioning",

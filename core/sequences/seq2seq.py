@@ -15,10 +15,10 @@ zero padding, ``"05+23"``; the answer as four symbols, a sign and three digits, 
 
 Model (Sutskever, Vinyals & Le, "Sequence to Sequence Learning with Neural Networks", NeurIPS
 2014; Cho et al. 2014): a stacked LSTM encoder reads the question; its final ``(h, c)`` of every
-layer initialises a stacked LSTM decoder, which is fed the previous answer symbol (the true one
+layer initializes a stacked LSTM decoder, which is fed the previous answer symbol (the true one
 with probability ``teacher_forcing`` during training: teacher forcing, Williams & Zipser 1989)
-and predicts the next. The LSTM cell is written out here (Hochreiter & Schmidhuber 1997, with the
-forget gate of Gers et al. 2000), gate order ``i, f, g, o`` as in ``torch.nn.LSTMCell``.
+and predicts the next. The LSTM cells are :class:`core.blocks.recurrent.LSTMCell` (Hochreiter &
+Schmidhuber 1997, with the forget gate of Gers et al. 2000), which can record their gates.
 
 A fixed 10% of the questions of each operator is held out (the same set for every seed and
 setting); ``exact_match`` is measured on those *unseen* questions, ``exact_match_seen`` on
@@ -34,7 +34,6 @@ from __future__ import annotations
 import functools
 import math
 import re
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -43,7 +42,20 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from core.protocol import Demo, Snapshot, Ticker, frozen_copy, param, resolve_device, seed_everything
+from core.blocks.images import image_grid
+from core.blocks.recurrent import StackedLSTM
+from core.protocol import (
+    CopyCadence,
+    Demo,
+    EvalBudget,
+    RunningMean,
+    RunOptions,
+    Snapshot,
+    Ticker,
+    eval_mode,
+    param,
+    start,
+)
 
 SYMBOLS = tuple("0123456789+-")  # shared alphabet of questions and answers
 PLUS, MINUS = 10, 11
@@ -59,7 +71,7 @@ EVAL_EVERY_S = 1.0  # seconds between evaluations during training
 
 
 @dataclass(frozen=True)
-class Seq2SeqConfig:
+class Seq2SeqConfig(RunOptions):
     """Every setting of one seq2seq arithmetic run."""
 
     modality: str = param("text2text", choices=MODALITIES,
@@ -73,7 +85,8 @@ class Seq2SeqConfig:
     reverse_input: bool = param(True, label="Reverse the question",
                                 help="feed the question back to front (Sutskever et al. 2014): "
                                 "the ones digits then sit next to the first answer steps")
-    layers: int = param(1, lo=1, hi=3, label="LSTM layers", help="stacked LSTM layers")
+    n_layers: int = param(1, lo=1, hi=3, label="LSTM layers", help="stacked LSTM layers",
+                          aliases=("layers",))
     hidden: int = param(128, choices=(16, 32, 64, 128, 256), label="Hidden units",
                         help="size of h and c in every LSTM layer")
     embed_dim: int = param(32, choices=(8, 16, 32, 64), label="Embedding size",
@@ -84,8 +97,6 @@ class Seq2SeqConfig:
     lr: float = param(1e-2, lo=1e-4, hi=1e-1, log=True, label="Learning rate", help="Adam")
     batch_size: int = param(128, choices=(16, 32, 64, 128, 256, 512), label="Batch size")
     steps: int = param(4000, lo=10, hi=50000, step=10, help="mini-batch updates")
-    seed: int = param(0, lo=0, hi=2**31 - 1)
-    device: str = param("auto", choices=("auto", "cpu", "cuda"))
 
     def __post_init__(self) -> None:
         if self.modality not in MODALITIES:
@@ -266,61 +277,6 @@ def symbol_bank(split: str) -> SymbolBank:
 # -------------------------------------------------------------------------------- the model
 
 
-class LSTMCell(nn.Module):
-    """One LSTM step (Hochreiter & Schmidhuber 1997; forget gate: Gers et al. 2000).
-
-    ``i, f, o = sigmoid(.)``, ``g = tanh(.)`` of ``W x + U h + b``; ``c' = f*c + i*g``;
-    ``h' = o * tanh(c')``. Inputs ``x`` (B, n_in), ``h``/``c`` (B, hidden). The forget-gate bias
-    starts at 1 (Jozefowicz et al. 2015) so the cell remembers by default.
-    """
-
-    def __init__(self, n_in: int, hidden: int) -> None:
-        super().__init__()
-        self.hidden = hidden
-        self.x2h = nn.Linear(n_in, 4 * hidden)
-        self.h2h = nn.Linear(hidden, 4 * hidden, bias=False)
-        with torch.no_grad():
-            self.x2h.bias.zero_()
-            self.x2h.bias[hidden:2 * hidden].fill_(1.0)
-
-    def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor],
-                record: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """Returns ``(h', c', gates)``; with ``record``, ``gates`` (B, 4, hidden) holds
-        ``i, f, g, o``, else ``None``."""
-        h, c = state
-        z = self.x2h(x) + self.h2h(h)
-        i, f, g, o = z.chunk(4, dim=1)
-        i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
-        c = f * c + i * g
-        h = o * torch.tanh(c)
-        return h, c, torch.stack([i, f, g, o], 1) if record else None
-
-
-class StackedLSTM(nn.Module):
-    """``layers`` LSTM cells on top of each other; layer l's h is layer l+1's input."""
-
-    def __init__(self, n_in: int, hidden: int, layers: int) -> None:
-        super().__init__()
-        self.cells = nn.ModuleList(LSTMCell(n_in if k == 0 else hidden, hidden)
-                                   for k in range(layers))
-
-    def zero_state(self, batch: int, device: torch.device) -> list[tuple[torch.Tensor, ...]]:
-        z = torch.zeros(batch, self.cells[0].hidden, device=device)
-        return [(z, z) for _ in self.cells]
-
-    def step(self, x: torch.Tensor, state: list[tuple[torch.Tensor, ...]], record: bool = False
-             ) -> tuple[torch.Tensor, list[tuple[torch.Tensor, ...]], torch.Tensor | None]:
-        """One time step. ``x`` (B, n_in) -> top ``h`` (B, hidden), new states, and with
-        ``record`` the gates (B, layers, 4, hidden)."""
-        new, gates = [], []
-        for cell, (h, c) in zip(self.cells, state):
-            h, c, g = cell(x, (h, c), record)
-            new.append((h, c))
-            gates.append(g)
-            x = h
-        return x, new, torch.stack(gates, 1) if record else None
-
-
 class DigitCNN(nn.Module):
     """Embeds 28x28 symbol images (B, 1, 28, 28) into vectors (B, embed)."""
 
@@ -344,14 +300,14 @@ class Seq2Seq(nn.Module):
     image of each symbol, used to read generated images back as symbols.
     """
 
-    def __init__(self, modality: str, hidden: int, layers: int, embed: int) -> None:
+    def __init__(self, modality: str, hidden: int, n_layers: int, embed: int) -> None:
         super().__init__()
         self.modality = modality
         self.image_in = modality == "image2text"
         self.image_out = modality == "text2image"
         self.q_embed = DigitCNN(embed) if self.image_in else nn.Embedding(len(SYMBOLS), embed)
-        self.encoder = StackedLSTM(embed, hidden, layers)
-        self.decoder = StackedLSTM(embed, hidden, layers)
+        self.encoder = StackedLSTM(embed, hidden, n_layers)
+        self.decoder = StackedLSTM(embed, hidden, n_layers)
         if self.image_out:
             self.a_embed = nn.Linear(784, embed)  # previous answer image -> decoder input
             self.go = nn.Parameter(torch.zeros(embed))
@@ -446,8 +402,8 @@ class Seq2Seq(nn.Module):
 
 
 def build_model(cfg: Seq2SeqConfig) -> Seq2Seq:
-    """The encoder-decoder for ``cfg`` (on the CPU, initialised from the global RNG)."""
-    return Seq2Seq(cfg.modality, cfg.hidden, cfg.layers, cfg.embed_dim)
+    """The encoder-decoder for ``cfg`` (on the CPU, initialized from the global RNG)."""
+    return Seq2Seq(cfg.modality, cfg.hidden, cfg.n_layers, cfg.embed_dim)
 
 
 # ------------------------------------------------------------------------------ batches
@@ -487,7 +443,6 @@ def loss_fn(model: Seq2Seq, out: torch.Tensor, target: torch.Tensor) -> torch.Te
 # ---------------------------------------------------------------------------- evaluation
 
 
-@torch.no_grad()
 def predict(model: Seq2Seq, cfg: Seq2SeqConfig, q: np.ndarray, device: torch.device | str = "cpu",
             seed: int = 0, batch: int = 1000) -> dict[str, torch.Tensor]:
     """Greedy answers for questions ``q`` (N, 3), with question images drawn from the MNIST
@@ -498,20 +453,18 @@ def predict(model: Seq2Seq, cfg: Seq2SeqConfig, q: np.ndarray, device: torch.dev
         images in [0, 1] (image output only), "question_images": (N, 5, 1, 28, 28) the
         question images in reading order (image input only)}``, all on the CPU.
     """
-    was = model.training
-    model.eval()
     bank = symbol_bank("test") if model.image_in else None
     gen = torch.Generator().manual_seed(seed)
     preds, imgs, qimgs = [], [], []
-    for i in range(0, len(q), batch):
-        x = make_inputs(model, q[i:i + batch], bank, cfg.reverse_input, gen).to(device)
-        r = model(x)
-        preds.append(r["pred"].cpu())
-        if model.image_out:
-            imgs.append(torch.sigmoid(r["out"]).cpu())
-        if model.image_in:
-            qimgs.append((x.flip(1) if cfg.reverse_input else x).cpu())
-    model.train(was)
+    with eval_mode(model):
+        for i in range(0, len(q), batch):
+            x = make_inputs(model, q[i:i + batch], bank, cfg.reverse_input, gen).to(device)
+            r = model(x)
+            preds.append(r["pred"].cpu())
+            if model.image_out:
+                imgs.append(torch.sigmoid(r["out"]).cpu())
+            if model.image_in:
+                qimgs.append((x.flip(1) if cfg.reverse_input else x).cpu())
     res = {"pred": torch.cat(preds), "true": encode_answers(q)}
     if imgs:
         res["images"] = torch.cat(imgs)
@@ -534,41 +487,40 @@ def digit_errors(pred: torch.Tensor, true: torch.Tensor) -> np.ndarray:
     return err
 
 
-def answer_strip(images: torch.Tensor) -> np.ndarray:
-    """Images (T, 784) or (T, 1, 28, 28) in [0, 1] -> one uint8 row (28, 28*T + 2*(T-1))."""
-    imgs = images.reshape(-1, 28, 28).clamp(0, 1).numpy()
-    gap = np.zeros((28, 2), dtype=np.float32) + 0.35
-    parts = []
-    for k, im in enumerate(imgs):
-        if k:
-            parts.append(gap)
-        parts.append(im)
-    return (np.concatenate(parts, 1) * 255 + 0.5).astype(np.uint8)
+def answer_strip(images: torch.Tensor, per_row: int | None = None) -> np.ndarray:
+    """Symbol images (T, 784) or (T, 1, 28, 28) in [0, 1] as one uint8 image, ``per_row``
+    symbols a row (all T by default) with 2-px white gutters: (30 * rows + 2, 30 * per_row + 2).
+    """
+    imgs = images.reshape(-1, 1, 28, 28)
+    return image_grid(imgs, ncol=per_row or len(imgs), pad=2)
 
 
-@torch.no_grad()
 def ask(model: Seq2Seq, cfg: Seq2SeqConfig, text: str, seed: int = 0) -> dict:
     """Answer a typed question with a trained (frozen) model.
 
     Returns:
         ``{"question": "45+23", "answer": model's answer text, "correct": true answer text,
         "ok": bool, "status": seen/unseen/unused, "question_image": uint8 strip (image input),
-        "answer_image": uint8 strip (image output), "gates": (T, layers, 4, hidden) float
-        array for the encoder's 5 and decoder's 4 steps}``.
+        "answer_image": uint8 strip (image output), "gates": (T, n_layers, 4, hidden) float
+        array for the encoder's 5 and decoder's 4 steps, "steps": their T labels, e.g.
+        ``"1: read 3"`` ... ``"9: write ones"``}``.
 
     Raises:
         ValueError: from :func:`parse_question` for text that is not a question.
     """
     a, op, b = parse_question(text)
     q = np.array([[a, op, b]])
-    model.eval()
     bank = symbol_bank("test") if model.image_in else None
     gen = torch.Generator().manual_seed(seed)
     x = make_inputs(model, q, bank, cfg.reverse_input, gen)
-    r = model(x, record=True)
+    with eval_mode(model):
+        r = model(x, record=True)
+    read = encode_questions(q, cfg.reverse_input)[0]
     res = {"question": format_question(a, op, b), "answer": decode_answer(r["pred"][0]),
            "correct": str(true_answer(a, op, b)), "status": question_status(cfg, a, op, b),
-           "gates": torch.stack([g[0] for g in r["gates"]]).numpy()}
+           "gates": torch.stack([g[0] for g in r["gates"]]).numpy(),
+           "steps": [f"{k + 1}: read {SYMBOLS[int(t)]}" for k, t in enumerate(read)]
+           + [f"{k + Q_LEN + 1}: write {p}" for k, p in enumerate(POSITIONS)]}
     res["ok"] = bool((r["pred"][0] == encode_answers(q)[0]).all())
     if model.image_in:
         shown = x[0].flip(0) if cfg.reverse_input else x[0]
@@ -628,77 +580,73 @@ def evaluate(model: Seq2Seq, cfg: Seq2SeqConfig, seen_q: np.ndarray, unseen_q: n
         examples.append(d)
     art = {"digit_errors": digit_errors(pu["pred"], pu["true"]), "examples": examples}
     if "images" in pu:
-        art["answer_images"] = np.concatenate([e["answer_image"] for e in examples[:6]], 0)
+        art["answer_images"] = answer_strip(pu["images"][ex_idx[:6]], per_row=A_LEN)
     return m, art
+
+
+def eval_questions(cfg: Seq2SeqConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(training pool, seen questions scored, unseen questions scored)``, each (N, 3): up to
+    EVAL_MAX random training questions (by ``cfg.seed``) and EVAL_MAX evenly spaced held-out
+    ones."""
+    train_q, unseen_q = split_questions(cfg)
+    rng = np.random.default_rng(cfg.seed)
+    seen = train_q[rng.choice(len(train_q), size=min(EVAL_MAX, len(train_q)), replace=False)]
+    unseen = unseen_q[np.linspace(0, len(unseen_q) - 1, min(EVAL_MAX, len(unseen_q)))
+                      .astype(int)]
+    return train_q, seen, unseen
+
+
+def train_step(model: Seq2Seq, opt: torch.optim.Optimizer, cfg: Seq2SeqConfig,
+               q: np.ndarray, bank: SymbolBank | None, gen: torch.Generator) -> torch.Tensor:
+    """One Adam step on questions ``q`` (B, 3) with teacher forcing ``cfg.teacher_forcing``
+    and the gradient norm clipped at 1; returns the loss (detached)."""
+    device = next(model.parameters()).device
+    x = make_inputs(model, q, bank, cfg.reverse_input, gen).to(device)
+    y = make_targets(model.image_out, q, bank, gen).to(device)
+    loss = loss_fn(model, model(x, y, cfg.teacher_forcing, gen)["out"], y)
+    opt.zero_grad()
+    loss.backward()
+    nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    return loss.detach()
 
 
 def train(cfg: Seq2SeqConfig) -> Iterator[Snapshot]:
     """Train the LSTM encoder-decoder with Adam (gradient norm clipped at 1) and yield snapshots.
 
-    Metrics: ``loss`` (training loss with teacher forcing: nats per answer symbol, or nats per
-    pixel for image answers), ``exact_match`` (unseen questions, greedy decoding),
-    ``exact_match_seen``, ``exact_match_add``/``exact_match_sub`` (unseen, per operator),
-    ``symbol_acc`` (unseen, per answer symbol). Artifacts: ``digit_errors`` (4, 12),
-    ``examples`` (unseen questions with the model's answers), ``answer_images`` (uint8, image
-    output only).
+    Metrics: ``loss`` (training loss with teacher forcing, mean since the last snapshot: nats
+    per answer symbol, or nats per pixel for image answers), and, scored on the untrained model
+    at step 0, then at most every EVAL_EVERY_S and 20% of the time, and at the end:
+    ``exact_match`` (unseen questions, greedy decoding), ``exact_match_seen``,
+    ``exact_match_add``/``exact_match_sub`` (unseen, per operator), ``symbol_acc`` (unseen, per
+    answer symbol). Artifacts: ``digit_errors`` (4, 12), ``examples`` (unseen questions with the
+    model's answers), ``answer_images`` (uint8, image output only). ``model``: a frozen copy at
+    most every 3 s and on the final snapshot.
     """
-    device = resolve_device(cfg.device)
-    gen = seed_everything(cfg.seed)
-    train_q, unseen_q = split_questions(cfg)
-    rng = np.random.default_rng(cfg.seed)
-    seen_eval = train_q[rng.choice(len(train_q), size=min(EVAL_MAX, len(train_q)),
-                                   replace=False)]
-    unseen_eval = unseen_q[np.linspace(0, len(unseen_q) - 1, min(EVAL_MAX, len(unseen_q)))
-                           .astype(int)]
+    device = start(cfg)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    train_q, seen_eval, unseen_eval = eval_questions(cfg)
     model = build_model(cfg)
     bank = symbol_bank("train") if cfg.modality != "text2text" else None
     if model.image_out:
         model.templates.copy_(bank.templates())
     model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    tick = Ticker(total=cfg.steps)
-    last_model_t = last_eval_t = -math.inf
-    eval_cost = 0.0
-    art: dict | None = None
-    loss_ema = float("nan")
+    tick, budget, copies = Ticker(total=cfg.steps), EvalBudget(0.2, EVAL_EVERY_S), CopyCadence(3.0)
+    losses, art = RunningMean(), {}
     for step in range(0, cfg.steps + 1):
         if step > 0:
-            model.train()
             idx = torch.randint(0, len(train_q), (cfg.batch_size,), generator=gen).numpy()
-            q = train_q[idx]
-            x = make_inputs(model, q, bank, cfg.reverse_input, gen).to(device)
-            y = make_targets(model.image_out, q, bank, gen).to(device)
-            out = model(x, y, cfg.teacher_forcing, gen)["out"]
-            loss = loss_fn(model, out, y)
-            opt.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            lv = float(loss.detach())
-            loss_ema = lv if not math.isfinite(loss_ema) else 0.9 * loss_ema + 0.1 * lv
-            if not math.isfinite(lv):
-                yield Snapshot(step, tick.elapsed, {"loss": lv}, total_steps=cfg.steps,
-                               final=True)
-                return
-        if tick(step) or step == cfg.steps:
-            final = step == cfg.steps
-            metrics = {"loss": loss_ema} if step > 0 else {}
-            # Evaluation (greedy decoding of up to 2 x 1,000 questions) is the costly part of
-            # a snapshot: run it at most every EVAL_EVERY_S and so that it takes <= ~20% of
-            # the time; the snapshots in between report the loss with the last artifacts.
-            now = tick.elapsed
-            if final or art is None or now - last_eval_t >= max(EVAL_EVERY_S, 4 * eval_cost):
-                t0 = time.perf_counter()
-                scores, art = evaluate(model, cfg, seen_eval, unseen_eval, device)
-                eval_cost = time.perf_counter() - t0
-                last_eval_t = now
+            losses.add(loss=train_step(model, opt, cfg, train_q[idx], bank, gen))
+        final = step == cfg.steps
+        if tick(step):
+            metrics = losses.pop()
+            if budget.due(final):
+                with budget.timed():
+                    scores, art = evaluate(model, cfg, seen_eval, unseen_eval, device)
                 metrics.update(scores)
-            snap_model = None
-            if final or now - last_model_t > 3.0:
-                snap_model = frozen_copy(model)
-                last_model_t = now
             yield Snapshot(step, tick.elapsed, metrics, art, total_steps=cfg.steps,
-                           final=final, model=snap_model)
+                           final=final, model=copies(model, final))
 
 
 DEMOS = [Demo("seq2seq", Seq2SeqConfig, train, title="Seq2seq arithmetic",

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import math
 import re
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -39,7 +38,19 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from core.protocol import Demo, Snapshot, Ticker, frozen_copy, param, resolve_device, seed_everything
+from core.blocks.attention import Block, gpt2_init_
+from core.protocol import (
+    CopyCadence,
+    Demo,
+    EvalBudget,
+    RunningMean,
+    RunOptions,
+    Snapshot,
+    Ticker,
+    eval_mode,
+    param,
+    start,
+)
 
 VOCAB = "0123456789+-="
 STOI = {c: i for i, c in enumerate(VOCAB)}
@@ -52,8 +63,8 @@ N_EXAMPLES = 6  # held-out examples whose attention maps every snapshot carries
 
 
 @dataclass(frozen=True)
-class TransformerConfig:
-    """Every setting of one run: task, architecture, optimiser, seed and device."""
+class TransformerConfig(RunOptions):
+    """Every setting of one run: task, architecture, optimizer (and the run options)."""
 
     task: str = param("reverse", choices=TASKS, help="what the model learns: copy, reverse or "
                       "sort a digit string, or two-digit addition (and subtraction)")
@@ -77,9 +88,7 @@ class TransformerConfig:
     weight_decay: float = param(0.1, lo=0.0, hi=1.0, step=0.05,
                                 help="AdamW weight decay on weight matrices")
     batch_size: int = param(128, choices=(16, 32, 64, 128, 256, 512, 1024), label="Batch size")
-    steps: int = param(400, lo=10, hi=100000, help="optimisation steps")
-    seed: int = param(0, lo=0, hi=2**31 - 1)
-    device: str = param("auto", choices=("auto", "cpu", "cuda"))
+    steps: int = param(400, lo=10, hi=100000, help="optimization steps")
 
     def __post_init__(self) -> None:
         if self.d_model % self.n_heads:
@@ -226,69 +235,15 @@ def sinusoidal_encoding(n_positions: int, d_model: int) -> torch.Tensor:
     return pe
 
 
-class MultiHeadSelfAttention(nn.Module):
-    """Causal multi-head self-attention, written out.
-
-    For each head h: ``Q_h = X W_q^h``, ``K_h = X W_k^h``, ``V_h = X W_v^h`` (each (B, T, d_head),
-    ``d_head = d_model / n_heads``); ``A_h = softmax(Q_h K_h^T / sqrt(d_head) + M)`` with
-    ``M[i, j] = -inf`` for ``j > i`` (a token sees only itself and earlier tokens); output
-    ``concat_h(A_h V_h) W_o``.
-    """
-
-    def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0) -> None:
-        super().__init__()
-        if d_model % n_heads:
-            raise ValueError(f"d_model={d_model} must be divisible by n_heads={n_heads}")
-        self.n_heads, self.d_head = n_heads, d_model // n_heads
-        self.qkv = nn.Linear(d_model, 3 * d_model)  # W_q, W_k, W_v of all heads at once
-        self.proj = nn.Linear(d_model, d_model)  # W_o
-        self.attn_drop = nn.Dropout(dropout)
-        self.resid_drop = nn.Dropout(dropout)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x (B, T, d_model) -> (output (B, T, d_model), attention weights (B, H, T, T))."""
-        B, T, D = x.shape
-        q, k, v = self.qkv(x).split(D, dim=2)
-        q = q.view(B, T, self.n_heads, self.d_head).transpose(1, 2)  # (B, H, T, d_head)
-        k = k.view(B, T, self.n_heads, self.d_head).transpose(1, 2)
-        v = v.view(B, T, self.n_heads, self.d_head).transpose(1, 2)
-        scores = q @ k.transpose(-2, -1) / math.sqrt(self.d_head)  # (B, H, T, T)
-        causal = torch.ones(T, T, dtype=torch.bool, device=x.device).triu(1)
-        att = scores.masked_fill(causal, float("-inf")).softmax(dim=-1)
-        y = self.attn_drop(att) @ v  # (B, H, T, d_head)
-        y = y.transpose(1, 2).reshape(B, T, D)  # concatenate the heads
-        return self.resid_drop(self.proj(y)), att
-
-
-class Block(nn.Module):
-    """Pre-norm Transformer block: ``x + MHA(LN(x))``, then ``x + MLP(LN(x))``.
-
-    The MLP is 4x wide with a ReLU, as in Vaswani et al. (GPT-2 uses GELU, which is about 3x
-    slower on the CPUs this app runs on and made no difference on these tasks).
-    """
-
-    def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0) -> None:
-        super().__init__()
-        self.ln1 = nn.LayerNorm(d_model)
-        self.attn = MultiHeadSelfAttention(d_model, n_heads, dropout)
-        self.ln2 = nn.LayerNorm(d_model)
-        self.mlp = nn.Sequential(nn.Linear(d_model, 4 * d_model), nn.ReLU(),
-                                 nn.Linear(4 * d_model, d_model), nn.Dropout(dropout))
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x (B, T, d) -> (x (B, T, d), attention (B, H, T, T))."""
-        a, att = self.attn(self.ln1(x))
-        x = x + a
-        x = x + self.mlp(self.ln2(x))
-        return x, att
-
-
 class GPT(nn.Module):
-    """A decoder-only Transformer over :data:`VOCAB`.
+    """A decoder-only Transformer over :data:`VOCAB` (minGPT): token embedding + positional
+    encoding -> ``n_layers`` causal :class:`~core.blocks.attention.Block` (ReLU MLP, 4x wide)
+    -> LayerNorm -> linear head; GPT-2 initialization.
 
-    ``forward(idx)`` maps token ids (B, T) with ``T <= block_size`` to logits (B, T, V) and the
-    attention weights of every layer, a list of ``n_layers`` tensors (B, H, T, T).
-    ``use_pe=False`` leaves the positional encoding out (the ablation on the page).
+    ``forward(idx)`` maps token ids (B, T) with ``T <= block_size`` to logits (B, T, V);
+    with ``need_weights`` also the attention weights of every layer, a list of ``n_layers``
+    tensors (B, H, T, T) (an empty list without). ``use_pe=False`` leaves the positional
+    encoding out (the ablation on the page).
     """
 
     def __init__(self, block_size: int, n_layers: int = 2, n_heads: int = 2, d_model: int = 64,
@@ -306,26 +261,17 @@ class GPT(nn.Module):
                                  if pos_encoding == "sinusoidal" else
                                  torch.zeros(block_size, d_model), persistent=False)
         self.drop = nn.Dropout(dropout)
-        self.blocks = nn.ModuleList(Block(d_model, n_heads, dropout) for _ in range(n_layers))
+        self.blocks = nn.ModuleList(Block(d_model, n_heads, dropout, activation="relu")
+                                    for _ in range(n_layers))
         self.ln_f = nn.LayerNorm(d_model)
         self.head = nn.Linear(d_model, vocab_size, bias=False)
-        self.apply(self._init_weights)
+        gpt2_init_(self, n_layers)
         if pos_encoding == "learned":
             nn.init.normal_(self.pos_emb, std=0.02)
-        for name, p in self.named_parameters():  # GPT-2: scale residual projections by depth
-            if name.endswith("attn.proj.weight") or name.endswith("mlp.2.weight"):
-                nn.init.normal_(p, std=0.02 / math.sqrt(2 * n_layers))
 
-    @staticmethod
-    def _init_weights(m: nn.Module) -> None:
-        if isinstance(m, (nn.Linear, nn.Embedding)):
-            nn.init.normal_(m.weight, std=0.02)
-        if isinstance(m, nn.Linear) and m.bias is not None:
-            nn.init.zeros_(m.bias)
-
-    def forward(self, idx: torch.Tensor, use_pe: bool = True
+    def forward(self, idx: torch.Tensor, use_pe: bool = True, need_weights: bool = False
                 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """idx (B, T) int64 -> (logits (B, T, V), [attention (B, H, T, T)] * n_layers).
+        """idx (B, T) int64 -> (logits (B, T, V), [attention (B, H, T, T)] * n_layers or []).
 
         Raises:
             ValueError: if ``T`` exceeds the block size.
@@ -340,8 +286,9 @@ class GPT(nn.Module):
         x = self.drop(x)
         atts = []
         for block in self.blocks:
-            x, att = block(x)
-            atts.append(att)
+            x, att = block(x, causal=True, need_weights=need_weights)
+            if need_weights:
+                atts.append(att)
         return self.head(self.ln_f(x)), atts
 
 
@@ -367,7 +314,6 @@ def answer_loss(logits: torch.Tensor, seqs: torch.Tensor, n_answer: int) -> torc
     return F.cross_entropy(pred.reshape(-1, pred.shape[-1]), seqs[:, -n_answer:].reshape(-1))
 
 
-@torch.no_grad()
 def evaluate(model: GPT, seqs: torch.Tensor, n_answer: int, use_pe: bool = True,
              chunk: int = 1000) -> dict[str, float]:
     """Held-out ``loss`` (nats/token), ``token_acc`` and ``exact_match`` (fractions in [0, 1]).
@@ -375,23 +321,20 @@ def evaluate(model: GPT, seqs: torch.Tensor, n_answer: int, use_pe: bool = True,
     Exact match under teacher forcing equals greedy-decoding exact match: if every answer token
     is the argmax given the correct prefix, greedy decoding writes exactly that answer.
     """
-    was = model.training
-    model.eval()
     losses, tok, exact = [], [], []
-    for i in range(0, len(seqs), chunk):
-        s = seqs[i:i + chunk]
-        logits, _ = model(s[:, :-1], use_pe=use_pe)
-        losses.append(answer_loss(logits, s, n_answer) * len(s))
-        ok = logits[:, -n_answer:].argmax(-1) == s[:, -n_answer:]
-        tok.append(ok.float().mean(1))
-        exact.append(ok.all(1).float())
-    model.train(was)
+    with eval_mode(model):
+        for i in range(0, len(seqs), chunk):
+            s = seqs[i:i + chunk]
+            logits, _ = model(s[:, :-1], use_pe=use_pe)
+            losses.append(answer_loss(logits, s, n_answer) * len(s))
+            ok = logits[:, -n_answer:].argmax(-1) == s[:, -n_answer:]
+            tok.append(ok.float().mean(1))
+            exact.append(ok.all(1).float())
     n = len(seqs)
     return {"loss": float(torch.stack(losses).sum() / n), "token_acc": float(torch.cat(tok).mean()),
             "exact_match": float(torch.cat(exact).mean())}
 
 
-@torch.no_grad()
 def generate(model: GPT, prompt: torch.Tensor, n_answer: int, use_pe: bool = True
              ) -> tuple[torch.Tensor, torch.Tensor]:
     """Greedy token-by-token decoding.
@@ -402,15 +345,13 @@ def generate(model: GPT, prompt: torch.Tensor, n_answer: int, use_pe: bool = Tru
         ``(seqs (B, n_prompt + n_answer), probs (B, n_answer, V))``: the completed sequences and
         the softmax over the vocabulary at every decoding step.
     """
-    was = model.training
-    model.eval()
     seqs, probs = prompt, []
-    for _ in range(n_answer):
-        logits, _ = model(seqs, use_pe=use_pe)
-        p = logits[:, -1].softmax(-1)
-        probs.append(p)
-        seqs = torch.cat([seqs, p.argmax(-1, keepdim=True)], 1)
-    model.train(was)
+    with eval_mode(model):
+        for _ in range(n_answer):
+            logits, _ = model(seqs, use_pe=use_pe)
+            p = logits[:, -1].softmax(-1)
+            probs.append(p)
+            seqs = torch.cat([seqs, p.argmax(-1, keepdim=True)], 1)
     return seqs, torch.stack(probs, 1)
 
 
@@ -485,7 +426,6 @@ class Decoding:
     attention: np.ndarray  # (n_layers, n_heads, T, T) over the completed sequence (T = S - 1)
 
 
-@torch.no_grad()
 def decode_typed(model: GPT, task: str, length: int, text: str,
                  reverse_answer: bool = False) -> Decoding:
     """Parse ``text`` (see :func:`parse_prompt`), decode greedily, return the attention maps.
@@ -500,7 +440,8 @@ def decode_typed(model: GPT, task: str, length: int, text: str,
     n_prompt, n_answer = layout(task, length)
     ids = torch.tensor([encode(prompt)], dtype=torch.long)
     seqs, probs = generate(model, ids, n_answer)
-    _, atts = model(seqs[:, :-1])
+    with eval_mode(model):
+        _, atts = model(seqs[:, :-1], need_weights=True)
     full = decode(seqs[0])
     return Decoding(prompt, full[n_prompt:], true_answer(task, prompt, reverse_answer),
                     list(full[:-1]), probs[0].numpy(),
@@ -529,8 +470,76 @@ def make_optimizer(model: GPT, cfg: TransformerConfig) -> torch.optim.AdamW:
 
 
 # --------------------------------------------------------------------------------------------
+# Before training: what the page shows
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Preview:
+    """The held-out examples and the untrained model's attention, for the page before a run."""
+
+    n_test: int  # held-out sequences
+    examples: list[str]  # the first N_EXAMPLES held-out sequences (prompt + answer)
+    tokens: list[str]  # the first example minus its last token (the attention axes)
+    attention: np.ndarray  # (n_layers, n_heads, T, T) of the untrained model on ``tokens``
+    pos_encoding: np.ndarray | None  # (block_size, d_model), None without positions
+
+
+def preview(cfg: TransformerConfig) -> Preview:
+    """The run's held-out examples and its model at initialization (same seed as the run)."""
+    data = TaskData(cfg.task, cfg.length, cfg.reverse_answer, cfg.seed, torch.device("cpu"))
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg)
+    examples = [decode(s) for s in data.test[:N_EXAMPLES]]
+    with eval_mode(model):
+        _, atts = model(data.test[:1, :-1], need_weights=True)
+    pe = None if cfg.pos_encoding == "none" else model.pos_emb.detach().numpy().copy()
+    return Preview(len(data.test), examples, list(examples[0][:-1]),
+                   torch.stack([a[0] for a in atts]).numpy(), pe)
+
+
+# --------------------------------------------------------------------------------------------
 # The trainer
 # --------------------------------------------------------------------------------------------
+
+
+def train_step(model: GPT, opt: torch.optim.Optimizer, seqs: torch.Tensor, n_answer: int,
+               lr: float) -> torch.Tensor:
+    """One AdamW step at learning rate ``lr`` on a batch of sequences (B, S); returns the loss
+    (detached), with gradients clipped to norm 1 (minGPT)."""
+    for g in opt.param_groups:
+        g["lr"] = lr
+    logits, _ = model(seqs[:, :-1])
+    loss = answer_loss(logits, seqs, n_answer)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    return loss.detach()
+
+
+def held_out_metrics(model: GPT, data: TaskData, pos_encoding: str) -> dict[str, float]:
+    """``test_loss``, ``token_acc``, ``exact_match`` on the held-out set and, with a positional
+    encoding, ``exact_match_no_pe`` on its first N_ABLATION sequences with positions removed."""
+    ev = evaluate(model, data.test, data.n_answer)
+    metrics = {"test_loss": ev["loss"], "token_acc": ev["token_acc"],
+               "exact_match": ev["exact_match"]}
+    if pos_encoding != "none":
+        metrics["exact_match_no_pe"] = evaluate(model, data.test[:N_ABLATION], data.n_answer,
+                                                use_pe=False)["exact_match"]
+    return metrics
+
+
+def snapshot_artifacts(model: GPT, examples: torch.Tensor, n_answer: int) -> dict:
+    """Attention maps (N, n_layers, n_heads, T, T) and greedy answers of the fixed examples."""
+    with eval_mode(model):
+        _, atts = model(examples[:, :-1], need_weights=True)
+    seqs, _ = generate(model, examples[:, :-n_answer], n_answer)
+    pe = None if model.pos_encoding == "none" else model.pos_emb.detach().float().cpu().numpy()
+    return {"attention": torch.stack(atts, 1).float().cpu().numpy(),
+            "examples": [decode(s) for s in examples],
+            "predictions": [decode(s[-n_answer:]) for s in seqs],
+            "pos_encoding": None if pe is None else pe.copy()}
 
 
 def train(cfg: TransformerConfig) -> Iterator[Snapshot]:
@@ -539,68 +548,33 @@ def train(cfg: TransformerConfig) -> Iterator[Snapshot]:
     Metrics: ``loss`` (training answer cross-entropy, nats/token, mean since the last snapshot),
     ``test_loss``, ``token_acc`` and ``exact_match`` on the held-out sequences (fractions),
     ``exact_match_no_pe`` (exact match on the first 250 held-out sequences with the positional
-    encoding removed at test time; absent when ``pos_encoding="none"``) and ``lr``. Snapshots
-    come at most every 0.25 s and at least 5x the evaluation's cost apart, so evaluating takes
-    under ~20% of the time.
+    encoding removed at test time; absent when ``pos_encoding="none"``) and ``lr``. Every
+    snapshot evaluates; snapshots come at most every 0.25 s and so that evaluating takes at most
+    ~20% of the time.
 
     Artifacts: ``attention`` (N_EXAMPLES, n_layers, n_heads, T, T) float32 for fixed held-out
     examples; ``examples`` (list of their full strings); ``predictions`` (greedy answers for
-    them); ``pos_encoding`` (T, d_model) float32 or None. ``model`` (a frozen copy) on every
-    snapshot: these models are small (under 3.2 M parameters) and the page decodes typed input
-    with the newest one.
+    them); ``pos_encoding`` (T, d_model) float32 or None. ``model``: a frozen copy at most
+    every second and on the final snapshot (the page decodes typed input with the newest).
     """
-    device = resolve_device(cfg.device)
-    gen = seed_everything(cfg.seed)
+    device = start(cfg)
+    gen = torch.Generator().manual_seed(cfg.seed)
     data = TaskData(cfg.task, cfg.length, cfg.reverse_answer, cfg.seed, device)
-    n_answer = data.n_answer
     model = build_model(cfg).to(device)
     opt = make_optimizer(model, cfg)
-    examples = data.test[:N_EXAMPLES]
-    tick = Ticker(total=cfg.steps)
-    base_interval = tick.interval_s
-    loss_sum, loss_n = 0.0, 0
+    tick, losses = Ticker(total=cfg.steps), RunningMean()
+    budget, copies = EvalBudget(share=0.2, min_interval_s=0.25), CopyCadence(every_s=1.0)
     for step in range(1, cfg.steps + 1):
         lr = lr_at(step, cfg)
-        for g in opt.param_groups:
-            g["lr"] = lr
-        seqs = data.batch(cfg.batch_size, gen)
-        logits, _ = model(seqs[:, :-1])
-        loss = answer_loss(logits, seqs, n_answer)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        loss_sum += loss.item()
-        loss_n += 1
-        if tick(step):
-            t0 = time.perf_counter()
-            ev = evaluate(model, data.test, n_answer)
-            metrics = {"loss": loss_sum / loss_n, "test_loss": ev["loss"],
-                       "token_acc": ev["token_acc"], "exact_match": ev["exact_match"], "lr": lr}
-            if cfg.pos_encoding != "none":
-                metrics["exact_match_no_pe"] = evaluate(model, data.test[:N_ABLATION], n_answer,
-                                                        use_pe=False)["exact_match"]
-            loss_sum, loss_n = 0.0, 0
-            art = _artifacts(model, examples, n_answer)
-            # keep evaluation under ~20% of the time: snapshot no more often than 5x its cost
-            tick.interval_s = max(base_interval, 5 * (time.perf_counter() - t0))
-            yield Snapshot(step, tick.elapsed, metrics, art,
-                           total_steps=cfg.steps, final=step == cfg.steps,
-                           model=frozen_copy(model))
-
-
-@torch.no_grad()
-def _artifacts(model: GPT, examples: torch.Tensor, n_answer: int) -> dict:
-    was = model.training
-    model.eval()
-    _, atts = model(examples[:, :-1])
-    att = torch.stack(atts, 1).float().cpu().numpy()  # (N, L, H, T, T)
-    seqs, _ = generate(model, examples[:, :-n_answer], n_answer)
-    model.train(was)
-    pe = None if model.pos_encoding == "none" else model.pos_emb.detach().float().cpu().numpy()
-    return {"attention": att, "examples": [decode(s) for s in examples],
-            "predictions": [decode(s[-n_answer:]) for s in seqs],
-            "pos_encoding": None if pe is None else pe.copy()}
+        losses.add(loss=train_step(model, opt, data.batch(cfg.batch_size, gen), data.n_answer, lr))
+        final = step == cfg.steps
+        if tick(step) and budget.due(final):
+            with budget.timed():
+                metrics = {**losses.pop(), **held_out_metrics(model, data, cfg.pos_encoding),
+                           "lr": lr}
+                art = snapshot_artifacts(model, data.test[:N_EXAMPLES], data.n_answer)
+            yield Snapshot(step, tick.elapsed, metrics, art, total_steps=cfg.steps, final=final,
+                           model=copies(model, final))
 
 
 DEMOS = [Demo("transformer", TransformerConfig, train, title="Transformer attention",

@@ -7,7 +7,7 @@ import streamlit as st
 from core.foundations import playground as pg
 from core.protocol import config_to_dict
 from core.registry import get_demo
-from ui.charts import MARGIN, PALETTE, line_chart, page_header
+from ui.charts import MARGIN, PALETTE, line_chart, page_header, show_chart
 from ui.live import ConfigForm, RunView, run_panel
 
 PAGE = "playground"
@@ -39,7 +39,11 @@ with st.sidebar:
     if ds == "custom":
         up = st.file_uploader("Your points: CSV of x1,x2,label (label 0-5)", type=["csv", "txt"],
                               key=f"{PAGE}.upload")
-        if up is not None:
+        if up is not None and up.size > pg.MAX_CSV_BYTES:  # checked before reading it
+            csv_text = ""
+            st.error(f"That file has {up.size / 1e6:.1f} MB; upload a CSV of at most "
+                     f"{pg.MAX_CSV_BYTES // 1_000_000} MB (a few thousand x1,x2,label rows).")
+        elif up is not None:
             try:
                 csv_text = up.getvalue().decode("utf-8", errors="strict")
             except UnicodeDecodeError:
@@ -57,13 +61,15 @@ with st.sidebar:
                       default=[pg.FEATURE_LABELS[f] for f in pg.FEATURES if form.current(f)])
     feats = {f: pg.FEATURE_LABELS[f] in (chosen or []) for f in pg.FEATURES}
     st.header("Network")
-    n_layers = st.slider("Hidden layers", 1, 6, len(form.current("hidden").split(",")),
-                         key=f"{PAGE}.n_layers")
-    cur = [int(s) for s in str(form.current("hidden")).split(",") if s.strip().isdigit()]
+    try:
+        cur = pg.parse_hidden(form.current("hidden"))
+    except ValueError:  # an invalid link value: its notice is shown above
+        cur = pg.parse_hidden(pg.PlaygroundConfig().hidden)
+    n_layers = st.slider("Hidden layers", 1, 6, len(cur), key=f"{PAGE}.n_layers")
     cols = st.columns(3)
     sizes = []
     for i in range(n_layers):
-        default = cur[i] if i < len(cur) and 1 <= cur[i] <= 8 else 4
+        default = cur[i] if i < len(cur) else 4
         sizes.append(cols[i % 3].number_input(f"Layer {i + 1}", 1, 8, default,
                                               key=f"{PAGE}.layer{i}"))
     form.widget("activation", kind="selectbox")
@@ -161,8 +167,8 @@ def render(view: RunView) -> None:
         art = view.latest.artifacts if view.latest else {}
         title = "Data (press Train)" if not view.latest else (
             f"Output after step {view.latest.step}")
-        st.plotly_chart(boundary_figure(art.get("output"), art.get("confidence"), data, k,
-                                        c.regression, title), key=f"{PAGE}.boundary")
+        show_chart(boundary_figure(art.get("output"), art.get("confidence"), data, k,
+                                   c.regression, title), key=f"{PAGE}.boundary")
     with right:
         if view.latest is not None:
             m = view.latest.metrics
@@ -172,11 +178,10 @@ def render(view: RunView) -> None:
                 b.metric("Test accuracy", f"{m['test_acc']:.1%}")
             else:
                 b.metric("Train loss", f"{m['train_loss']:.3f}")
-            st.plotly_chart(line_chart(view.history, ["train_loss", "test_loss"], "Loss",
-                                       y_title="loss", height=260),
-                            key=f"{PAGE}.loss")
+            show_chart(line_chart(view.history, ["train_loss", "test_loss"], "Loss",
+                                  y_title="loss", height=260), key=f"{PAGE}.loss")
             st.caption("What each hidden neuron responds to (blue negative, orange positive):")
-            st.plotly_chart(neuron_figure(art["neurons"], c.layers), key=f"{PAGE}.neurons")
+            show_chart(neuron_figure(art["neurons"], c.layers), key=f"{PAGE}.neurons")
         else:
             st.markdown(f"**{len(data[0])}** training and **{len(data[2])}** test points, "
                         f"{'regression' if c.regression else f'{k} classes'}. "

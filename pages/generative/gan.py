@@ -6,10 +6,19 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from core.data import load_images
+from core.blocks.images import gif_bytes, image_grid, to_uint8_image
 from core.generative import gan
 from core.registry import get_demo
-from ui.charts import MARGIN, PALETTE, data_note, line_chart, metric_row, page_header, show_image
+from ui.charts import (
+    MARGIN,
+    PALETTE,
+    data_note,
+    line_chart,
+    metric_row,
+    page_header,
+    show_chart,
+    show_image,
+)
 from ui.live import ConfigForm, RunView, run_panel
 
 PAGE = "gan"
@@ -49,29 +58,21 @@ def dcgan_sidebar() -> gan.GanConfig:
             "mnist": "MNIST (bundled 4,000)", "fashion_mnist": "Fashion-MNIST",
             "cifar10": "CIFAR-10 (32x32 colour)", "mnist_full": "MNIST (60,000)"}[d])
         st.header("Networks")
-        form.widgets(["latent_dim", "g_width", "d_width"])
+        form.widgets(["latent_dim", "g_channels", "d_channels"])
         st.header("Training")
         form.widgets(["loss", "lr_g", "lr_d", "beta1", "batch_size", "d_steps",
                       "label_smoothing", "diffaugment", "ema"])
         form.widget("steps", kind="select_slider",
                     options=[200, 500, 1000, 2000, 3000, 5000, 10000, 20000])
-        with st.expander("Seed, device, evaluation"):
+        with st.expander("Seed and device"):
             form.widget("seed", kind="number")
             form.widget("device")
-            form.widget("fid_every_s")
     return form.config()
-
-
-def gray(img: torch.Tensor) -> np.ndarray:
-    """(C, H, W) in [0, 1] -> uint8 H x W (or H x W x 3)."""
-    from core.blocks.images import to_uint8_image
-
-    return to_uint8_image(img)
 
 
 def walk_section(view: RunView) -> None:
     """Latent walks on the frozen generator copy of the latest snapshot."""
-    G = view.latest.model
+    G = view.model
     z_fixed = torch.from_numpy(view.latest.artifacts["z_fixed"])
     st.subheader("Latent walk")
     st.caption("Pick two samples of the grid (numbered 1-64, row by row) or two seeds and walk "
@@ -87,28 +88,28 @@ def walk_section(view: RunView) -> None:
     else:
         s0 = b.number_input("Seed A", 0, 10**6, 1, key=f"{PAGE}.walk_s0")
         s1 = c.number_input("Seed B", 0, 10**6, 2, key=f"{PAGE}.walk_s1")
-        dim = z_fixed.shape[1]
-        z0 = torch.randn(dim, generator=torch.Generator().manual_seed(int(s0)))
-        z1 = torch.randn(dim, generator=torch.Generator().manual_seed(int(s1)))
+        z0 = gan.seed_latent(s0, z_fixed.shape[1])
+        z1 = gan.seed_latent(s1, z_fixed.shape[1])
     mode = d.radio("Interpolation", ["slerp", "lerp"], key=f"{PAGE}.walk_mode")
     frames = gan.latent_walk(G, z0, z1, n=11, mode=mode)
-    strip = gan.sample_grid(frames, ncol=11)
     t = st.slider("t (0 = A, 1 = B)", 0.0, 1.0, 0.5, 0.05, key=f"{PAGE}.walk_t")
-    z_t = (gan.slerp if mode == "slerp" else gan.lerp)(z0, z1, t)
+    z_t = gan.interpolate(z0, z1, t, mode)
     left, mid, right = st.columns([1, 1, 3])
     with left:
-        show_image(gray(gan.generate(G, z_t[None])[0]), caption=f"G(z) at t = {t:.2f} "
-                   f"(|z| = {float(z_t.norm()):.1f})")
+        show_image(to_uint8_image(gan.generate(G, z_t[None])[0]),
+                   caption=f"G(z) at t = {t:.2f} (|z| = {float(z_t.norm()):.1f})")
     with mid:
-        frames_u8 = np.stack([gray(f) for f in frames])
-        st.image(gan.gif_bytes(frames_u8), caption="animated walk A → B → A", width="stretch")
+        frames_u8 = np.stack([to_uint8_image(f) for f in frames])
+        st.image(gif_bytes(frames_u8, scale=4, boomerang=True), caption="animated walk A → B → A",
+                 width="stretch")
     with right:
-        show_image(strip, caption=f"{mode} from A (left) to B (right), 11 steps")
+        show_image(image_grid(frames, ncol=11),
+                   caption=f"{mode} from A (left) to B (right), 11 steps")
     st.markdown("**Walk along one latent axis** (start from sample A, vary one coordinate of z "
                 "from -3 to +3 standard deviations):")
     axis = st.slider("Latent axis", 0, z_fixed.shape[1] - 1, 0, key=f"{PAGE}.walk_axis")
     axis_frames = gan.axis_walk(G, z0, axis, torch.linspace(-3, 3, 11))
-    show_image(gan.sample_grid(axis_frames, ncol=11),
+    show_image(image_grid(axis_frames, ncol=11),
                caption=f"z[{axis}] = -3 … +3; one axis rarely means one thing (the code is "
                "entangled)")
 
@@ -125,11 +126,11 @@ def class_hist_figure(hist: np.ndarray) -> go.Figure:
 def render_dcgan(view: RunView) -> None:
     c = view.config
     if view.latest is None:
-        train = load_images(c.dataset, "train")
+        grid, train = gan.data_preview(c.dataset)
         data_note(train.note)
         st.markdown(f"**Real training images** ({len(train)} from {train.name}). Press **Train**: "
                     "the generator starts from noise and learns to draw images like these.")
-        show_image(gan.sample_grid(train.x[:64]), width=420)
+        show_image(grid, width=420)
         return
     art, m = view.latest.artifacts, view.latest.metrics
     data_note(art.get("data_note"))
@@ -153,26 +154,26 @@ def render_dcgan(view: RunView) -> None:
                            "with probability above 0.9. Real test digits: about 91%; noise: 0%.",
             "FID ↓": "Lower is better: the Fréchet distance between classifier features of 500 "
                      "samples and of real test digits; two sets of real digits score about 4-8."})
-        st.plotly_chart(line_chart(view.history, ["loss_d", "loss_g"], "Losses of D and G",
-                                   y_title="loss", height=230,
-                                   names={"loss_d": "D loss", "loss_g": "G loss"}),
-                        key=f"{PAGE}.losses")
-        st.plotly_chart(line_chart(view.history, ["d_real", "d_fake"], "What D says",
-                                   y_title="mean D output (0 fake … 1 real)", height=230,
-                                   names={"d_real": "D(x), real", "d_fake": "D(G(z)), fake"}),
-                        key=f"{PAGE}.dout")
+        show_chart(line_chart(view.history, ["loss_d", "loss_g"], "Losses of D and G",
+                              y_title="loss", height=230,
+                              names={"loss_d": "D loss", "loss_g": "G loss"}),
+                   key=f"{PAGE}.losses")
+        show_chart(line_chart(view.history, ["d_real", "d_fake"], "What D says",
+                              y_title="mean D output (0 fake … 1 real)", height=230,
+                              names={"d_real": "D(x), real", "d_fake": "D(G(z)), fake"}),
+                   key=f"{PAGE}.dout")
     a, b = st.columns(2)
     with a:
         if "fid" in view.history:
-            st.plotly_chart(line_chart(view.history, ["fid"], "Classifier-FID of 500 samples vs "
-                                       "1,000 real test images", y_title="FID", log_y=True,
-                                       height=280, names={"fid": "FID"}), key=f"{PAGE}.fid")
+            show_chart(line_chart(view.history, ["fid"], "Classifier-FID of 500 samples vs "
+                                  "1,000 real test images", y_title="FID", log_y=True,
+                                  height=280, names={"fid": "FID"}), key=f"{PAGE}.fid")
         else:
             st.caption("FID uses a digit classifier, so it is computed for 28x28 grey sets only.")
     with b:
         if "class_hist" in art:
-            st.plotly_chart(class_hist_figure(art["class_hist"]), key=f"{PAGE}.hist")
-    if view.latest.model is not None:
+            show_chart(class_hist_figure(art["class_hist"]), key=f"{PAGE}.hist")
+    if view.model is not None:
         walk_section(view)
 
 
@@ -192,7 +193,7 @@ def lab_sidebar() -> gan.Gan2dConfig:
         form.widget("steps", kind="select_slider",
                     options=[200, 500, 1000, 1500, 2000, 3000, 5000, 10000, 20000])
         st.header("Networks")
-        form.widgets(["latent_dim", "g_width", "d_width"])
+        form.widgets(["latent_dim", "g_hidden", "d_hidden"])
         with st.expander("Seed and device"):
             form.widget("seed", kind="number")
             form.widget("device")
@@ -208,8 +209,7 @@ def lab_figure(art: dict | None, target: str, show: dict[str, bool], title: str)
         fig.add_heatmap(z=art["d_map"], x=xs, y=xs[::-1], colorscale="PRGn", zmin=0, zmax=1,
                         opacity=0.55, colorbar={"title": "D(x)", "len": 0.8},
                         hovertemplate="D = %{z:.2f}<extra></extra>")
-    real = art["real"] if art is not None else gan.sample_target(
-        target, gan.N_VIS, torch.Generator().manual_seed(0)).numpy()
+    real = art["real"] if art is not None else gan.target_preview(target)
     fig.add_scatter(x=real[:, 0], y=real[:, 1], mode="markers", name="real data",
                     marker={"color": "#2ca02c", "size": 4, "opacity": 0.7})
     if art is not None:
@@ -249,11 +249,11 @@ def lab_figure(art: dict | None, target: str, show: dict[str, bool], title: str)
 def per_mode_figure(per_mode: np.ndarray) -> go.Figure:
     fig = go.Figure(go.Bar(x=[str(i + 1) for i in range(len(per_mode))], y=per_mode,
                            marker_color=PALETTE[4]))
-    fair = 2000 / len(per_mode)
+    fair = gan.N_EVAL_2D / len(per_mode)
     fig.add_hline(y=fair, line_dash="dot", annotation_text="fair share")
-    fig.add_hline(y=0.2 * fair, line_dash="dash", line_color="red",
+    fig.add_hline(y=gan.MIN_SHARE * fair, line_dash="dash", line_color="red",
                   annotation_text="covered above this")
-    fig.update_layout(title="High-quality samples per mode (of 2,000)", height=250,
+    fig.update_layout(title=f"High-quality samples per mode (of {gan.N_EVAL_2D:,})", height=250,
                       margin=MARGIN, xaxis_title="mode", yaxis_title="samples")
     return fig
 
@@ -268,7 +268,7 @@ def render_lab(view: RunView) -> None:
     left, right = st.columns([3, 2])
     title = "Target (press Train)" if art is None else f"Step {view.latest.step}"
     with left:
-        st.plotly_chart(lab_figure(art, c.target, show, title), key=f"{PAGE_2D}.plane")
+        show_chart(lab_figure(art, c.target, show, title), key=f"{PAGE_2D}.plane")
     with right:
         if view.latest is None:
             st.markdown("Green: samples of the target distribution. Circles: 3σ around each mode "
@@ -279,11 +279,11 @@ def render_lab(view: RunView) -> None:
         metric_row({"modes covered": f"{int(m['modes_covered'])} / {k}",
                     "high quality": f"{m['high_quality']:.0%}",
                     "mean D(G(z))": f"{m['d_fake']:.2f}" if "d_fake" in m else "…"})
-        st.plotly_chart(per_mode_figure(art["per_mode"]), key=f"{PAGE_2D}.per_mode")
-        st.plotly_chart(line_chart(view.history, ["modes_covered"], "Modes covered",
-                                   y_title=f"of {k}", height=200), key=f"{PAGE_2D}.modes")
-        st.plotly_chart(line_chart(view.history, ["loss_d", "loss_g"], "Losses", y_title="loss",
-                                   height=220), key=f"{PAGE_2D}.losses")
+        show_chart(per_mode_figure(art["per_mode"]), key=f"{PAGE_2D}.per_mode")
+        show_chart(line_chart(view.history, ["modes_covered"], "Modes covered",
+                              y_title=f"of {k}", height=200), key=f"{PAGE_2D}.modes")
+        show_chart(line_chart(view.history, ["loss_d", "loss_g"], "Losses", y_title="loss",
+                              height=220), key=f"{PAGE_2D}.losses")
     st.caption("Red arrows: the direction G's loss pushes each generated point (longest = "
                "largest push); purple lines: where those points were a moment ago. A sample is "
                "*high quality* within 3σ of a mode; a mode is *covered* when it holds at least a "

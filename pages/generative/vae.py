@@ -5,10 +5,10 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from core.data import load_images
+from core.blocks.images import image_grid
 from core.generative import vae as V
 from core.registry import get_demo
-from ui.charts import MARGIN, PALETTE, data_note, line_chart, page_header, show_image
+from ui.charts import class_scatter, data_note, line_chart, page_header, show_chart, show_image
 from ui.live import ConfigForm, RunView, run_panel
 
 PAGE = "vae"
@@ -19,7 +19,7 @@ page_header(
     "An autoencoder squeezes each image into a few numbers *z* (the code) and rebuilds it. "
     "A **VAE** makes the code a small Gaussian cloud q(z|x) and pays a price, the KL term, "
     "for clouds that stray from the standard normal N(0, I). That price is why you can *sample* "
-    "from a VAE: decode random N(0, I) vectors and you get digits. The plain autoencoder (CAE, "
+    "from a VAE: decode random N(0, I) vectors and you get digits. The plain autoencoder (AE, "
     "same networks, no KL) trained on the same batches reconstructs better, but random vectors "
     "land in the holes between its codes and decode to smudges. Watch both side by side.",
     [r"\log p(x) \;\ge\; \mathrm{ELBO}(x) = \underbrace{\mathbb{E}_{q(z\mid x)}\big[\log "
@@ -29,9 +29,9 @@ page_header(
      r"z = \mu(x) + \sigma(x)\odot\varepsilon,\quad \varepsilon\sim\mathcal{N}(0, I)"
      r"\quad\text{(reparameterization trick: gradients flow through }\mu, \sigma)"],
     try_this="train with the defaults and compare the two *decoded N(0, I)* panels: in 2-D "
-    "the crosses cover only one corner of the CAE's codes, so its samples repeat a few digits. "
-    "Then set **Latent dimension** to 16: the CAE's samples turn into smudges while the VAE's "
-    "stay digit-like. Set **β (KL weight)** to 0 and the VAE behaves like the CAE.",
+    "the crosses cover only one corner of the AE's codes, so its samples repeat a few digits. "
+    "Then set **Latent dimension** to 16: the AE's samples turn into smudges while the VAE's "
+    "stay digit-like. Set **β (KL weight)** to 0 and the VAE behaves like the AE.",
     note="Kingma & Welling, Auto-Encoding Variational Bayes (ICLR 2014); β-VAE: Higgins et al. "
     "(ICLR 2017). Likelihood: Bernoulli per pixel, so losses are in nats per image.",
 )
@@ -47,7 +47,7 @@ with st.sidebar:
     arch = form.widget("architecture")
     form.widget("latent_dim")
     if arch == "conv":
-        form.widget("width")
+        form.widget("channels")
     form.widget("beta")
     st.header("Training")
     form.widget("lr")
@@ -62,30 +62,25 @@ cfg = form.config()
 
 @st.cache_data(show_spinner=False, max_entries=4)
 def preview(dataset: str) -> tuple[np.ndarray, str | None, int, int]:
-    tr, te = load_images(dataset, "train"), load_images(dataset, "test")
-    return V.grid_image(tr.x[:30], nrow=10), tr.note, len(tr), len(te)
+    img, tr, te = V.data_preview(dataset)
+    return img, tr.note, len(tr), len(te)
 
 
 def latent_figure(lat: dict, title: str, classes: list[str]) -> go.Figure:
     """Held-out codes coloured by label, with the decoded N(0, I) vectors as black crosses."""
-    z, y, prior = lat["z"], lat["y"], lat["prior"]
-    fig = go.Figure()
-    for c in range(int(y.max()) + 1):
-        m = y == c
-        fig.add_scatter(x=z[m, 0], y=z[m, 1], mode="markers", name=classes[c],
-                        marker={"color": PALETTE[c % 10], "size": 5, "opacity": 0.7})
+    ax = ("PC 1", "PC 2") if lat["pca"] else ("z₁", "z₂")
+    fig = class_scatter(lat["z"], lat["y"], classes, title, height=380, x_title=ax[0],
+                        y_title=ax[1], opacity=0.7)
+    prior = lat["prior"]
     fig.add_scatter(x=prior[:, 0], y=prior[:, 1], mode="markers", name="N(0, I) samples",
                     marker={"color": "black", "symbol": "x", "size": 8})
-    ax = ("PC 1", "PC 2") if lat["pca"] else ("z₁", "z₂")
-    fig.update_layout(title=title, height=380, margin=MARGIN, xaxis_title=ax[0],
-                      yaxis_title=ax[1], legend={"font": {"size": 10}})
     return fig
 
 
 def model_column(name: str, art: dict, m: dict, classes: list[str], digits: bool) -> None:
-    label = "VAE" if name == "vae" else "Plain autoencoder (CAE)"
+    label = "VAE" if name == "vae" else "Plain autoencoder (AE)"
     st.subheader(label)
-    rec = m.get("recon" if name == "vae" else "cae_recon")
+    rec = m.get("recon" if name == "vae" else "ae_recon")
     share = m.get(f"{name}_confident_share")
     a, b = st.columns(2)
     a.metric("Reconstruction error", f"{rec:.1f} nats" if rec is not None else "-",
@@ -98,8 +93,8 @@ def model_column(name: str, art: dict, m: dict, classes: list[str], digits: bool
     st.markdown("**Decoding random N(0, I) vectors** (the same 32 vectors for both models):")
     show_image(art[f"{name}_samples"])
     pca = " (first two principal components)" if art[f"{name}_latent"]["pca"] else ""
-    st.plotly_chart(latent_figure(art[f"{name}_latent"], f"{label}: held-out codes{pca}",
-                                  classes), key=f"{PAGE}.latent_{name}")
+    show_chart(latent_figure(art[f"{name}_latent"], f"{label}: held-out codes{pca}",
+                             classes), key=f"{PAGE}.latent_{name}")
     if f"{name}_manifold" in art:
         st.markdown("**Decoded grid over the prior's quantiles** (z₁ → right, z₂ → up, "
                     "from the 5th to the 95th percentile of N(0, 1)):")
@@ -126,25 +121,25 @@ def render(view: RunView) -> None:
                 help="recon + KL on the held-out images: an upper bound on -log p(x)")
     c[1].metric("VAE reconstruction", f"{m['recon']:.1f} nats")
     c[2].metric("KL", f"{m['kl']:.1f} nats")
-    if "cae_recon" in m:
-        c[3].metric("CAE reconstruction", f"{m['cae_recon']:.1f} nats",
-                    delta=f"{m['cae_recon'] - m['recon']:+.1f} vs VAE", delta_color="inverse")
+    if "ae_recon" in m:
+        c[3].metric("AE reconstruction", f"{m['ae_recon']:.1f} nats",
+                    delta=f"{m['ae_recon'] - m['recon']:+.1f} vs VAE", delta_color="inverse")
     left, right = st.columns(2)
     with left:
-        st.plotly_chart(line_chart(
-            view.history, ["neg_elbo", "recon", "cae_recon"], "Held-out loss (nats per image)",
+        show_chart(line_chart(
+            view.history, ["neg_elbo", "recon", "ae_recon"], "Held-out loss (nats per image)",
             y_title="nats per image", log_y=True, names={
                 "neg_elbo": "VAE −ELBO", "recon": "VAE reconstruction",
-                "cae_recon": "CAE reconstruction"}), key=f"{PAGE}.loss")
+                "ae_recon": "AE reconstruction"}), key=f"{PAGE}.loss")
     with right:
-        st.plotly_chart(line_chart(view.history, ["kl"], "VAE KL term (nats per image)",
-                                   y_title="nats per image", names={"kl": "KL(q(z|x) ‖ N(0, I))"}),
-                        key=f"{PAGE}.kl")
+        show_chart(line_chart(view.history, ["kl"], "VAE KL term (nats per image)",
+                              y_title="nats per image", names={"kl": "KL(q(z|x) ‖ N(0, I))"}),
+                   key=f"{PAGE}.kl")
     st.markdown("**Held-out images and their reconstructions** (rows: "
                 + ", ".join(art["recon_rows"]) + "):")
     show_image(art["recon_pairs"])
     st.header("VAE vs plain autoencoder")
-    names = [n for n in ("vae", "cae") if f"{n}_samples" in art]
+    names = [n for n in ("vae", "ae") if f"{n}_samples" in art]
     cols = st.columns(len(names))
     for col, name in zip(cols, names):
         with col:
@@ -152,14 +147,14 @@ def render(view: RunView) -> None:
     if len(names) == 1:
         st.info("Turn on **Compare with a plain autoencoder** (sidebar) to train one on the "
                 "same batches next to the VAE.", icon=":material/compare:")
-    elif digits and "cae_confident_share" in m:
+    elif digits and "ae_confident_share" in m:
         st.caption("The black crosses are the N(0, I) vectors decoded above. In the VAE they lie "
-                   "among the codes of real digits; in the CAE many fall where no digit's code "
+                   "among the codes of real digits; in the AE many fall where no digit's code "
                    "is, so they decode to smudges.")
 
 
 view = run_panel(PAGE, DEMO, cfg, render,
-                 compare=("neg_elbo", "recon", "kl", "cae_recon", "vae_confident_share"),
+                 compare=("neg_elbo", "recon", "kl", "ae_recon", "vae_confident_share"),
                  defer_first_paint=False)  # its preview is images only
 
 model = view.latest.model if view.latest is not None else None
@@ -169,13 +164,12 @@ if model is not None and view.config.latent_dim == 2:
         z1 = a.slider("z₁", -3.0, 3.0, 0.0, 0.1, key=f"{PAGE}.z1")
         z2 = b.slider("z₂", -3.0, 3.0, 0.0, 0.1, key=f"{PAGE}.z2")
         z = torch.tensor([[z1, z2]], dtype=torch.float32)
-        with torch.no_grad():
-            imgs = {k: torch.sigmoid(model[k].decode(z)) for k in ("vae", "cae") if k in model}
+        imgs = {k: V.decode_images(model[k], z) for k in ("vae", "ae") if k in model}
         cols = st.columns(len(imgs))
         for col, (k, img) in zip(cols, imgs.items()):
             with col:
-                show_image(V.grid_image(img, nrow=1), caption=f"{k.upper()} decodes z = "
+                show_image(image_grid(img, ncol=1), caption=f"{k.upper()} decodes z = "
                            f"({z1:.1f}, {z2:.1f})")
         st.caption("Uses the latest snapshot of the models (updated every few seconds while "
                    "training). The VAE's prior is N(0, I), so |z| up to about 2 is where its "
-                   "codes live; the CAE's codes can be anywhere.")
+                   "codes live; the AE's codes can be anywhere.")

@@ -8,11 +8,10 @@ import dataclasses
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
-import torch
 
 from core.graphs import gnn
 from core.registry import get_demo
-from ui.charts import MARGIN, PALETTE, data_note, line_chart, page_header
+from ui.charts import MARGIN, PALETTE, class_scatter, data_note, line_chart, page_header, show_chart
 from ui.live import ConfigForm, RunView, first_paint_deferred, run_panel
 
 PAGE = "gnn"
@@ -47,9 +46,9 @@ with st.sidebar:
     form.widget("labels_per_class")
     st.header("Model")
     model_kind = form.widget("model", kind="selectbox", format_func=lambda m: gnn.MODEL_NAMES[m])
-    form.widgets(["layers", "hidden"])
+    form.widgets(["n_layers", "hidden"])
     if model_kind == "gat":
-        form.widget("heads")
+        form.widget("n_heads")
     form.widget("dropout")
     st.header("Training")
     form.widget("lr")
@@ -76,41 +75,10 @@ def _graph_key(c: gnn.GnnConfig) -> gnn.GnnConfig:
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def drawn_subgraph(key: str, edge_index: np.ndarray, n: int, test_nodes: np.ndarray,
-                   seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Nodes to draw (all, or ~MAX_DRAWN from 2-hop neighbourhoods of random test nodes), their
-    edges (pairs of positions in that list) and a networkx spring layout (cached)."""
-    import networkx as nx
-
-    if n <= MAX_DRAWN + 100:
-        nodes = np.arange(n)
-    else:
-        rng = np.random.default_rng(seed)
-        adj = [[] for _ in range(n)]
-        for a, b in edge_index.T:
-            adj[a].append(b)
-        chosen: list[int] = []
-        seen: set[int] = set()
-        for s in rng.permutation(test_nodes):
-            frontier = [int(s)]
-            for _ in range(2):
-                frontier = frontier + [int(v) for u in frontier for v in adj[u]]
-            for v in frontier:
-                if v not in seen and len(chosen) < MAX_DRAWN:
-                    seen.add(v)
-                    chosen.append(v)
-            if len(chosen) >= MAX_DRAWN:
-                break
-        nodes = np.array(sorted(chosen))
-    pos_of = {int(v): i for i, v in enumerate(nodes)}
-    edges = np.array([(pos_of[a], pos_of[b]) for a, b in edge_index.T
-                      if a < b and a in pos_of and b in pos_of]).reshape(-1, 2)
-    g = nx.Graph()
-    g.add_nodes_from(range(len(nodes)))
-    g.add_edges_from(edges.tolist())
-    lay = nx.spring_layout(g, seed=0, iterations=60)
-    xy = np.array([lay[i] for i in range(len(nodes))])
-    return nodes, edges, xy
+def drawn_subgraph(key: str, _data, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Nodes to draw, their edges (pairs of positions) and a spring layout, cached per graph."""
+    nodes = gnn.sample_nodes(_data, MAX_DRAWN, seed)
+    return (nodes, *gnn.subgraph_layout(_data, nodes))
 
 
 def graph_figure(d, nodes, edges, xy, pred: np.ndarray | None, title: str,
@@ -153,21 +121,37 @@ def graph_figure(d, nodes, edges, xy, pred: np.ndarray | None, title: str,
 
 
 def embedding_figure(d, emb: np.ndarray, title: str) -> go.Figure:
-    y = d.y.numpy()[: len(emb)]
-    tr = d.train_mask.numpy()[: len(emb)]
     names = list(getattr(d, "class_names", [])) or [str(c) for c in range(d.num_classes)]
+    return class_scatter(emb, d.y.numpy()[: len(emb)], names, title,
+                         highlight=d.train_mask.numpy()[: len(emb)], index=np.arange(len(emb)),
+                         index_label="node", size=5, opacity=0.7)
+
+
+def messages_figure(mp: dict, d, layer: int, node: int) -> go.Figure:
+    """Bars: each neighbour's coefficient (coloured by its true class); diamonds: the norm of
+    what it adds."""
+    labels = [f"{'self ' if v == node else ''}{int(v)}" for v in mp["neighbours"]]
+    colours = [PALETTE[int(d.y[int(v)]) % 10] for v in mp["neighbours"]]
     fig = go.Figure()
-    for c in range(d.num_classes):
-        sel = y == c
-        fig.add_scattergl(x=emb[sel & ~tr, 0], y=emb[sel & ~tr, 1], mode="markers",
-                          name=names[c], marker={"color": PALETTE[c % 10], "size": 5,
-                                                 "opacity": 0.7})
-    fig.add_scattergl(x=emb[tr, 0], y=emb[tr, 1], mode="markers", name="labelled",
-                      marker={"color": [PALETTE[int(c) % 10] for c in y[tr]], "size": 12,
-                              "symbol": "star", "line": {"color": "black", "width": 1}})
-    fig.update_layout(title=title, height=420, margin=MARGIN, xaxis_title="component 1",
-                      yaxis_title="component 2", legend={"orientation": "h", "y": -0.2})
+    fig.add_bar(x=labels, y=mp["coef"], name="coefficient", marker_color=colours)
+    fig.add_scatter(x=labels, y=mp["contribution"], name="‖contribution‖", yaxis="y2",
+                    mode="markers", marker={"color": "black", "size": 9, "symbol": "diamond"})
+    coef_name = {"gcn": "1/√(d̃ᵢ d̃ⱼ)", "gat": "attention αᵢⱼ (mean over heads)",
+                 "sage": "weight (self: root term, others: 1/deg)", "mlp": "self only"}
+    fig.update_layout(title=f"Layer {layer + 1} messages into node {node}", height=420,
+                      margin=MARGIN, xaxis_title="neighbour (bar colour = its true class)",
+                      yaxis_title=coef_name[mp["kind"]],
+                      yaxis2={"title": "‖coef · W hⱼ‖", "overlaying": "y", "side": "right"},
+                      legend={"orientation": "h", "y": 1.1})
     return fig
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def contributions(cfg_key: str, run_id: int, node: int, layer: int, *, _model, _data, _cfg) -> dict:
+    """The message-passing explorer's forward pass, once per (settings, run, node, layer): a
+    rerun of the page (any widget) does not pay for it again."""
+    model = _model if _model is not None else gnn.initial_model(_cfg, _data)
+    return gnn.neighbour_contributions(model, _data, node, layer)
 
 
 @st.cache_data(show_spinner="Running t-SNE…", max_entries=8)
@@ -177,9 +161,7 @@ def tsne_2d(hidden: np.ndarray, seed: int) -> np.ndarray:
 
 data = graph_for(_graph_key(cfg))
 data_note(data.note)
-nodes, edges, xy = drawn_subgraph(
-    repr(_graph_key(cfg)), data.edge_index.numpy(), data.num_nodes,
-    data.test_mask.nonzero().view(-1).numpy(), cfg.seed)
+nodes, edges, xy = drawn_subgraph(repr(_graph_key(cfg)), data, cfg.seed)
 
 
 def render(view: RunView) -> None:
@@ -219,9 +201,9 @@ def render(view: RunView) -> None:
         st.caption("Fill = predicted class, outline = true class: a node whose fill and outline "
                    "differ is misclassified.")
     with right:
-        emb, method = latest.artifacts["embedding"], "PCA"
+        emb, method = latest.artifacts.get("embedding"), "PCA"
         hidden = latest.artifacts.get("hidden")
-        what = "last hidden layer" if view.config.layers > 1 else "output logits"
+        what = "last hidden layer" if view.config.n_layers > 1 else "output logits"
         if latest.final and hidden is not None and hidden.shape[1] > 2:
             method = st.radio("Projection", ["PCA", "t-SNE"], horizontal=True,
                               key=f"{PAGE}.projection",
@@ -229,12 +211,14 @@ def render(view: RunView) -> None:
                               "neighbours together and shows the clusters of the finished run.")
             if method == "t-SNE":
                 emb = tsne_2d(hidden, view.config.seed)
-        st.plotly_chart(embedding_figure(d, emb, f"Node embeddings: {what} ({method} to 2-D)"),
-                        key=f"{PAGE}.embedding")
-    st.plotly_chart(line_chart(view.history, ["train_acc", "val_acc", "test_acc"],
-                               "Accuracy per epoch", x="step", y_title="accuracy",
-                               names={"train_acc": "train", "val_acc": "validation",
-                                      "test_acc": "test"}), key=f"{PAGE}.acc")
+        if emb is not None:
+            st.plotly_chart(embedding_figure(d, emb, f"Node embeddings: {what} ({method} to "
+                                             "2-D)"), key=f"{PAGE}.embedding")
+    show_chart(line_chart(view.history, ["train_acc", "val_acc", "test_acc"], "Accuracy per epoch",
+                          x="step", y_title="accuracy", names={"train_acc": "train",
+                                                               "val_acc": "validation",
+                                                               "test_acc": "test"}),
+               key=f"{PAGE}.acc")
 
 
 final = run_panel(PAGE, get_demo("gnn"), cfg, render,
@@ -252,50 +236,33 @@ trained = (final.latest is not None and final.latest.model is not None
 c1, c2, c3 = st.columns(3)
 default_node = int(data.test_mask.nonzero()[0]) if data.test_mask.any() else 0
 node = int(c1.number_input("Node id", 0, data.num_nodes - 1, default_node, key=f"{PAGE}.node"))
-layer = int(c2.number_input("Layer", 1, cfg.layers, 1, key=f"{PAGE}.layer")) - 1
+layer = int(c2.number_input("Layer", 1, cfg.n_layers, 1, key=f"{PAGE}.layer")) - 1
 hops = int(c3.number_input("Hops to draw", 1, 3, 2, key=f"{PAGE}.hops"))
 if trained:
-    mp_model = final.latest.model
     st.caption("Using the trained model of the finished run.")
 else:
-    torch.manual_seed(cfg.seed)
-    mp_model = gnn.build_model(cfg, data.num_features, data.num_classes).eval()
     st.caption("No finished run with these settings: showing freshly initialised weights "
                "(GCN coefficients depend only on degrees; GAT attention is learned, so train "
                "first).")
 try:
-    mp = gnn.neighbour_contributions(mp_model, data, node, layer)
+    mp = contributions(repr(cfg), final.run.id if trained else 0, node, layer,
+                       _model=final.latest.model if trained else None, _data=data, _cfg=cfg)
 except ValueError as e:
     st.error(f"Can't show that node: {e}.")
     mp = None
 if mp is not None and first_paint_deferred():
     st.caption(":material/hourglass_top: Drawing the neighbourhood…")
 elif mp is not None:
-    from torch_geometric.utils import k_hop_subgraph
-
-    subset, sub_ei, _, _ = k_hop_subgraph(node, hops, data.edge_index, relabel_nodes=False,
-                                          num_nodes=data.num_nodes)
-    subset = subset.numpy()
-    if len(subset) > 400:
-        st.warning(f"The {hops}-hop neighbourhood has {len(subset)} nodes; drawing its "
-                   "1-hop part only.")
-        subset, sub_ei, _, _ = k_hop_subgraph(node, 1, data.edge_index, num_nodes=data.num_nodes)
-        subset = subset.numpy()
+    subset, shown_hops = gnn.neighbourhood(data, node, hops)
+    if shown_hops < hops:
+        st.warning(f"The {hops}-hop neighbourhood is too large to draw; drawing its 1-hop part "
+                   f"only ({len(subset)} nodes).")
     left, right = st.columns([1, 1])
     with left:
-        import networkx as nx
-
-        pos_of = {int(v): i for i, v in enumerate(subset)}
-        e_local = np.array([(pos_of[int(a)], pos_of[int(b)]) for a, b in sub_ei.T.numpy()
-                            if a < b]).reshape(-1, 2)
-        g = nx.Graph()
-        g.add_nodes_from(range(len(subset)))
-        g.add_edges_from(e_local.tolist())
-        lay = nx.spring_layout(g, seed=0, iterations=50)
-        sxy = np.array([lay[i] for i in range(len(subset))])
+        e_local, sxy = gnn.subgraph_layout(data, subset, iterations=50)
         pred = final.latest.artifacts.get("pred") if trained else None
         fig = graph_figure(data, subset, e_local, sxy, pred,
-                           f"{hops}-hop neighbourhood of node {node} ({len(subset)} nodes)")
+                           f"{shown_hops}-hop neighbourhood of node {node} ({len(subset)} nodes)")
         nb = set(int(v) for v in mp["neighbours"])
         ring = np.array([int(v) in nb for v in subset])
         me = subset == node
@@ -307,20 +274,7 @@ elif mp is not None:
                                 "line": {"color": "black", "width": 3}}, hoverinfo="skip")
         st.plotly_chart(fig, key=f"{PAGE}.mp_graph")
     with right:
-        labels = [f"{'self ' if v == node else ''}{int(v)}" for v in mp["neighbours"]]
-        ybars = [PALETTE[int(data.y[int(v)]) % 10] for v in mp["neighbours"]]
-        figb = go.Figure()
-        figb.add_bar(x=labels, y=mp["coef"], name="coefficient", marker_color=ybars)
-        figb.add_scatter(x=labels, y=mp["contribution"], name="‖contribution‖", yaxis="y2",
-                         mode="markers", marker={"color": "black", "size": 9, "symbol": "diamond"})
-        coef_name = {"gcn": "1/√(d̃ᵢ d̃ⱼ)", "gat": "attention αᵢⱼ (mean over heads)",
-                     "sage": "weight (self: root term, others: 1/deg)", "mlp": "self only"}
-        figb.update_layout(title=f"Layer {layer + 1} messages into node {node}", height=420,
-                           margin=MARGIN, xaxis_title="neighbour (bar colour = its true class)",
-                           yaxis_title=coef_name[mp["kind"]],
-                           yaxis2={"title": "‖coef · W hⱼ‖", "overlaying": "y", "side": "right"},
-                           legend={"orientation": "h", "y": 1.1})
-        st.plotly_chart(figb, key=f"{PAGE}.mp_bars")
+        st.plotly_chart(messages_figure(mp, data, layer, node), key=f"{PAGE}.mp_bars")
         if cfg.model == "mlp":
             st.caption("The MLP ignores the edges: the node only hears itself.")
 
@@ -339,14 +293,13 @@ def render_depth(view: RunView) -> None:
         return
     h = view.history.rename(columns={"step": "layers"})
     c1, c2 = st.columns(2)
-    c1.plotly_chart(line_chart(h, ["test_acc", "train_acc"], "Accuracy vs depth", x="layers",
-                               y_title="accuracy", names={"test_acc": "test",
-                                                          "train_acc": "train"}),
-                    key="gnn_depth.acc")
-    c2.plotly_chart(line_chart(h, ["mad_untrained", "mad"], "Mean pairwise distance vs depth",
-                               x="layers", y_title="mean cosine distance",
-                               names={"mad_untrained": "at initialisation",
-                                      "mad": "after training"}), key="gnn_depth.mad")
+    show_chart(line_chart(h, ["test_acc", "train_acc"], "Accuracy vs depth", x="layers",
+                          y_title="accuracy", names={"test_acc": "test", "train_acc": "train"}),
+               key="gnn_depth.acc", where=c1)
+    show_chart(line_chart(h, ["mad_untrained", "mad"], "Mean pairwise distance vs depth",
+                          x="layers", y_title="mean cosine distance",
+                          names={"mad_untrained": "at initialisation", "mad": "after training"}),
+               key="gnn_depth.mad", where=c2)
 
 
 run_panel("gnn_depth", get_demo("gnn_depth"), cfg, render_depth, compare=("test_acc", "mad"),
@@ -358,17 +311,20 @@ st.markdown("To label a whole graph (is this molecule mutagenic? does this graph
             "cycle?), run message passing, then **pool** all node vectors into one graph "
             "vector $h_G = \\sum_i h_i$ (or mean, or max) and classify that. MUTAG needs a "
             "download; offline the page generates trees and trees-plus-one-edge (one cycle).")
-gc = gnn.GraphClsConfig()
+gform = ConfigForm("gnn_graph", get_demo("gnn_graph"), url_prefix="graph.")
+gform.show_notices()
 g1, g2, g3, g4, g5 = st.columns(5)
-gds = g1.selectbox("Data set", gnn.GRAPH_SETS, key="gnn_graph.dataset")
-gmodel = g2.selectbox("Layer type", ("gin", "gcn"), key="gnn_graph.model",
-                      format_func=lambda m: m.upper())
-gpool = g3.selectbox("Pooling", ("sum", "mean", "max"), key="gnn_graph.pooling")
-glayers = g4.slider("Layers", 1, 6, gc.layers, key="gnn_graph.layers")
-gepochs = g5.select_slider("Epochs", [10, 20, 40, 60, 100, 200], gc.epochs,
-                           key="gnn_graph.epochs")
-gcfg = dataclasses.replace(gc, dataset=gds, model=gmodel, pooling=gpool, layers=glayers,
-                           epochs=gepochs, seed=cfg.seed, device=cfg.device)
+with g1:
+    gform.widget("dataset", kind="selectbox")
+with g2:
+    gform.widget("model", kind="selectbox", format_func=str.upper)
+with g3:
+    gform.widget("pooling", kind="selectbox")
+with g4:
+    gform.widget("n_layers", kind="slider")
+with g5:
+    gform.widget("epochs", kind="select_slider", options=[10, 20, 40, 60, 100, 200])
+gcfg = gform.config(seed=cfg.seed, device=cfg.device)  # the sidebar's seed and device
 
 
 def render_graphs(view: RunView) -> None:
@@ -378,21 +334,15 @@ def render_graphs(view: RunView) -> None:
     art = view.latest.artifacts
     data_note(art.get("note"))
     c1, c2 = st.columns(2)
-    c1.plotly_chart(line_chart(view.history, ["train_acc", "test_acc"], "Graph accuracy",
-                               x="step", y_title="accuracy", names={"train_acc": "train",
-                                                                    "test_acc": "test"}),
-                    key="gnn_graph.acc")
+    show_chart(line_chart(view.history, ["train_acc", "test_acc"], "Graph accuracy", x="step",
+                          y_title="accuracy", names={"train_acc": "train", "test_acc": "test"}),
+               key="gnn_graph.acc", where=c1)
     if "embedding" in art:
-        emb, yg, te = art["embedding"], art["y"], art["is_test"]
-        fig = go.Figure()
-        for c in np.unique(yg):
-            sel = yg == c
-            fig.add_scattergl(x=emb[sel, 0], y=emb[sel, 1], mode="markers", name=f"class {c}",
-                              marker={"color": PALETTE[int(c) % 10], "size": 6,
-                                      "symbol": ["circle" if not t else "x" for t in te[sel]]})
-        fig.update_layout(title="Pooled graph vectors (PCA; x = test graphs)", height=280,
-                          margin=MARGIN, xaxis_title="component 1", yaxis_title="component 2")
-        c2.plotly_chart(fig, key="gnn_graph.emb")
+        c2.plotly_chart(class_scatter(art["embedding"], art["y"],
+                                      [f"class {c}" for c in range(int(art["y"].max()) + 1)],
+                                      "Pooled graph vectors (PCA; stars = test graphs)",
+                                      highlight=art["is_test"], highlight_name="test graphs",
+                                      height=280, size=6), key="gnn_graph.emb")
 
 
 run_panel("gnn_graph", get_demo("gnn_graph"), gcfg, render_graphs, compare=("test_acc", "loss"),

@@ -8,11 +8,20 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+from core.blocks.images import image_grid
 from core.blocks.projection import umap_available
 from core.protocol import config_to_dict
 from core.registry import get_demo
 from core.representation import simclr as S
-from ui.charts import MARGIN, PALETTE, data_note, image_grid, line_chart, page_header
+from ui.charts import (
+    MARGIN,
+    PALETTE,
+    class_scatter,
+    data_note,
+    line_chart,
+    page_header,
+    show_chart,
+)
 from ui.live import ConfigForm, RunView, run_panel
 
 PAGE = "simclr"
@@ -79,7 +88,7 @@ with st.sidebar:
         toggle("flip")
     st.header("Model and loss")
     form.widget("encoder", format_func=lambda v: {"cnn": "small CNN", "resnet": "ResNet"}[v])
-    form.widget("width")
+    form.widget("channels")
     form.widget("proj_dim")
     form.widget("temperature")
     st.header("Training")
@@ -94,7 +103,6 @@ with st.sidebar:
     if form.current("embedding") == "umap" and not umap_available():
         st.caption("UMAP is not installed here; the map falls back to t-SNE.")
     form.widget("map_points")
-    form.widget("map_every_s")
     st.header("Evaluation")
     toggle("evaluate")
     toggle("finetune")
@@ -159,20 +167,13 @@ def similarity_figure(pos: np.ndarray, neg: np.ndarray, step: int) -> go.Figure:
     return fig
 
 
-def map_figure(xy: np.ndarray, lab: np.ndarray, names: list[str], title: str,
-               index: np.ndarray, method: str) -> go.Figure:
-    fig = go.Figure()
-    for c in range(len(names)):
-        sel = lab == c
-        fig.add_scattergl(x=xy[sel, 0], y=xy[sel, 1], mode="markers", name=names[c],
-                          marker={"size": 5, "color": PALETTE[c % len(PALETTE)]},
-                          customdata=index[sel],
-                          hovertemplate="held-out image #%{customdata}<extra>" + names[c] +
-                          "</extra>")
+def map_figure(art: dict, method: str) -> go.Figure:
     axis = {"tsne": "t-SNE", "pca": "PC", "umap": "UMAP"}.get(method, "")
-    fig.update_layout(title=title, height=480, margin=MARGIN, xaxis_title=f"{axis} 1",
-                      yaxis_title=f"{axis} 2", legend={"title": "hidden label"})
-    return fig
+    title = (f"{'t-SNE' if method in ('tsne', 'umap') else 'PCA'} of held-out features h at step "
+             f"{art.get('map_step', 0)} (colours: labels SimCLR never saw)")
+    return class_scatter(art["map"], art["map_labels"], art["classes"], title, height=480,
+                         x_title=f"{axis} 1", y_title=f"{axis} 2", index=art["map_index"],
+                         index_label="held-out image", legend_title="hidden label")
 
 
 def accuracy_figure(ev: dict, k_sel: int) -> go.Figure:
@@ -226,21 +227,7 @@ def model_download(snap) -> None:
                "`torch.load(path, weights_only=True)`.")
 
 
-def render(view: RunView) -> None:
-    snap = view.latest
-    if snap is None:
-        st.info("Press **Train** to start SimCLR. The loss, the similarity histograms and the "
-                "map of held-out features will update live.", icon=":material/play_arrow:")
-        st.image(image_grid(images[:32], ncol=16, pad=1, scale=2),
-                 caption="Held-out images (their labels are used only for colouring and for "
-                 "the few-label evaluation)")
-        return
-    m, art = snap.metrics, snap.artifacts
-    if art.get("note") and art.get("note") != note:
-        st.caption(art["note"])
-    phase = art.get("phase", "")
-    if phase.startswith("evaluating"):
-        st.info(f"Pretraining finished; now {phase}…", icon=":material/hourglass_top:")
+def metric_tiles(m: dict) -> None:
     cols = st.columns(4)
     cols[0].metric("NT-Xent loss", f"{m['nt_xent']:.3f}",
                    help="log(2N-1) is the loss of random features")
@@ -251,15 +238,18 @@ def render(view: RunView) -> None:
                    help="logistic regression on frozen features of 10 labelled images per "
                    "class, tested on the mapped held-out images")
     cols[3].metric("Epoch", f"{m.get('epoch', 0):.1f}")
+
+
+def live_charts(view: RunView) -> None:
+    snap, art = view.latest, view.latest.artifacts
     left, right = st.columns(2)
-    with left:
-        st.plotly_chart(line_chart(view.history, ["nt_xent"], "NT-Xent loss", y_title="nats",
-                                   height=260), key=f"{PAGE}.loss")
-        st.plotly_chart(line_chart(view.history, ["live_probe_k10", "contrast_acc"],
-                                   "Accuracies during pretraining", y_title="fraction",
-                                   height=260, names={"live_probe_k10": "linear probe (10/class)",
-                                                      "contrast_acc": "contrastive accuracy"}),
-                        key=f"{PAGE}.acc")
+    show_chart(line_chart(view.history, ["nt_xent"], "NT-Xent loss", y_title="nats",
+                          height=260), key=f"{PAGE}.loss", where=left)
+    show_chart(line_chart(view.history, ["live_probe_k10", "contrast_acc"],
+                          "Accuracies during pretraining", y_title="fraction", height=260,
+                          names={"live_probe_k10": "linear probe (10/class)",
+                                 "contrast_acc": "contrastive accuracy"}),
+               key=f"{PAGE}.acc", where=left)
     with right:
         if "pos_hist" in art:
             st.plotly_chart(similarity_figure(art["pos_hist"], art["neg_hist"], snap.step),
@@ -268,27 +258,42 @@ def render(view: RunView) -> None:
                    "(negative) mass spread out near 0: the temperature τ sets how hard the "
                    "closest negatives are pushed away.")
     if "map" in art:
-        method = view.config.embedding
-        st.plotly_chart(map_figure(art["map"], art["map_labels"], art["classes"],
-                                   f"{'t-SNE' if method in ('tsne', 'umap') else 'PCA'} of "
-                                   f"held-out features h at step {art.get('map_step', 0)} "
-                                   "(colours: labels SimCLR never saw)",
-                                   art["map_index"], method), key=f"{PAGE}.map")
+        st.plotly_chart(map_figure(art, view.config.embedding), key=f"{PAGE}.map")
     elif view.config.embedding == "off":
         st.caption("The feature map is off (sidebar: Live view).")
+
+
+def few_label_section(ev: dict, draws: int) -> None:
+    st.subheader("Few labels: how good are the features?")
+    k_sel = st.select_slider("Labels per class", list(S.K_SHOTS), value=10, key=f"{PAGE}.k_sel")
+    tiles = st.columns(len(ev))
+    for t, (meth, per) in zip(tiles, ev.items()):
+        t.metric(f"{SHORT_NAMES[meth]}, k={k_sel}", f"{per[k_sel]:.1%}")
+    st.plotly_chart(accuracy_figure(ev, k_sel), key=f"{PAGE}.fewlabel")
+    st.caption(f"Accuracy on {len(labels):,} held-out images; the k labelled images per class "
+               f"are drawn from the training images (mean of {draws} draw(s)). The linear probe "
+               "only fits a linear classifier on top of frozen features.")
+
+
+def render(view: RunView) -> None:
+    snap = view.latest
+    if snap is None:
+        st.info("Press **Train** to start SimCLR. The loss, the similarity histograms and the "
+                "map of held-out features will update live.", icon=":material/play_arrow:")
+        st.image(image_grid(images[:32], ncol=16, pad=1, scale=2),
+                 caption="Held-out images (their labels are used only for colouring and for "
+                 "the few-label evaluation)")
+        return
+    art = snap.artifacts
+    if art.get("note") and art.get("note") != note:
+        st.caption(art["note"])
+    phase = art.get("phase", "")
+    if phase.startswith("evaluating"):
+        st.info(f"Pretraining finished; now {phase}…", icon=":material/hourglass_top:")
+    metric_tiles(snap.metrics)
+    live_charts(view)
     if "eval" in art:
-        ev = art["eval"]
-        st.subheader("Few labels: how good are the features?")
-        k_sel = st.select_slider("Labels per class", list(S.K_SHOTS), value=10,
-                                 key=f"{PAGE}.k_sel")
-        tiles = st.columns(len(ev))
-        for t, (meth, per) in zip(tiles, ev.items()):
-            t.metric(f"{SHORT_NAMES[meth]}, k={k_sel}", f"{per[k_sel]:.1%}")
-        st.plotly_chart(accuracy_figure(ev, k_sel), key=f"{PAGE}.fewlabel")
-        n_test = len(labels)
-        st.caption(f"Accuracy on {n_test:,} held-out images; the k labelled images per class are "
-                   f"drawn from the training images (mean of {view.config.label_draws} draw(s)). "
-                   "The linear probe only fits a linear classifier on top of frozen features.")
+        few_label_section(art["eval"], view.config.label_draws)
     if "features" in art:
         neighbours_panel(art["features"])
     if snap.final and snap.model is not None:

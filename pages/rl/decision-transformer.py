@@ -6,10 +6,10 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+from core import handoff
 from core.registry import get_demo
 from core.rl import decision_transformer as dt
-from core.rl import dqn
-from ui.charts import MARGIN, PALETTE, line_chart, metric_row, page_header
+from ui.charts import MARGIN, PALETTE, line_chart, metric_row, page_header, show_chart
 from ui.live import ConfigForm, RunView, run_panel
 from ui.pages import page
 
@@ -37,28 +37,30 @@ page_header(
 
 form = ConfigForm(PAGE, DEMO)
 form.show_notices()
-finished = {dqn.run_key(c): ck for c, ck in dqn.finished_runs()}  # DQN runs done in this server
+# DQN runs finished in this server, newest first: {settings: policies}
+finished = {e.run: e.payload for e in handoff.finished(handoff.POLICIES) if e.demo == dt.DQN_DEMO}
+DEFAULT_RUN = dt.DtConfig().dqn_run
+
+
+def run_label(run: str) -> str:
+    if run in finished:
+        r = np.asarray(finished[run]["eval_returns"])
+        return (f"{run or 'default settings'}: finished, {len(r)} checkpoints, "
+                f"eval returns {r.min():.0f}-{r.max():.0f}")
+    return f"{run or 'default settings'}: trained when you press Train"
+
+
 with st.sidebar:
     st.header("Offline dataset")
     source = form.widget("source")
-    dqn_run = form.current("dqn_run")
     if source == "dqn":
-        options = list(dict.fromkeys([*finished, dqn_run, dt.DtConfig().dqn_run]))
-
-        def _label(key: str) -> str:
-            if key in finished:
-                r = np.asarray(finished[key]["eval_returns"])
-                return (f"{key or 'default settings'}: finished, {len(r)} checkpoints, "
-                        f"eval returns {r.min():.0f}-{r.max():.0f}")
-            return f"{key or 'default settings'}: trained when you press Train"
-
-        if finished and f"{PAGE}.dqn_run_pick" not in st.session_state \
-                and dqn_run == dt.DtConfig().dqn_run and dqn_run not in finished:
-            dqn_run = next(iter(finished))  # nothing chosen yet: the newest finished DQN run
-        dqn_run = st.selectbox("DQN run", options, index=options.index(dqn_run),
-                               format_func=_label, key=f"{PAGE}.dqn_run_pick",
-                               help="runs finished on the DQN page (with its settings), or a "
-                               "short run trained first")
+        current = form.current("dqn_run")
+        if finished and form.key("dqn_run") not in st.session_state and current not in finished:
+            current = st.session_state[form.key("dqn_run")] = next(iter(finished))  # newest
+        form.widget("dqn_run", kind="selectbox", format_func=run_label,
+                    options=list(dict.fromkeys([*finished, current, DEFAULT_RUN])),
+                    help="runs finished on the DQN page (with its settings), or a short run "
+                    "trained first")
     form.widget("n_episodes")
     st.header("Transformer")
     form.widget("context_len")
@@ -88,7 +90,7 @@ except ValueError as e:
 if problem:
     st.error(problem + " Using the previous valid targets.", icon=":material/error:")
     targets_text = form.current("targets")
-cfg = form.config(targets=targets_text, dqn_run=dqn_run)  # bad settings show, use defaults
+cfg = form.config(targets=targets_text)  # bad settings show, use defaults
 if cfg.source == "dqn":
     if cfg.dqn_run in finished:
         st.caption("The dataset is played by checkpoints of a DQN run finished on the "
@@ -133,7 +135,7 @@ def target_figure(rows: np.ndarray, m: dict, targets: list[float]) -> go.Figure:
                         name="dataset mean", line={"color": "#999999", "dash": "dash"})
     if "bc_return" in m:
         fig.add_scatter(x=[0, hi], y=[m["bc_return"]] * 2, mode="lines",
-                        name="behaviour cloning (same data)", line={"color": PALETTE[3]})
+                        name="behavior cloning (same data)", line={"color": PALETTE[3]})
     if len(rows):
         fig.add_scatter(x=rows[:, 0], y=rows[:, 1], mode="lines+markers",
                         name="Decision Transformer (mean ± std)",
@@ -163,7 +165,7 @@ def render(view: RunView) -> None:
             st.markdown(
                 f"**Model**: {c.n_layers} transformer layers, {c.n_heads} heads, embedding "
                 f"{c.d_model}, context of {c.context_len} timesteps ({3 * c.context_len} "
-                f"tokens). **Baseline**: behaviour cloning, an MLP trained on the same data. "
+                f"tokens). **Baseline**: behavior cloning, an MLP trained on the same data. "
                 f"After {c.steps} training steps both play {c.eval_episodes} episodes per target "
                 f"return ({c.targets}), sampling actions from their predicted distributions.")
         return
@@ -174,15 +176,15 @@ def render(view: RunView) -> None:
     targets = dt.parse_targets(c.targets)
     shown = {"DT loss": m.get("loss", np.nan), "BC loss": m.get("bc_loss", np.nan),
              "Best in dataset": m.get("dataset_best_return", np.nan),
-             "Behaviour cloning return": m.get("bc_return", np.nan)}
+             "Behavior cloning return": m.get("bc_return", np.nan)}
     metric_row({k: ("–" if not np.isfinite(v) else v) for k, v in shown.items()},
                fmt="{:.3g}")
     left, right = st.columns([1, 1])
     with left:
-        st.plotly_chart(line_chart(view.history, ["loss", "bc_loss"],
+        show_chart(line_chart(view.history, ["loss", "bc_loss"],
                                    "Training loss (action cross-entropy, nats)", y_title="loss",
                                    height=280, names={"loss": "Decision Transformer",
-                                                      "bc_loss": "behaviour cloning"}),
+                                                      "bc_loss": "behavior cloning"}),
                         key=f"{PAGE}.loss")
         st.plotly_chart(dataset_figure(art["dataset_returns"]), key=f"{PAGE}.data")
     with right:

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from core import handoff
+from core.blocks.images import gif_bytes
 from core.registry import get_demo
 from core.rl import dqn
-from ui.charts import MARGIN, PALETTE, line_chart, metric_row, page_header
+from ui.charts import MARGIN, PALETTE, line_chart, metric_row, page_header, show_chart
 from ui.live import ConfigForm, RunView, run_panel
 from ui.pages import page
 
@@ -61,7 +61,7 @@ with st.sidebar:
     form.widget("gamma")
     form.widget("n_step")
     form.widget("batch_size")
-    form.widget("total_steps", kind="select_slider",
+    form.widget("steps", kind="select_slider",
                 options=[2_000, 5_000, 10_000, 20_000, 30_000, 50_000, 100_000, 200_000])
     st.header("Replay and updates")
     form.widget("buffer_size", kind="select_slider",
@@ -76,11 +76,11 @@ with st.sidebar:
     form.widget("tau")
     form.widget("double_dqn")
     st.header("Exploration (ε-greedy)")
-    form.widget("eps_start")
-    form.widget("eps_end")
+    form.widget("epsilon_start")
+    form.widget("epsilon_end")
     form.widget("exploration_fraction")
     st.header("Network and ablations")
-    form.widget("width")
+    form.widget("hidden")
     form.widget("no_replay")
     form.widget("no_target")
     with st.expander("Evaluation, seed and device"):
@@ -94,25 +94,7 @@ with st.sidebar:
 cfg = form.config()  # cross-field errors (ε end > ε start, ...) show and fall back to defaults
 
 
-@st.cache_data(show_spinner=False)
-def first_frame(seed: int) -> np.ndarray:
-    """The environment as ``env.render()`` draws it right after ``reset``."""
-    env = dqn.make_env(render=True)
-    env.reset(seed=seed)
-    img = env.render()
-    env.close()
-    return img
-
-
-def to_gif(frames: np.ndarray, every: int) -> bytes:
-    """Animated GIF bytes playing the frames in real time (CartPole steps are 20 ms)."""
-    from PIL import Image
-
-    imgs = [Image.fromarray(f) for f in frames]
-    buf = io.BytesIO()
-    imgs[0].save(buf, format="GIF", save_all=True, append_images=imgs[1:],
-                 duration=20 * every, loop=0)
-    return buf.getvalue()
+first_frame = st.cache_data(show_spinner=False)(dqn.first_frame)
 
 
 def returns_figure(episodes: np.ndarray, evals: np.ndarray, window: int = 20) -> go.Figure:
@@ -168,8 +150,9 @@ def playback(view: RunView) -> None:
                  key=f"{PAGE}.play"):
         with st.spinner("Rendering an episode…"):
             frames, ret = dqn.play_episode(policy, seed=int(seed), every=3, scale=0.4)
-            st.session_state[f"{PAGE}.playback"] = (view.run.id if view.run else 0, pstep,
-                                                    to_gif(frames, 3), ret)
+            gif = gif_bytes(frames, duration_ms=20 * 3)  # real time: CartPole steps are 20 ms
+            st.session_state[f"{PAGE}.playback"] = (view.run.id if view.run else 0, pstep, gif,
+                                                    ret)
     saved = st.session_state.get(f"{PAGE}.playback")
     if saved:
         _, at_step, gif, ret = saved
@@ -180,21 +163,40 @@ def playback(view: RunView) -> None:
                    f"{pstep}; press it again later to see how the policy improves.")
 
 
+def preview(config: dqn.DqnConfig) -> None:
+    """Before any run: the environment and what one run does."""
+    left, right = st.columns([1, 1])
+    with left:
+        st.image(first_frame(config.seed), caption="CartPole-v1 as env.render() draws it; "
+                 "press Train")
+    with right:
+        st.markdown(
+            "**State** s = (cart position, cart velocity, pole angle, pole angular "
+            "velocity). **Actions**: push left or push right. **Reward** +1 per step; "
+            "the episode fails when the pole tilts past 12° or the cart leaves the track "
+            "and is cut at 500 steps. A random policy lasts about 22 steps.")
+        st.markdown(f"This run: {config.steps:,} environment steps, greedy evaluation over "
+                    f"{config.eval_episodes} episodes every {config.eval_every:,} steps.")
+
+
+def hand_over(view: RunView) -> None:
+    """After a run: its checkpoints, and the link that hands them to the Decision Transformer."""
+    policies = view.latest.artifacts.get(handoff.POLICIES)
+    if policies is None or not len(policies["state_dicts"]):
+        return
+    r = np.asarray(policies["eval_returns"])
+    st.info(f"This run saved {len(r)} checkpoints, one per evaluation (returns {r.min():.0f} "
+            f"to {r.max():.0f}): the **Decision Transformer** page can learn from the "
+            "episodes they play (the link below opens it with this run as its dataset).",
+            icon=":material/dataset:")
+    st.page_link(page("decision-transformer").file, label="Use them on the Decision "
+                 "Transformer page", icon=":material/arrow_forward:",
+                 query_params={"source": "dqn", "dqn_run": handoff.run_name(view.config)})
+
+
 def render(view: RunView) -> None:
     if view.latest is None:
-        left, right = st.columns([1, 1])
-        with left:
-            st.image(first_frame(view.config.seed),
-                     caption="CartPole-v1 as env.render() draws it; press Train")
-        with right:
-            st.markdown(
-                "**State** s = (cart position, cart velocity, pole angle, pole angular "
-                "velocity). **Actions**: push left or push right. **Reward** +1 per step; "
-                "the episode fails when the pole tilts past 12° or the cart leaves the track "
-                "and is cut at 500 steps. A random policy lasts about 22 steps.")
-            st.markdown(f"This run: {view.config.total_steps:,} environment steps, greedy "
-                        f"evaluation over {view.config.eval_episodes} episodes every "
-                        f"{view.config.eval_every:,} steps.")
+        preview(view.config)
         return
     m, art = view.latest.metrics, view.latest.artifacts
     shown = {"Return (avg of last 20)": m.get("return_avg", np.nan),
@@ -204,40 +206,30 @@ def render(view: RunView) -> None:
                fmt="{:.1f}")
     left, right = st.columns([3, 2])
     with left:
-        st.plotly_chart(returns_figure(art["episodes"], art["evals"]), key=f"{PAGE}.returns")
+        show_chart(returns_figure(art["episodes"], art["evals"]), key=f"{PAGE}.returns")
         a, b = st.columns(2)
         h = view.history
-        a.plotly_chart(line_chart(h, ["loss"], "Huber loss (training batches)",
-                                  x="step", y_title="loss", log_y=True, height=250),
-                       key=f"{PAGE}.loss")
-        b.plotly_chart(line_chart(h, ["mean_max_q", "epsilon"], "Mean max Q and ε",
-                                  x="step", y_title="value", height=250,
-                                  names={"mean_max_q": "mean max Q", "epsilon": "ε"}),
-                       key=f"{PAGE}.maxq")
+        show_chart(line_chart(h, ["loss"], "Huber loss (training batches)", x="step",
+                              y_title="loss", log_y=True, height=250), key=f"{PAGE}.loss", where=a)
+        show_chart(line_chart(h, ["mean_max_q", "epsilon"], "Mean max Q and ε", x="step",
+                              y_title="value", height=250,
+                              names={"mean_max_q": "mean max Q", "epsilon": "ε"}),
+                   key=f"{PAGE}.maxq", where=b)
         st.caption("With γ = 0.99 a perfect policy earns Q ≈ 1/(1−γ) = 100 at most; mean max Q "
                    "far above that is overestimation (try **no target network**).")
     with right:
         show = st.segmented_control("Heatmap", ["Q(right) − Q(left)", "max Q"],
                                     default="Q(right) − Q(left)", key=f"{PAGE}.slice_show")
-        st.plotly_chart(q_slice_figure(art["q_slice"], show or "Q(right) − Q(left)",
-                                       view.latest.step), key=f"{PAGE}.slice")
+        show_chart(q_slice_figure(art["q_slice"], show or "Q(right) − Q(left)",
+                                  view.latest.step), key=f"{PAGE}.slice")
         st.caption("Red: the network prefers pushing right. A good policy pushes towards the "
                    "side the pole is falling to: red in the upper right, blue in the lower left.")
         playback(view)
-    ck = art.get("checkpoints")
-    if view.latest.final and ck is not None and len(ck["state_dicts"]):
-        r = np.asarray(ck["eval_returns"])
-        st.info(f"This run saved {len(r)} checkpoints, one per evaluation (returns {r.min():.0f} "
-                f"to {r.max():.0f}): the **Decision Transformer** page can learn from the "
-                "episodes they play (the link below opens it with this run as its dataset).",
-                icon=":material/dataset:")
-        st.page_link(page("decision-transformer").file, label="Use them on the Decision "
-                     "Transformer page", icon=":material/arrow_forward:",
-                     query_params={"source": "dqn", "dqn_run": dqn.run_key(view.config)})
-    if view.run is not None and not view.alive and m.get("eval_return", 0) < 100 and \
-            view.latest.final:
-        st.warning("This run ended with a low evaluation return. Ablated or extreme settings "
-                   "often do: compare with a default run in *Compare runs*.")
+    if view.latest.final:
+        hand_over(view)
+        if view.run is not None and not view.alive and m.get("eval_return", 0) < 100:
+            st.warning("This run ended with a low evaluation return. Ablated or extreme settings "
+                       "often do: compare with a default run in *Compare runs*.")
 
 
 run_panel(PAGE, DEMO, cfg, render, compare=("eval_return", "return_avg", "mean_max_q", "loss",

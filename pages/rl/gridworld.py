@@ -6,7 +6,7 @@ import streamlit as st
 
 from core.registry import get_demo
 from core.rl import gridworld as gw
-from ui.charts import MARGIN, line_chart, page_header
+from ui.charts import MARGIN, line_chart, page_header, show_chart
 from ui.live import ConfigForm, RunView, run_panel
 
 PAGE = "gridworld"
@@ -37,11 +37,7 @@ if layout_key not in st.session_state:
 
 def _paint(r: int, c: int) -> None:
     tool = st.session_state.get(f"{PAGE}.tool", "#")
-    rows = [list(row) for row in st.session_state[layout_key].split("/")]
-    if tool == "S":  # exactly one start
-        rows = [["." if ch == "S" else ch for ch in row] for row in rows]
-    rows[r][c] = tool if rows[r][c] != tool else "."
-    st.session_state[layout_key] = "/".join("".join(row) for row in rows)
+    st.session_state[layout_key] = gw.paint(st.session_state[layout_key], r, c, tool)
 
 
 def _preset() -> None:
@@ -68,7 +64,7 @@ with st.sidebar:
                                width="stretch")
     st.header("Agent")
     form.widget("algorithm", format_func={"q_learning": "Q-learning", "sarsa": "SARSA"}.get)
-    form.widgets(["alpha", "gamma", "epsilon", "epsilon_decay", "epsilon_min"])
+    form.widgets(["alpha", "gamma", "epsilon_start", "epsilon_decay", "epsilon_end"])
     form.widget("episodes", kind="select_slider",
                 options=[50, 100, 200, 500, 1000, 2000, 5000, 10000])
     st.header("World")
@@ -93,19 +89,16 @@ def grid_figure(grid: np.ndarray, q: np.ndarray, title: str, path: list | None =
     v = q.max(axis=2)
     z = np.where(grid == "#", np.nan, v)
     z = np.where(grid == "P", -vmax, np.where(grid == "G", vmax, z))
+    arrows = gw.greedy_arrows(q)
     text = np.full((h, w), "", dtype=object)
     for r in range(h):
         for c in range(w):
             ch = grid[r, c]
-            if ch == "#":
-                text[r, c] = ""
-            elif ch in "PG":
+            if ch in "PG":
                 text[r, c] = {"P": "<b>PIT</b><br>−1", "G": "<b>GOAL</b><br>+1"}[ch]
-            else:
-                best = np.flatnonzero(np.isclose(q[r, c], q[r, c].max(), atol=1e-9))
-                arrows = "" if np.allclose(q[r, c], 0) else "".join(gw.ARROWS[a] for a in best)
-                text[r, c] = (f"<span style='font-size:24px'>{arrows}</span><br>{v[r, c]:.2f}"
-                              + ("<br><b>START</b>" if ch == "S" else ""))
+            elif ch != "#":
+                text[r, c] = (f"<span style='font-size:24px'>{arrows[r, c]}</span><br>"
+                              f"{v[r, c]:.2f}" + ("<br><b>START</b>" if ch == "S" else ""))
     fig = go.Figure(go.Heatmap(z=z, colorscale="RdYlGn", zmin=-vmax, zmax=vmax, text=text,
                                texttemplate="%{text}", textfont={"size": 14},
                                colorbar={"title": "max Q", "len": 0.8}, xgap=2, ygap=2,
@@ -137,8 +130,8 @@ def render(view: RunView) -> None:
         q, q_star, path = art["q"], art["q_star"], art["path"]
         title = f"Learned Q after episode {view.latest.step}"
     left, right = st.columns(2)
-    left.plotly_chart(grid_figure(grid, q, title, path), key=f"{PAGE}.q")
-    right.plotly_chart(grid_figure(grid, q_star, "Value iteration (exact)"), key=f"{PAGE}.vi")
+    show_chart(grid_figure(grid, q, title, path), key=f"{PAGE}.q", where=left)
+    show_chart(grid_figure(grid, q_star, "Value iteration (exact)"), key=f"{PAGE}.vi", where=right)
     if view.latest is None:
         st.caption("Before training every Q-value is 0: the agent has no idea where the goal is.")
         return
@@ -152,12 +145,11 @@ def render(view: RunView) -> None:
     if "episode_return" in h:
         h["moving average"] = h["episode_return"].rolling(20, min_periods=1).mean()
     c1, c2 = st.columns(2)
-    c1.plotly_chart(line_chart(h, ["episode_return", "moving average", "eval_return"],
-                               "Return per episode", x="step", y_title="return"),
-                    key=f"{PAGE}.ret")
-    c2.plotly_chart(line_chart(h, ["value_gap", "policy_agreement"],
-                               "Gap to value iteration", x="step", y_title=""),
-                    key=f"{PAGE}.gap")
+    show_chart(line_chart(h, ["episode_return", "moving average", "eval_return"],
+                          "Return per episode", x="step", y_title="return"),
+               key=f"{PAGE}.ret", where=c1)
+    show_chart(line_chart(h, ["value_gap", "policy_agreement"], "Gap to value iteration",
+                          x="step", y_title=""), key=f"{PAGE}.gap", where=c2)
     st.caption("x axis: episodes. The return curve is noisy because the agent still explores "
                "with probability ε; the greedy return is what it would get if it stopped "
                "exploring.")

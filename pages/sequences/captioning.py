@@ -1,14 +1,17 @@
 """/captioning: a vanilla RNN, an LSTM and a Transformer decoder caption the same images, live."""
 
+import altair as alt
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
+import torch
 
-from core.data.captions import COLOURS, SHAPES, SIZES, render_scene
+from core.blocks.images import image_grid
+from core.data.captions import COLORS, RELATIONS, SHAPES, SIZES
 from core.registry import get_demo
 from core.sequences import captioning as cap
-from ui.charts import MARGIN, PALETTE, data_note, line_chart, page_header
+from ui.charts import MARGIN, PALETTE, data_note, line_chart, page_header, show_chart
 from ui.live import ConfigForm, RunView, run_panel
 
 PAGE = "captioning"
@@ -83,13 +86,12 @@ with st.sidebar:
         "all": "all three side by side", "rnn+lstm": "vanilla RNN + LSTM",
         "rnn": "vanilla RNN", "lstm": "LSTM", "transformer": "Transformer"}[d])
     form.widget("hidden")
-    form.widget("layers")
-    form.widget("heads")
+    form.widget("n_layers")
+    form.widget("n_heads")
     st.header("Training")
     form.widget("lr")
     form.widget("batch_size")
-    form.widget("clip", kind="select_slider", options=[0.0, 0.1, 0.5, 1.0, 5.0, 100.0],
-                label="Gradient clipping")
+    form.widget("max_grad_norm", kind="select_slider", options=[0.0, 0.1, 0.5, 1.0, 5.0, 100.0])
     form.widget("steps", kind="select_slider",
                 options=[50, 100, 200, 400, 800, 1500, 3000, 6000, 10000])
     st.header("Decoding")
@@ -101,10 +103,10 @@ with st.sidebar:
         form.widget("seed", kind="number")
         form.widget("device")
 
-if form.current("hidden") % form.current("heads"):
+if form.current("hidden") % form.current("n_heads"):
     st.error(f"The width {form.current('hidden')} must be divisible by the number of heads "
-             f"{form.current('heads')}; using the defaults for both.")
-    cfg = form.config(hidden=128, heads=4)
+             f"{form.current('n_heads')}; using the defaults for both.")
+    cfg = form.config(hidden=128, n_heads=4)
 else:
     cfg = form.config()
 
@@ -115,19 +117,16 @@ def preview(dataset: str, n_train: int, style: str) -> tuple[np.ndarray, list[st
     return tr.images[:8].numpy(), tr.captions[:8], tr.note
 
 
-def to_rgb(img: np.ndarray, scale: int = 4) -> np.ndarray:
-    """(C, H, W) float in [0, 1] -> (H*scale, W*scale, 3) uint8, nearest-neighbour upscaled."""
-    x = np.transpose(img, (1, 2, 0))
-    x = np.repeat(x, 3, 2) if x.shape[2] == 1 else x
-    x = (np.clip(x, 0, 1) * 255 + 0.5).astype(np.uint8)
-    return x.repeat(scale, 0).repeat(scale, 1)
+def upscaled(img: np.ndarray, scale: int = 4) -> np.ndarray:
+    """(C, H, W) float in [0, 1] -> uint8 image, nearest-neighbour upscaled."""
+    return image_grid(torch.from_numpy(img)[None], ncol=1, pad=0, scale=scale)
 
 
 def image_cards(images: np.ndarray, lines: list[str], ncol: int) -> None:
     cols = st.columns(ncol)
     for i, img in enumerate(images):
         with cols[i % ncol]:
-            st.image(to_rgb(img, 4 if img.shape[1] == img.shape[2] else 2), width="stretch")
+            st.image(upscaled(img, 4 if img.shape[1] == img.shape[2] else 2), width="stretch")
             st.markdown(lines[i])
 
 
@@ -139,7 +138,7 @@ def grad_figure(grads: dict[str, np.ndarray]) -> go.Figure:
                         name=cap.DECODER_NAMES[k], line={"color": COLOR[k]})
     fig.update_layout(title="Gradient of the last word's loss, reaching back through time",
                       height=320, margin=MARGIN, xaxis_title="steps back from the last word "
-                      "(rightmost = the image-initialised state s₀)",
+                      "(rightmost = the image-initialized state s₀)",
                       yaxis_title="‖∂ℓ_last / ∂s_t‖ (log)",
                       legend={"orientation": "h", "y": 1.12, "x": 1, "xanchor": "right"})
     fig.update_yaxes(type="log", exponentformat="power")
@@ -147,58 +146,83 @@ def grad_figure(grads: dict[str, np.ndarray]) -> go.Figure:
 
 
 def decoder_chart(history: pd.DataFrame, metric: str, title: str, y_title: str,
-                  log_y: bool = False) -> go.Figure:
+                  log_y: bool = False) -> alt.Chart:
     keys = [f"{metric}_{k}" for k in cap.DECODERS]
     fig = line_chart(history, keys, title, y_title=y_title, log_y=log_y,
-                     names={f"{metric}_{k}": cap.DECODER_NAMES[k] for k in cap.DECODERS})
-    for tr in fig.data:
-        k = next(k for k in cap.DECODERS if cap.DECODER_NAMES[k] == tr.name)
-        tr.line.color = COLOR[k]
+                     names={f"{metric}_{k}": cap.DECODER_NAMES[k] for k in cap.DECODERS},
+                     colors={f"{metric}_{k}": COLOR[k] for k in cap.DECODERS})
     return fig
 
 
-def render(view: RunView) -> None:
+def scene_panel(view: RunView) -> None:
+    """Compose a two-object scene and read what every trained decoder says about it."""
     c = view.config
-    if view.latest is None:
-        try:
-            imgs, caps_, note = preview(c.dataset, c.n_train, c.style)
-        except Exception as e:  # never a traceback for a data problem
-            st.error(f"The images could not be made: {type(e).__name__}: {e}")
-            return
-        data_note(note)
-        st.subheader("Training images and their captions")
-        image_cards(imgs, [f"*{t}*" for t in caps_], 4 if imgs.shape[2] == imgs.shape[3] else 2)
-        st.caption("Press **Train** to train the decoders side by side. The held-out images "
-                   "are a fixed set of 500 other images (for digit strips: strips of digits "
-                   "the training set never contains).")
+    if c.dataset != "shapes" or view.latest.model is None:
+        st.caption("Finish a run on the **shapes** data first; then compose a scene here.")
         return
-    art, m = view.latest.artifacts, view.latest.metrics
-    data_note(art.get("note"))
-    decs = [k for k in cap.DECODERS if f"loss_{k}" in m]
+    cols = st.columns(7)
+    pick = []
+    for j, side in enumerate(("first", "second")):
+        size = cols[3 * j].selectbox(f"{side} size", list(SIZES), key=f"{PAGE}.u{j}s")
+        color = cols[3 * j + 1].selectbox("color", list(COLORS), index=j, key=f"{PAGE}.u{j}c")
+        shape = cols[3 * j + 2].selectbox("shape", SHAPES, index=j, key=f"{PAGE}.u{j}h")
+        pick.append((size, color, shape))
+    relation = cols[6].radio("relation", RELATIONS, key=f"{PAGE}.urel")
+    res = cap.caption_scene(view.latest.model, c, view.latest.artifacts["vocab"], pick[0],
+                            pick[1], relation)
+    left, right = st.columns([1, 3])
+    left.image(upscaled(res.image, 6), width="stretch")
+    out = [f"**true caption:** {res.truth}"]
+    for k, hyp in res.captions.items():
+        mark = ":green[**✓**]" if hyp == res.truth else ":red[**✗**]"
+        out.append(f"{mark} **{cap.DECODER_NAMES[k]}:** {hyp}")
+    right.markdown("  \n".join(out))
+    st.caption("Objects drawn at fixed positions (the training scenes place them at random "
+               "within their half), so this also tests how well the captioners generalise.")
+
+
+def render_preview(c: cap.CaptioningConfig) -> None:
+    try:
+        imgs, caps_, note = preview(c.dataset, c.n_train, c.style)
+    except (ValueError, OSError) as e:  # a data set that cannot be read or made
+        st.error(f"The images could not be made: {e}", icon=":material/error:")
+        return
+    data_note(note)
+    st.subheader("Training images and their captions")
+    image_cards(imgs, [f"*{t}*" for t in caps_], 4 if imgs.shape[2] == imgs.shape[3] else 2)
+    st.caption("Press **Train** to train the decoders side by side. The held-out images are a "
+               "fixed set of 500 other images (for digit strips: strips of digits the training "
+               "set never contains).")
+
+
+def scores_panel(view: RunView, decs: list[str]) -> None:
+    c, art = view.config, view.latest.artifacts
     st.markdown(f"**Held-out scores** (first {min(c.eval_size, 500)} held-out images, "
                 f"{'beam search, k=' + str(c.beam_size) if c.decoding == 'beam' else 'greedy'}"
                 f" decoding, scored at step {art.get('eval_step', '–')})")
+
     def last(key: str) -> float | None:
         if key not in view.history.columns:
             return None
         col = view.history[key].dropna()
         return float(col.iloc[-1]) if len(col) else None
 
-    cols = st.columns(len(decs))
-    for col, k in zip(cols, decs):
+    for col, k in zip(st.columns(len(decs)), decs):
         bleu, em = last(f"bleu4_{k}"), last(f"exact_match_{k}")
         col.metric(f"{cap.DECODER_NAMES[k]} BLEU-4", "…" if bleu is None else f"{bleu:.3f}")
         col.caption(("" if em is None else f"exact match {em:.1%} · ")
                     + f"{art['params'][k]:,} parameters")
     a, b = st.columns(2)
     with a:
-        st.plotly_chart(decoder_chart(view.history, "loss", "Training loss (teacher forcing)",
+        show_chart(decoder_chart(view.history, "loss", "Training loss (teacher forcing)",
                                       "cross-entropy (nats/word)", log_y=True),
                         key=f"{PAGE}.loss")
     with b:
-        st.plotly_chart(decoder_chart(view.history, "bleu4", "Held-out BLEU-4", "BLEU-4"),
+        show_chart(decoder_chart(view.history, "bleu4", "Held-out BLEU-4", "BLEU-4"),
                         key=f"{PAGE}.bleu")
 
+
+def samples_panel(art: dict, decs: list[str]) -> None:
     st.subheader("Held-out images: reference and generated captions")
     caps_by = art.get("captions", {})
     lines = []
@@ -212,35 +236,48 @@ def render(view: RunView) -> None:
     samples = art["samples"]
     image_cards(samples, lines, 3 if samples.shape[2] == samples.shape[3] else 2)
 
+
+def attention_panel(art: dict) -> None:
+    st.subheader("Where the Transformer looks for every word it writes")
+    att = art["attention"]
+    n_layers = att["attn"].shape[1]
+    s1, s2 = st.columns(2)
+    ex = s1.selectbox("Held-out image", list(range(len(att["words"]))),
+                      format_func=lambda i: f"#{i + 1}: {' '.join(att['words'][i][:-1])}",
+                      key=f"{PAGE}.att_example")
+    layer = s2.segmented_control("Layer", list(range(1, n_layers + 1)), default=n_layers,
+                                 key=f"{PAGE}.att_layer") or n_layers
+    img = art["samples"][ex]
+    ncol = 3 if img.shape[2] > 2 * img.shape[1] else 6
+    cols = st.columns(ncol)
+    for t, w in enumerate(att["words"][ex]):
+        over = cap.attention_overlay(img, att["attn"][ex, layer - 1, t])
+        cols[t % ncol].image(over.repeat(4, 0).repeat(4, 1), caption=w, width="stretch")
+    st.caption("Cross-attention weights of the chosen layer, averaged over heads, for each "
+               "generated word: bright regions are attended, dark ones ignored; the cyan "
+               "frame marks the most attended region. A trained model looks at the first "
+               "object while naming it, then at the second.")
+
+
+def render(view: RunView) -> None:
+    if view.latest is None:
+        render_preview(view.config)
+        return
+    art, m = view.latest.artifacts, view.latest.metrics
+    data_note(art.get("note"))
+    decs = [k for k in cap.DECODERS if f"loss_{k}" in m]
+    scores_panel(view, decs)
+    samples_panel(art, decs)
     if "attention" in art:
-        st.subheader("Where the Transformer looks for every word it writes")
-        att = art["attention"]
-        n_layers = att["attn"].shape[1]
-        s1, s2 = st.columns(2)
-        ex = s1.selectbox("Held-out image", list(range(len(att["words"]))),
-                          format_func=lambda i: f"#{i + 1}: {' '.join(att['words'][i][:-1])}",
-                          key=f"{PAGE}.att_example")
-        layer = s2.segmented_control("Layer", list(range(1, n_layers + 1)), default=n_layers,
-                                     key=f"{PAGE}.att_layer") or n_layers
-        words = att["words"][ex]
-        img = samples[ex]
-        wide = img.shape[2] > 2 * img.shape[1]
-        ncol = 3 if wide else 6
-        cols = st.columns(ncol)
-        for t, w in enumerate(words):
-            over = cap.attention_overlay(img, att["attn"][ex, layer - 1, t])
-            over = over.repeat(4, 0).repeat(4, 1)
-            cols[t % ncol].image(over, caption=w, width="stretch")
-        st.caption("Cross-attention weights of the chosen layer, averaged over heads, for each "
-                   "generated word: bright regions are attended, dark ones ignored; the cyan "
-                   "frame marks the most attended region. A trained model looks at the first "
-                   "object while naming it, then at the second.")
+        attention_panel(art)
     if art.get("grad_time"):
         st.plotly_chart(grad_figure(art["grad_time"]), key=f"{PAGE}.grad")
         st.caption("With teacher forcing, ℓ_last is the loss of the caption's last word and "
                    "s_t the decoder's state after t words (s₀ is set by the image; for the "
                    "LSTM s = (h, c)). The steeper the fall towards the right, the less the "
                    "last word can teach the start of the sentence and the image encoder.")
+    with st.expander("Caption your own scene with the trained decoders", icon=":material/draw:"):
+        scene_panel(view)
 
 
 run_panel(PAGE, DEMO, cfg, render,
@@ -248,53 +285,3 @@ run_panel(PAGE, DEMO, cfg, render,
                    "bleu4_transformer"),
           defer_first_paint=False)  # its preview is images only
 
-with st.expander("Caption your own scene with the trained decoders",
-                 icon=":material/draw:"):
-    runs_model = None
-    try:
-        from ui.live import session_runs
-
-        runs = session_runs().runs(PAGE)
-        if runs and runs[-1].latest is not None and runs[-1].latest.model is not None:
-            runs_model = runs[-1]
-    except Exception:
-        runs_model = None
-    if runs_model is None or runs_model.config.dataset != "shapes":
-        st.caption("Finish a run on the **shapes** data first; then compose a scene here.")
-    else:
-        cols = st.columns(7)
-        pick = []
-        for j, side in enumerate(("first", "second")):
-            size = cols[3 * j].selectbox(f"{side} size", list(SIZES), key=f"{PAGE}.u{j}s")
-            colour = cols[3 * j + 1].selectbox("colour", list(COLOURS), index=j,
-                                               key=f"{PAGE}.u{j}c")
-            shape = cols[3 * j + 2].selectbox("shape", SHAPES, index=j, key=f"{PAGE}.u{j}h")
-            pick.append((size, colour, shape))
-        rel = cols[6].radio("relation", ["left of", "above"], key=f"{PAGE}.urel")
-        r0, r1 = SIZES[pick[0][0]], SIZES[pick[1][0]]
-        a0, a1 = (8.0, 16.0), (24.0, 16.0)
-        if rel == "above":
-            a0, a1 = (16.0, 8.0), (16.0, 24.0)
-        scene = render_scene([(*pick[0], *a0), (*pick[1], *a1)])
-        models = runs_model.latest.model
-        import torch
-
-        from core.data.captions import Vocab
-
-        vocab = Vocab([w for w in runs_model.latest.artifacts["vocab"] if not w.startswith("<")])
-        left, right = st.columns([1, 3])
-        left.image(to_rgb(scene, 6), width="stretch")
-        truth = f"a {pick[0][0]} {pick[0][1]} {pick[0][2]} {rel} a {pick[1][0]} {pick[1][1]} " \
-                f"{pick[1][2]}" if runs_model.config.style == "long" else \
-                f"{pick[0][1]} {pick[0][2]} {rel} {pick[1][1]} {pick[1][2]}"
-        out = [f"**true caption:** {truth}"]
-        x = torch.from_numpy(scene)[None]
-        for k, model in models.items():
-            toks = cap.decode(model, x, 14, runs_model.config.decoding,
-                              runs_model.config.beam_size)
-            hyp = vocab.decode(toks[0])
-            mark = ":green[**✓**]" if hyp == truth else ":red[**✗**]"
-            out.append(f"{mark} **{cap.DECODER_NAMES[k]}:** {hyp}")
-        right.markdown("  \n".join(out))
-        st.caption("Objects drawn at fixed positions (the training scenes place them at random "
-                   "within their half), so this also tests how well the captioners generalise.")

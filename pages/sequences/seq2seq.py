@@ -7,7 +7,7 @@ import streamlit as st
 
 from core.registry import get_demo
 from core.sequences import seq2seq as s2s
-from ui.charts import heatmap, line_chart, page_header, show_image
+from ui.charts import heatmap, line_chart, page_header, show_chart, show_image
 from ui.live import ConfigForm, RunView, run_panel
 
 PAGE = "seq2seq"
@@ -50,7 +50,7 @@ with st.sidebar:
     form.widget("train_fraction")
     form.widget("reverse_input")
     st.header("Network")
-    form.widget("layers")
+    form.widget("n_layers")
     form.widget("hidden")
     form.widget("embed_dim")
     st.header("Training")
@@ -158,16 +158,13 @@ def ask_panel(view: RunView) -> None:
         with cols[1]:
             show_image(res["answer_image"], caption="the answer the decoder drew (sign, "
                        "hundreds, tens, ones)")
-    q_ids = s2s.encode_questions(np.array([s2s.parse_question(text)]), c.reverse_input)[0]
-    steps = [f"{k + 1}: read {s2s.SYMBOLS[int(t)]}" for k, t in enumerate(q_ids)] + [
-        f"{k + 6}: write {p}" for k, p in enumerate(s2s.POSITIONS)]
     layer = 0
-    if c.layers > 1:
-        layer = st.segmented_control("Layer", list(range(c.layers)), default=c.layers - 1,
+    if c.n_layers > 1:
+        layer = st.segmented_control("Layer", list(range(c.n_layers)), default=c.n_layers - 1,
                                      format_func=lambda v: f"layer {v + 1}",
                                      key=f"{PAGE}.gate_layer")
-        layer = c.layers - 1 if layer is None else layer
-    st.plotly_chart(gate_figure(res["gates"], steps, layer), key=f"{PAGE}.gates")
+        layer = c.n_layers - 1 if layer is None else layer
+    st.plotly_chart(gate_figure(res["gates"], res["steps"], layer), key=f"{PAGE}.gates")
     st.caption("Each cell is a gate's value averaged over the hidden units (0 = closed, "
                "1 = open) while the encoder reads each symbol and the decoder writes each "
                "answer symbol. Watch the forget gate: where it drops, the cell throws old "
@@ -205,13 +202,13 @@ def render(view: RunView) -> None:
         names = {"exact_match": "unseen questions", "exact_match_seen": "seen questions",
                  "exact_match_add": "unseen +", "exact_match_sub": "unseen −"}
         shown = [k for k in names if k in hist]
-        st.plotly_chart(line_chart(hist, shown, "Exact match (all 4 answer symbols right)",
+        show_chart(line_chart(hist, shown, "Exact match (all 4 answer symbols right)",
                                    y_title="fraction of questions", names=names, height=300),
                         key=f"{PAGE}.acc")
     with right:
         if "loss" in hist:
             unit = "nats per pixel" if c.modality == "text2image" else "nats per symbol"
-            st.plotly_chart(line_chart(hist, ["loss"], "Training loss (teacher forcing)",
+            show_chart(line_chart(hist, ["loss"], "Training loss (teacher forcing)",
                                        y_title=unit, log_y=True, height=300,
                                        names={"loss": "loss"}),
                             key=f"{PAGE}.loss")

@@ -3,12 +3,11 @@
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
-import torch
 from plotly.subplots import make_subplots
 
 from core.registry import get_demo
 from core.sequences import transformer as tx
-from ui.charts import MARGIN, heatmap, line_chart, metric_row, page_header
+from ui.charts import MARGIN, heatmap, line_chart, metric_row, page_header, show_chart
 from ui.live import ConfigForm, RunView, run_panel
 
 PAGE = "transformer"
@@ -143,7 +142,7 @@ def pe_panel(pe: np.ndarray | None, c, history) -> None:
                        key=f"{PAGE}.pe_cos")
     if history is not None and "exact_match_no_pe" in history.columns:
         last = history.iloc[-1]
-        st.plotly_chart(line_chart(history, ["exact_match", "exact_match_no_pe"],
+        show_chart(line_chart(history, ["exact_match", "exact_match_no_pe"],
                                    "Ablation: held-out exact match with and without the "
                                    "positional encoding", y_title="exact match",
                                    names={"exact_match": "with positions",
@@ -164,11 +163,12 @@ def typed_panel(view: RunView) -> None:
         EXAMPLE_INPUT[c.task]
     text = st.text_input(f"Your question for the **{c.task}** model (it writes the answer token "
                          "by token)", value=example, key=f"{PAGE}.typed", max_chars=40)
-    if view.latest is None or view.latest.model is None:
+    model, step = current_model(view)
+    if model is None:
         st.caption("Press **Train**; the model then answers your question as it learns.")
         return
     try:
-        d = tx.decode_typed(view.latest.model, c.task, c.length, text, c.reverse_answer)
+        d = tx.decode_typed(model, c.task, c.length, text, c.reverse_answer)
     except ValueError as e:
         st.error(f"Can't ask that: {e}.", icon=":material/error:")
         return
@@ -177,7 +177,7 @@ def typed_panel(view: RunView) -> None:
     st.markdown(f"`{d.prompt}` → the model writes **`{d.answer}`**"
                 + (f" (read: **{shown}**)" if shown != d.answer else "")
                 + (" ✓ correct" if ok else f" ✗ (correct: `{d.expected}`)")
-                + f" · model after step {view.latest.step}")
+                + f" · model after step {step}")
     rows, ctx = [], d.prompt
     for k in range(n_answer):
         p = d.probs[k]
@@ -194,39 +194,47 @@ def typed_panel(view: RunView) -> None:
                                      "step that wrote token i+1)"), key=f"{PAGE}.typed_att")
 
 
-@st.cache_resource(show_spinner=False, max_entries=8)
-def untrained(c) -> tuple[tx.GPT, str]:
-    """The run's model at initialisation and its first held-out example (for the preview)."""
-    torch.manual_seed(c.seed)
-    model = tx.build_model(c).eval()
-    data = tx.TaskData(c.task, c.length, c.reverse_answer, c.seed, torch.device("cpu"))
-    return model, tx.decode(data.test[0])
+@st.cache_data(show_spinner=False, max_entries=8)
+def preview(c: tx.TransformerConfig) -> tx.Preview:
+    return tx.preview(c)
+
+
+def current_model(view: RunView) -> tuple[tx.GPT | None, int]:
+    """The newest frozen model of the current run and its step (snapshots carry one every
+    second or so)."""
+    slot = f"{PAGE}._model"
+    if view.run is None:
+        return None, 0
+    if view.latest is not None and view.latest.model is not None:
+        st.session_state[slot] = (view.run.id, view.latest.model, view.latest.step)
+    held = st.session_state.get(slot)
+    return (held[1], held[2]) if held and held[0] == view.run.id else (None, 0)
+
+
+def render_preview(view: RunView) -> None:
+    c = view.config
+    p = preview(c)
+    st.markdown(f"**Held-out examples** ({p.n_test} held-out sequences; training draws fresh "
+                "ones every step):")
+    example_table(p.examples, None, c)
+    st.subheader("Attention maps")
+    st.caption("Before training: the freshly initialized model spreads its attention almost "
+               "evenly over the earlier tokens. Press **Train** and watch structure appear.")
+    st.plotly_chart(attention_figure(p.attention, p.tokens,
+                                     f"Attention on “{p.examples[0]}” at step 0"),
+                    key=f"{PAGE}.attention0")
+    typed_panel(view)
+    if c.pos_encoding == "learned":
+        st.caption("Learned positional encodings start as small random vectors; training "
+                   "shapes them.")
+    pe_panel(p.pos_encoding, c, None)
 
 
 def render(view: RunView) -> None:
     c = view.config
     latest = view.latest
     if latest is None:
-        data = tx.TaskData(c.task, c.length, c.reverse_answer, c.seed, torch.device("cpu"))
-        st.markdown(f"**Held-out examples** ({len(data.test)} held-out sequences; training "
-                    "draws fresh ones every step):")
-        example_table([tx.decode(s) for s in data.test[:tx.N_EXAMPLES]], None, c)
-        model, ex = untrained(c)
-        st.subheader("Attention maps")
-        st.caption("Before training: the freshly initialised model spreads its attention "
-                   "almost evenly over the earlier tokens. Press **Train** and watch structure "
-                   "appear.")
-        with torch.no_grad():
-            _, atts = model(torch.tensor([tx.encode(ex[:-1])]))
-        att = torch.stack([a[0] for a in atts]).numpy()
-        st.plotly_chart(attention_figure(att, list(ex[:-1]), f"Attention on “{ex}” at step 0"),
-                        key=f"{PAGE}.attention0")
-        typed_panel(view)
-        pe = None if c.pos_encoding == "none" else model.pos_emb.detach().numpy()
-        if c.pos_encoding == "learned":
-            st.caption("Learned positional encodings start as small random vectors; training "
-                       "shapes them.")
-        pe_panel(pe, c, None)
+        render_preview(view)
         return
     m = latest.metrics
     tiles = {"Training loss": f"{m['loss']:.4f}", "Held-out exact match": f"{m['exact_match']:.1%}",
@@ -235,14 +243,14 @@ def render(view: RunView) -> None:
         tiles["Exact match, positions removed"] = f"{m['exact_match_no_pe']:.1%}"
     metric_row(tiles)
     a, b = st.columns(2)
-    a.plotly_chart(line_chart(view.history, ["loss", "test_loss"], "Loss (answer tokens)",
+    show_chart(line_chart(view.history, ["loss", "test_loss"], "Loss (answer tokens)",
                               y_title="cross-entropy (nats/token)", log_y=True,
                               names={"loss": "training", "test_loss": "held-out"}),
-                   key=f"{PAGE}.loss")
-    b.plotly_chart(line_chart(view.history, ["exact_match", "token_acc"],
+                   key=f"{PAGE}.loss", where=a)
+    show_chart(line_chart(view.history, ["exact_match", "token_acc"],
                               "Accuracy on held-out sequences", y_title="fraction correct",
                               names={"exact_match": "exact match (whole answer)",
-                                     "token_acc": "token accuracy"}), key=f"{PAGE}.acc")
+                                     "token_acc": "token accuracy"}), key=f"{PAGE}.acc", where=b)
 
     st.subheader("Attention maps")
     art = latest.artifacts

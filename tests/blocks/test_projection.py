@@ -39,3 +39,14 @@ def test_feature_map_pca_does_not_mirror_between_updates():
     b = fm.update(x * 1.01 + rng.normal(scale=0.01, size=x.shape))
     assert a.dtype == np.float32 and np.corrcoef(a[:, 0], b[:, 0])[0, 1] > 0.99
     assert np.corrcoef(a[:, 1], b[:, 1])[0, 1] > 0.99
+
+
+def test_features_of_a_diverged_model_get_a_plain_divergence_not_a_linalg_error():
+    import pytest
+
+    from core.protocol import Diverged
+
+    bad = np.ones((20, 5))
+    bad[3, 2] = np.inf
+    with pytest.raises(Diverged, match="training diverged"):
+        pca_2d(bad)

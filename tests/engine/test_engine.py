@@ -1,8 +1,10 @@
-"""The live-training protocol: configs, snapshots, the worker pool, the run cache."""
+"""The run engine (core.engine): the worker pool, stop/resume, divergence, the run cache, shared
+runs and the worker count from the environment."""
 
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -10,18 +12,8 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from core.engine import Run, RunCache, RunPool, RunState
-from core.protocol import (
-    Demo,
-    Snapshot,
-    Ticker,
-    config_diff,
-    config_from_strings,
-    field_specs,
-    param,
-    resolve_device,
-    validate,
-)
+from core.engine import Run, RunCache, RunPool, RunState, default_workers
+from core.protocol import Demo, Snapshot, Ticker, param
 
 
 @dataclass(frozen=True)
@@ -64,40 +56,6 @@ def threads_train(cfg: ToyConfig) -> Iterator[Snapshot]:
 
 
 THREADS = Demo("threads", ToyConfig, threads_train)
-
-
-def test_config_parsing_and_validation():
-    cfg = config_from_strings(ToyConfig, {"steps": "50", "lr": "0.5", "flag": "true"})
-    assert cfg == ToyConfig(steps=50, lr=0.5, flag=True)
-    with pytest.raises(ValueError, match="unknown key 'stepz'.*known keys: steps"):
-        config_from_strings(ToyConfig, {"stepz": "1"})
-    with pytest.raises(ValueError, match=r"steps=5000 is out of range; allowed: int in \[1, 1000\]"):
-        config_from_strings(ToyConfig, {"steps": "5000"})
-    with pytest.raises(ValueError, match="not an integer"):
-        config_from_strings(ToyConfig, {"steps": "ten"})
-    with pytest.raises(ValueError, match="allowed: one of ok, nan, boom"):
-        config_from_strings(ToyConfig, {"mode": "maybe"})
-    with pytest.raises(ValueError, match="must be finite"):
-        validate(ToyConfig(lr=math.inf))
-    specs = {s.name: s for s in field_specs(ToyConfig)}
-    assert specs["lr"].log and specs["mode"].choices == ("ok", "nan", "boom")
-    assert config_diff(ToyConfig(), ToyConfig(lr=1.0)) == {"lr": (0.1, 1.0)}
-
-
-def test_resolve_device():
-    assert resolve_device("cpu").type == "cpu"
-    assert resolve_device("auto").type in ("cpu", "cuda")
-    with pytest.raises(ValueError):
-        resolve_device("tpu")
-
-
-def test_ticker_bounds_the_rate():
-    tick = Ticker(total=10_000, interval_s=0.05)
-    t0 = time.perf_counter()
-    fired = [s for s in range(1, 10_001) if tick(s)]
-    elapsed = time.perf_counter() - t0
-    assert fired[0] == 1 and fired[-1] == 10_000
-    assert len(fired) <= 2 + elapsed / 0.05 + 1
 
 
 def _wait(run: Run, timeout: float = 10.0) -> None:
@@ -166,14 +124,15 @@ def test_queue_positions_and_concurrency_limit():
 
 
 def test_cache_serves_finished_runs_by_config():
-    cache = RunCache(max_entries=2)
+    cache = RunCache()
     pool = RunPool(max_workers=1, cache=cache)
     first = pool.submit(Run(TOY, ToyConfig(steps=10)))
     _wait(first)
     again = pool.submit(Run(TOY, ToyConfig(steps=10)))
     assert again.state == RunState.DONE and again.from_cache
     assert again.view()[0] == first.view()[0]
-    for s in (11, 12):  # LRU eviction keeps memory bounded
+    cache.max_bytes = int(cache.bytes * 2.5)  # room for two such runs: LRU eviction
+    for s in (11, 12):
         _wait(pool.submit(Run(TOY, ToyConfig(steps=s))))
     assert len(cache) == 2 and cache.get("toy", ToyConfig(steps=10)) is None
 
@@ -199,15 +158,14 @@ def test_cancel_queued_run():
 def test_identical_alive_runs_are_shared_and_released_by_the_last_watcher():
     pool = RunPool(max_workers=1)
     cfg = ToyConfig(steps=200, slow=0.01)
-    first = pool.submit(Run(TOY, cfg))
-    first.watchers = 1
+    first = pool.submit(Run(TOY, cfg, session="a"))
     assert pool.shared(TOY, cfg) is first  # a second session watches instead of re-training
     assert pool.shared(TOY, ToyConfig(steps=201)) is None
-    first.watchers += 1
-    first.release()
+    first.watchers.add("b")
+    first.release("a")
     time.sleep(0.1)
     assert first.alive, "one watcher left: the run goes on"
-    first.release()
+    first.release("b")
     _wait(first)
     time.sleep(0.1)
     assert first.state in (RunState.PAUSED, RunState.CANCELLED) and first.step < 200
@@ -231,3 +189,15 @@ def test_the_cores_are_shared_among_the_runs_training_now():
         time.sleep(0.01)
     assert lone.latest.metrics["threads"] == 4, "and takes them back when it ends"
     lone.cancel()
+
+
+def test_worker_count_from_the_environment(monkeypatch):
+    monkeypatch.delenv("LIVEPROP_WORKERS", raising=False)
+    assert default_workers() == max(1, min(2, os.cpu_count() or 1))
+    monkeypatch.setenv("LIVEPROP_WORKERS", " 3 ")
+    assert default_workers() == 3 and RunPool().max_workers == 3
+    for bad in ("two", "1.5", "0", "-1"):
+        monkeypatch.setenv("LIVEPROP_WORKERS", bad)
+        with pytest.raises(ValueError, match=f"LIVEPROP_WORKERS='{bad}' is not allowed: set it to "
+                                             "a whole number of at least 1"):
+            RunPool()

@@ -86,3 +86,12 @@ def test_show_code_reproduces_the_run(tmp_path, cfg):
     assert out.returncode == 0, out.stderr
     printed = float(out.stdout.split("test loss ")[1].split()[0])
     assert printed == pytest.approx(last.metrics["test_loss"], abs=2e-6)
+
+
+def test_huge_csv_coordinates_are_rescaled_not_turned_into_nan():
+    import numpy as np
+
+    from core.foundations.playground import parse_points_csv
+
+    X, y = parse_points_csv("x1,x2,label\n1e308,-1e308,0\n-1e308,1e308,1\n0,0,0\n1,1,1\n")
+    assert np.isfinite(X).all() and np.abs(X).max() <= 6 and list(y) == [0, 1, 0, 1]

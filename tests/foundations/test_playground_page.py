@@ -1,6 +1,6 @@
 """AppTest: the home page and /playground render, train and show charts without exceptions."""
 
-from tests.apptest_util import is_done, open_page, train_until
+from tests.apptest_util import is_done, open_page, page_charts, train_until
 from ui.pages import page
 
 
@@ -13,12 +13,12 @@ def test_home_lists_pages(clean_streamlit):
 
 def test_playground_trains_and_updates(clean_streamlit):
     at = open_page("playground")
-    assert at.get("plotly_chart"), "the data preview is drawn before any run"
+    assert page_charts(at), "the data preview is drawn before any run"
     assert [b.label for b in at.button][:4] == ["Train", "Stop", "Resume", "Reset"]
     at.select_slider(key="playground.steps").set_value(500)
     at.run()
     train_until(at, is_done)
-    charts = at.get("plotly_chart")
+    charts = page_charts(at)
     assert len(charts) >= 3  # boundary, loss, neurons
     assert any(m.label == "Test accuracy" for m in at.metric)
 
@@ -83,12 +83,12 @@ def test_first_paint_shows_the_controls_before_the_charts(clean_streamlit):
     browser loads the chart bundle behind the Train button); later pages draw directly."""
     at = open_page("playground", first_paint=False)
     assert [b.label for b in at.button][:4] == ["Train", "Stop", "Resume", "Reset"]
-    assert not at.get("plotly_chart")
+    assert not page_charts(at)
     assert any("Drawing the charts" in c.value for c in at.caption)
     at.run()  # what the fragment's first poll asks for in the browser
-    assert at.get("plotly_chart")
+    assert page_charts(at)
     assert not any("Drawing the charts" in c.value for c in at.caption)
     at.switch_page(page("gridworld").file)
     at.run()
     assert not at.exception, at.exception
-    assert len(at.get("plotly_chart")) >= 2, "Q-table and value iteration, no second deferral"
+    assert len(page_charts(at)) >= 2, "Q-table and value iteration, no second deferral"

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
+from core.blocks import image_metrics as clf
 from core.data import load_images
-from core.generative import classifier as clf
 from core.generative import gan
+from core.protocol import config_from_strings, resolve_keys
 
 
 def run_to_end(train, cfg):
@@ -65,10 +66,13 @@ def test_slerp_keeps_norm_and_hits_endpoints():
     z0, z1 = torch.randn(64, generator=g), torch.randn(64, generator=g)
     z1 = z1 / z1.norm() * z0.norm()
     t = torch.linspace(0, 1, 7)
-    s, lin = gan.slerp(z0, z1, t), gan.lerp(z0, z1, t)
+    s, lin = gan.interpolate(z0, z1, t, "slerp"), gan.interpolate(z0, z1, t, "lerp")
     assert torch.allclose(s[0], z0, atol=1e-5) and torch.allclose(s[-1], z1, atol=1e-5)
     assert torch.allclose(s.norm(dim=1), z0.norm().expand(7), rtol=1e-4)
     assert lin[3].norm() < 0.9 * z0.norm()  # linear interpolation shrinks the middle
+    with pytest.raises(ValueError, match="lerp or slerp"):
+        gan.interpolate(z0, z1, t, "cubic")
+    assert torch.equal(gan.seed_latent(3, 8), gan.seed_latent(3, 8))
 
 
 def test_mode_metrics_counts_modes_and_quality():
@@ -107,8 +111,8 @@ def test_gan2d_default_covers_ring_modes():
 
 
 def test_dcgan_fid_falls_and_grid_is_fixed():
-    cfg = gan.GanConfig(g_width=16, d_width=16, latent_dim=32, batch_size=32, steps=200,
-                        fid_every_s=2.0, lr_g=1e-3, lr_d=1e-3, ema=0.99, device="cpu")
+    cfg = gan.GanConfig(g_channels=16, d_channels=16, latent_dim=32, batch_size=32, steps=200,
+                        lr_g=1e-3, lr_d=1e-3, ema=0.99, device="cpu")
     snaps = run_to_end(gan.train_gan, cfg)
     fids = [(s.step, s.metrics["fid"]) for s in snaps if "fid" in s.metrics]
     assert fids[0][0] <= 50 and fids[-1][0] == 200  # the first snapshot after step 0
@@ -130,7 +134,7 @@ def test_dcgan_fid_falls_and_grid_is_fixed():
 
 @pytest.mark.parametrize("loss", gan.LOSSES)
 def test_every_loss_trains_a_few_finite_steps(loss):
-    cfg = gan.GanConfig(g_width=8, d_width=8, latent_dim=2, batch_size=16, steps=4, loss=loss,
+    cfg = gan.GanConfig(g_channels=8, d_channels=8, latent_dim=2, batch_size=16, steps=4, loss=loss,
                         d_steps=2, label_smoothing=0.1, ema=0.0, device="cpu")
     last = run_to_end(gan.train_gan, cfg)[-1]
     assert np.isfinite(last.metrics["loss_d"]) and np.isfinite(last.metrics["loss_g"])
@@ -165,3 +169,30 @@ def test_diff_augment_shifts_and_cuts_out_differentiably():
     assert (zeroed >= 0.25 - 1e-6).all() and (zeroed <= 0.25 + 0.25 + 1e-6).all()
     y.sum().backward()
     assert x.grad is not None and 0 < x.grad.sum() < x.numel()  # gradients reach kept pixels
+
+
+def test_old_links_keep_their_settings():
+    # renamed fields: the old key sets the new field; the retired FID cadence is ignored
+    cfg = config_from_strings(gan.GanConfig, {"g_width": "16", "d_width": "48",
+                                              "fid_every_s": "10"})
+    assert (cfg.g_channels, cfg.d_channels) == (16, 48)
+    assert resolve_keys(gan.GanConfig, {"fid_every_s": "10"}) == ({}, ["fid_every_s"])
+    cfg2 = config_from_strings(gan.Gan2dConfig, {"g_width": "128", "d_width": "32"})
+    assert (cfg2.g_hidden, cfg2.d_hidden) == (128, 32)
+    # today's name wins over an alias given in the same link
+    assert config_from_strings(gan.GanConfig, {"g_width": "8", "g_channels": "64"}).g_channels == 64
+
+
+def test_fid_budget_spaces_evaluations(monkeypatch):
+    """The FID runs on the first step's snapshot, on the final one, and in between only every
+    FID_EVERY_S seconds or less often, whatever the snapshot rate."""
+    monkeypatch.setenv("LIVEPROP_SNAPSHOT_S", "0")  # a snapshot after every step
+    cfg = gan.GanConfig(g_channels=8, d_channels=8, latent_dim=8, batch_size=16, steps=30,
+                        ema=0.0, device="cpu")
+    snaps = run_to_end(gan.train_gan, cfg)
+    with_fid = [s for s in snaps if "fid" in s.metrics]
+    assert with_fid[0].step == 1 and with_fid[-1].final
+    assert len(snaps) == 31
+    times = [s.time_s for s in with_fid]
+    assert all(b - a >= gan.FID_EVERY_S for a, b in zip(times[:-2], times[1:-1]))
+    assert len(with_fid) <= 2 + snaps[-1].time_s / gan.FID_EVERY_S

@@ -2,7 +2,7 @@
 lab (plane, modes readout) without exceptions."""
 
 
-from tests.apptest_util import is_done, open_page, train_until
+from tests.apptest_util import is_done, open_page, page_charts, train_until
 
 
 def test_gan_page_dcgan_and_latent_walk(clean_streamlit):
@@ -11,13 +11,15 @@ def test_gan_page_dcgan_and_latent_walk(clean_streamlit):
     assert [b.label for b in at.button][:4] == ["Train", "Stop", "Resume", "Reset"]
     at.select_slider(key="gan.steps").set_value(200)
     at.select_slider(key="gan.batch_size").set_value(16)
-    at.select_slider(key="gan.g_width").set_value(8)
-    at.select_slider(key="gan.d_width").set_value(8)
+    at.select_slider(key="gan.g_channels").set_value(8)
+    at.select_slider(key="gan.d_channels").set_value(8)
     at.run()
     train_until(at, is_done, timeout=120)
     labels = [m.label for m in at.metric]
     assert "FID ↓" in labels and "sure digits" in labels and "mean D(G(z))" in labels
-    assert len(at.get("plotly_chart")) >= 4  # losses, D outputs, FID, class histogram
+    titles = " | ".join(c.proto.spec for c in page_charts(at))  # Plotly titles sit in layout
+    for t in ("Losses of D and G", "What D says", "Classifier-FID", "Which digit"):
+        assert t in titles, titles
     assert at.slider(key="gan.walk_t") is not None
     at.radio(key="gan.walk_mode").set_value("lerp")
     at.slider(key="gan.walk_axis").set_value(5)
@@ -34,10 +36,29 @@ def test_gan_page_mode_collapse_lab(clean_streamlit):
     # its controls come first, its chart with the browser's next poll
     assert any("Drawing the charts" in c.value for c in at.caption)
     at.run()
-    assert at.get("plotly_chart"), "the target is drawn before any run"
+    assert page_charts(at), "the target is drawn before any run"
     at.select_slider(key="gan2d.steps").set_value(200)
     at.run()
     train_until(at, is_done, timeout=60)
     labels = [m.label for m in at.metric]
     assert "modes covered" in labels and "high quality" in labels
-    assert len(at.get("plotly_chart")) >= 4
+    assert len(page_charts(at)) >= 4  # the plane, modes per mode, modes covered, losses
+    assert "Step " in " ".join(c.proto.spec for c in page_charts(at))
+
+
+def test_old_gan_links_still_open_their_settings(clean_streamlit):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import ROOT
+    from ui.pages import page
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.query_params.update({"g_width": "16", "d_width": "48", "fid_every_s": "10"})
+    at.run()
+    at.switch_page(page("gan").file)
+    at.run()
+    assert not at.exception and not at.warning
+    assert at.select_slider(key="gan.g_channels").value == 16
+    assert at.select_slider(key="gan.d_channels").value == 48
+    assert at.query_params["g_channels"] in ("16", ["16"]) and "g_width" not in at.query_params
+    assert "fid_every_s" not in at.query_params

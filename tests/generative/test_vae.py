@@ -1,4 +1,4 @@
-"""Core tests of the VAE and the plain-autoencoder baseline (fixed seeds, small configs)."""
+"""Core tests of the VAE and the plain-autoencoder (AE) baseline (fixed seeds, small configs)."""
 
 import json
 
@@ -11,13 +11,15 @@ from core.generative.vae import (
     AE,
     MANIFOLD_N,
     VAE,
-    CaeConfig,
+    AEConfig,
     VaeConfig,
+    decode_images,
     kl_std_normal,
     prior_quantile_grid,
     recon_nll,
     train,
-    train_cae,
+    train_ae,
+    vae_loss,
 )
 from core.protocol import config_from_strings
 
@@ -30,7 +32,7 @@ def run(cfg, trainer=train):
 
 @pytest.fixture(scope="module")
 def mlp16():
-    """VAE and CAE side by side: MLP nets, 16-d latent, 8 epochs of the 4,000 bundled digits."""
+    """VAE and AE side by side: MLP nets, 16-d latent, 8 epochs of the 4,000 bundled digits."""
     torch.set_num_threads(1)
     cfg = VaeConfig(architecture="mlp", latent_dim=16, epochs=8, batch_size=64, seed=0,
                     device="cpu")
@@ -47,42 +49,44 @@ def test_neg_elbo_falls_well_below_step_zero(mlp16):
     assert last["kl"] > 1.0  # the code carries information
 
 
-def test_cae_reconstructs_better_but_vae_samples_are_better(mlp16):
-    """Theory: the CAE has no KL price, so it reconstructs better at equal latent size; but its
+def test_ae_reconstructs_better_but_vae_samples_are_better(mlp16):
+    """Theory: the AE has no KL price, so it reconstructs better at equal latent size; but its
     codes do not fill N(0, I), so decoding prior samples gives worse images than the VAE's."""
-    from core.generative.classifier import confident_share
+    from core.blocks.image_metrics import confident_share
 
     last = mlp16[-1]
-    assert last.metrics["cae_recon"] < last.metrics["recon"] - 5.0
+    assert last.metrics["ae_recon"] < last.metrics["recon"] - 5.0
     nets = last.model
     z = torch.randn(500, 16, generator=torch.Generator().manual_seed(1))
-    with torch.no_grad():
-        vae_s = torch.sigmoid(nets["vae"].decode(z))
-        cae_s = torch.sigmoid(nets["cae"].decode(z))
-    vae_share, cae_share = confident_share(vae_s), confident_share(cae_s)
-    assert vae_share > cae_share + 0.1, (vae_share, cae_share)
+    vae_s, ae_s = decode_images(nets["vae"], z), decode_images(nets["ae"], z)
+    assert vae_s.shape == (500, 1, 28, 28) and vae_s.min() >= 0 and vae_s.max() <= 1
+    assert torch.equal(ae_s, torch.sigmoid(nets["ae"].decode(z)))
+    vae_share, ae_share = confident_share(vae_s), confident_share(ae_s)
+    assert vae_share > ae_share + 0.1, (vae_share, ae_share)
 
 
 def test_snapshot_artifacts(mlp16):
     art = mlp16[-1].artifacts
-    assert art["recon_pairs"].dtype == np.uint8 and art["recon_rows"] == ["input", "VAE", "CAE"]
+    assert art["recon_pairs"].dtype == np.uint8 and art["recon_rows"] == ["input", "VAE", "AE"]
     lat = art["vae_latent"]
     assert lat["pca"] and lat["z"].shape == (1000, 2) and lat["prior"].shape == (32, 2)
     assert "vae_manifold" not in art  # only for a 2-D latent
-    assert {"train_neg_elbo", "cae_train_recon", "vae_confident_share"} <= set(
-        mlp16[-1].metrics)
+    assert {"train_neg_elbo", "ae_train_recon", "vae_confident_share",
+            "ae_confident_share"} <= set(mlp16[-1].metrics)
+    assert set(mlp16[-1].model.keys()) == {"vae", "ae"}
 
 
-def test_conv_2d_latent_manifold_and_cae_demo():
+def test_conv_2d_latent_manifold_and_ae_demo():
     torch.set_num_threads(1)
     snaps = run(VaeConfig(latent_dim=2, epochs=1, batch_size=256, baseline=False, device="cpu"))
     art = snaps[-1].artifacts
     assert art["vae_manifold"].shape == (MANIFOLD_N * 28, MANIFOLD_N * 28)
-    assert not art["vae_latent"]["pca"] and "cae_samples" not in art
+    assert not art["vae_latent"]["pca"] and "ae_samples" not in art
     assert snaps[-1].metrics["neg_elbo"] < snaps[0].metrics["neg_elbo"] - 100
-    cae = run(CaeConfig(architecture="mlp", epochs=1, batch_size=128, device="cpu"), train_cae)
-    assert cae[-1].metrics["recon"] < cae[0].metrics["recon"] - 100
-    assert cae[-1].artifacts["recon_rows"] == ["input", "CAE"]
+    ae = run(AEConfig(architecture="mlp", epochs=1, batch_size=128, device="cpu"), train_ae)
+    assert ae[-1].metrics["recon"] < ae[0].metrics["recon"] - 100
+    assert ae[-1].artifacts["recon_rows"] == ["input", "AE"]
+    assert "train_recon" in ae[-1].metrics and "ae_samples" in ae[-1].artifacts
 
 
 def test_losses_match_their_definitions():
@@ -95,6 +99,23 @@ def test_losses_match_their_definitions():
     x = torch.rand(2, 1, 28, 28)
     logits = torch.zeros_like(x)  # p = 0.5 everywhere: -log p(x|z) = 784 log 2 for any x
     assert torch.allclose(recon_nll(logits, x), torch.full((2,), 784 * np.log(2)), atol=1e-3)
+
+
+def test_vae_loss_parts_and_beta():
+    torch.manual_seed(0)
+    model, x = VAE((1, 28, 28), 4, "mlp"), torch.rand(8, 1, 28, 28)
+    torch.manual_seed(1)
+    loss1, parts = vae_loss(model, x, beta=1.0)
+    assert float(parts["neg_elbo"]) == pytest.approx(float(parts["recon"] + parts["kl"]))
+    assert loss1.item() == pytest.approx(float(parts["neg_elbo"]), rel=1e-5)
+    torch.manual_seed(1)  # the same z sample: beta only scales the KL term of the loss
+    loss0, _ = vae_loss(model, x, beta=0.0)
+    assert loss0.item() == pytest.approx(float(parts["recon"]), rel=1e-5)
+
+
+def test_old_links_keep_their_settings():
+    assert config_from_strings(VaeConfig, {"width": "32"}).channels == 32
+    assert config_from_strings(AEConfig, {"width": "8"}).channels == 8
 
 
 def test_shapes_and_gradient_through_sampling():
@@ -126,8 +147,8 @@ def test_bad_settings_are_rejected_with_a_message():
 def test_cli_writes_metrics(tmp_path):
     from core.__main__ import main
 
-    main(["train", "cae", "--set", "architecture=mlp", "--set", "epochs=1", "--set",
+    main(["train", "ae", "--set", "architecture=mlp", "--set", "epochs=1", "--set",
           "batch_size=256", "--out", str(tmp_path), "--quiet"])
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert "recon" in rows[-1] and rows[-1]["recon"] < rows[0]["recon"]
-    assert (tmp_path / "cae_samples.png").exists() and (tmp_path / "model.pt").exists()
+    assert (tmp_path / "ae_samples.png").exists() and (tmp_path / "model.pt").exists()

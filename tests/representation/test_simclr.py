@@ -100,8 +100,8 @@ def short_run():
     """About 60 SimCLR steps on bundled MNIST, then the few-label evaluation."""
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     cfg = config_from_strings(S.SimCLRConfig, {
-        "width": 16, "batch_size": 128, "epochs": 2, "lr": 1e-2, "temperature": 0.2,
-        "map_points": 200, "map_every_s": 5.0, "eval_steps": 20, "seed": 0, "device": "cpu"})
+        "channels": 16, "batch_size": 128, "epochs": 2, "lr": 1e-2, "temperature": 0.2,
+        "map_points": 200, "eval_steps": 20, "seed": 0, "device": "cpu"})
     return cfg, list(S.train(cfg))
 
 
@@ -123,7 +123,7 @@ def test_short_pretraining_probe_beats_pixels_at_10_labels(short_run):
 
 def test_short_pretraining_loss_falls_and_artifacts(short_run):
     cfg, snaps = short_run
-    losses = [s.metrics["nt_xent"] for s in snaps if not s.final]
+    losses = [s.metrics["nt_xent"] for s in snaps if not s.final and not s.heartbeat]
     assert len(losses) >= 3
     # log(2N - 1) is the loss of random features: training must get clearly below it
     assert losses[-1] < losses[0] - 0.5
@@ -136,19 +136,58 @@ def test_short_pretraining_loss_falls_and_artifacts(short_run):
     assert set(art["eval"]) == {"probe", "scratch", "pixels"}
     model = snaps[-1].model
     assert set(model.keys()) == {"encoder", "projector"}
-    assert model.simclr_config["width"] == 16
+    assert model.simclr_config["channels"] == 16
     h = model["encoder"](torch.rand(3, 1, 28, 28))
     assert h.shape == (3, 64)
 
 
+def test_the_evaluation_yields_heartbeats_so_it_can_be_stopped(monkeypatch):
+    """The few-label evaluation (minutes with many eval steps) yields heartbeats as it goes
+    (every ~0.5 s; here every unit), with the share of the whole run done."""
+    import functools
+
+    from core.protocol import heartbeats
+
+    monkeypatch.setattr(S, "heartbeats", functools.partial(heartbeats, interval_s=0.0))
+    cfg = config_from_strings(S.SimCLRConfig, {
+        "channels": 16, "batch_size": 64, "epochs": 1, "max_seconds": 1.0, "embedding": "off",
+        "eval_steps": 10, "seed": 0, "device": "cpu"})
+    snaps = list(S.train(cfg))
+    beats = [s for s in snaps if s.heartbeat]
+    assert len(beats) == S.eval_units(cfg, ("probe", "scratch", "pixels"))
+    assert beats, "the evaluation never yielded"
+    assert all("evaluating with few labels" in s.phase for s in beats)
+    fractions = [s.step / s.total_steps for s in beats]
+    assert fractions == sorted(fractions) and 0 < fractions[0] < fractions[-1] <= 1
+
+
 def test_time_limit_and_no_evaluation():
     cfg = config_from_strings(S.SimCLRConfig, {
-        "width": 16, "batch_size": 64, "epochs": 100, "max_seconds": 1.0, "embedding": "off",
+        "channels": 16, "batch_size": 64, "epochs": 100, "max_seconds": 1.0, "embedding": "off",
         "evaluate": False, "device": "cpu"})
     snaps = list(S.train(cfg))
     assert snaps[-1].final and snaps[-1].model is not None
     assert snaps[-1].step < 100 * (4000 // 64)  # stopped by the clock, not the epochs
     assert "probe_acc_k10" not in snaps[-1].metrics
+
+
+def test_old_link_keys_still_work():
+    """``width`` (now ``channels``) still sets the field; ``map_every_s`` (retired: the map has
+    an evaluation budget) is accepted and ignored."""
+    cfg = config_from_strings(S.SimCLRConfig, {"width": "64", "map_every_s": "5"})
+    assert cfg.channels == 64 and not hasattr(cfg, "map_every_s")
+    assert S.build_model(cfg, 1)["encoder"].feat_dim == 256
+
+
+def test_live_map_budget_keeps_evaluation_to_a_share_of_the_time(short_run):
+    """The map, features and live probe come with the first snapshot, the final pretraining
+    one, and in between at most every few seconds."""
+    _, snaps = short_run
+    pre = [s for s in snaps if s.artifacts.get("phase") == "pretraining"]
+    steps = sorted({s.artifacts["map_step"] for s in pre})
+    assert steps[0] == pre[0].step and steps[-1] == pre[-1].step
+    assert len(steps) < len(pre) or len(pre) <= 2
+    assert all(np.isfinite(s.metrics["live_probe_k10"]) for s in pre)
 
 
 def test_bad_config_rejected():

@@ -59,33 +59,40 @@ def test_achieved_return_increases_with_target():
     assert achieved[2] - achieved[0] >= 150, achieved
 
 
-def test_dataset_from_a_finished_dqn_run_and_its_checkpoint_file(tmp_path, monkeypatch):
+def test_dataset_from_a_finished_dqn_run_and_its_policies_file(tmp_path, monkeypatch):
+    from core import handoff
     from core.__main__ import main
     from core.rl import dqn
 
-    cfg = dqn.DqnConfig(total_steps=3000, learning_starts=500, eval_every=1000, eval_episodes=1,
-                        width=32, seed=5, device="cpu")
+    monkeypatch.setenv("LIVEPROP_DATA", str(tmp_path))  # finished runs and files live there
+    cfg = dqn.DqnConfig(steps=3000, learning_starts=500, eval_every=1000, eval_episodes=1,
+                        hidden=32, seed=5, device="cpu")
     last = list(dqn.train(cfg))[-1]
-    ck = last.artifacts["checkpoints"]
-    assert ck["steps"].tolist() == [1000, 2000, 3000] and len(ck["state_dicts"]) == 3
-    key = dqn.run_key(cfg)
-    assert dqn.parse_run_key(key) == cfg
-    assert any(c == cfg for c, _ in dqn.finished_runs()), "finished runs are registered"
-    # the DT reuses the registered run: no DQN training happens here
-    monkeypatch.setattr(dqn, "train", lambda *a, **k: pytest.fail("retrained the DQN run"))
-    data = dt.collect_dataset("dqn", 12, 0, key)
+    policies = last.artifacts[handoff.POLICIES]
+    assert policies["steps"].tolist() == [1000, 2000, 3000]
+    run = handoff.run_name(cfg)
+    assert any(e.run == run for e in handoff.finished(handoff.POLICIES)), "finished runs publish"
+    with monkeypatch.context() as m:  # the DT reuses the published run: no DQN training here
+        m.setattr(dqn, "train", lambda *a, **k: pytest.fail("retrained the DQN run"))
+        data = dt.collect_dataset("dqn", 12, 0, run)
     assert len(data) == 12 and all(len(t.actions) >= 1 for t in data)
     assert dt.pick_checkpoints(np.array([10.0, 500.0, 30.0, 200.0]), 3) == [0, 1, 3]
-    # the CLI writes the same checkpoints to a file the DT can read (weights_only)
-    monkeypatch.undo()
+    # the CLI writes the same policies to a file the DT can read (weights_only)
     out = tmp_path / "dqn"
-    main(["train", "dqn", "--quiet", "--out", str(out), *sum(
-        (["--set", kv] for kv in key.split(",") if not kv.startswith("device")), [])])
-    path = out / "checkpoints.pt"
+    main(["train", "dqn", "--quiet", "--out", str(out),
+          *sum((["--set", kv] for kv in run.split(",") if not kv.startswith("device")), [])])
+    path = out / f"{handoff.POLICIES}.pt"
     assert path.exists()
-    data2 = dt.collect_dataset("dqn", 12, 0, str(path))
-    assert len(data2) == 12
-    with pytest.raises(ValueError, match="cannot read"):
+    assert len(dt.collect_dataset("dqn", 12, 0, str(path))) == 12
+    with pytest.raises(ValueError, match="no such file"):
         dt.collect_dataset("dqn", 12, 0, str(tmp_path / "missing.pt"))
     with pytest.raises(ValueError, match="unknown key"):
         dt.DtConfig(source="dqn", dqn_run="nonsense=3")
+
+
+def test_old_dqn_run_links_still_name_the_same_run():
+    from core.protocol import config_from_strings
+
+    cfg = config_from_strings(dt.DtConfig, {"source": "dqn", "dqn_run": "total_steps=5000"})
+    assert cfg.dqn_run == "total_steps=5000"  # accepted: the DQN config's alias reads it
+    assert dt.DtConfig().dqn_run == "steps=20000"

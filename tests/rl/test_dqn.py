@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from core.protocol import config_from_strings
 from core.rl import dqn
 
 
@@ -25,7 +26,7 @@ def test_replay_buffer_ring_and_sampling():
 
 def test_loss_uses_the_target_network_and_terminal_flags():
     torch.manual_seed(0)
-    q, target = dqn.QNetwork(width=16), dqn.QNetwork(width=16)
+    q, target = dqn.q_network(hidden=16), dqn.q_network(hidden=16)
     obs, nxt = torch.randn(8, 4), torch.randn(8, 4)
     act = torch.randint(0, 2, (8,))
     rew = torch.ones(8)
@@ -50,13 +51,34 @@ def test_loss_uses_the_target_network_and_terminal_flags():
 
 
 def test_epsilon_schedule():
-    cfg = dqn.DqnConfig(total_steps=10_000, exploration_fraction=0.5, eps_start=1.0,
-                        eps_end=0.1)
-    assert dqn.epsilon_at(0, cfg) == 1.0
-    assert dqn.epsilon_at(2_500, cfg) == pytest.approx(0.55)
-    assert dqn.epsilon_at(9_000, cfg) == pytest.approx(0.1)
+    assert dqn.linear_schedule(1.0, 0.1, 5_000, 0) == 1.0
+    assert dqn.linear_schedule(1.0, 0.1, 5_000, 2_500) == pytest.approx(0.55)
+    assert dqn.linear_schedule(1.0, 0.1, 5_000, 9_000) == pytest.approx(0.1)
+    assert dqn.linear_schedule(1.0, 0.1, 0, 1) == 0.1  # exploration_fraction = 0: no decay
     with pytest.raises(ValueError, match="must not exceed"):
-        dqn.DqnConfig(eps_start=0.1, eps_end=0.5)
+        dqn.DqnConfig(epsilon_start=0.1, epsilon_end=0.5)
+
+
+@pytest.mark.parametrize("old_key, value, field", [
+    ("total_steps", "3000", "steps"), ("width", "32", "hidden"),
+    ("eps_start", "0.5", "epsilon_start"), ("eps_end", "0.2", "epsilon_end")])
+def test_old_field_names_still_set_the_renamed_fields(old_key, value, field):
+    """Links and commands written before the renames keep their settings."""
+    cfg = config_from_strings(dqn.DqnConfig, {old_key: value})
+    assert getattr(cfg, field) == type(getattr(cfg, field))(value)
+    assert getattr(cfg, field) != getattr(dqn.DqnConfig(), field)  # it really changed
+
+
+def test_episode_statistics_come_from_the_wrapper_and_match_the_episodes():
+    cfg = dqn.DqnConfig(steps=1500, learning_starts=500, train_freq=250, gradient_steps=4,
+                        eval_every=1500, eval_episodes=1, hidden=16, device="cpu")
+    last = list(dqn.train(cfg))[-1]
+    episodes, m = last.artifacts["episodes"], last.metrics
+    assert m["episodes"] == len(episodes) > 20
+    assert m["episode_return"] == episodes[-1, 1]
+    assert m["return_avg"] == pytest.approx(episodes[-20:, 1].mean())
+    assert episodes[:, 1].sum() <= 1500 and (np.diff(episodes[:, 0]) == episodes[1:, 1]).all()
+    assert {"loss", "mean_max_q"} <= m.keys() and last.model is not None
 
 
 def test_default_dqn_solves_cartpole():
@@ -75,7 +97,7 @@ def test_default_dqn_solves_cartpole():
         if best >= 475:
             break
     assert best >= 475, f"best mean evaluation return {best} after {n_evals} evaluations"
-    assert snap.step <= cfg.total_steps
+    assert snap.step <= cfg.steps
 
 
 def test_n_step_transitions_sum_rewards_and_flush_at_episode_end():
@@ -96,7 +118,7 @@ def test_n_step_transitions_sum_rewards_and_flush_at_episode_end():
     assert pending == []
     # the loss discounts the bootstrap by gamma ** horizon
     torch.manual_seed(0)
-    q, target = dqn.QNetwork(width=8), dqn.QNetwork(width=8)
+    q, target = dqn.q_network(hidden=8), dqn.q_network(hidden=8)
     o, nxt = torch.randn(4, 4), torch.randn(4, 4)
     act, rew = torch.zeros(4, dtype=torch.int64), torch.ones(4)
     term, horizon = torch.zeros(4), torch.tensor([1.0, 2.0, 3.0, 3.0])

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from core.protocol import config_from_strings
 from core.rl import gridworld as gw
 
 
@@ -50,3 +51,27 @@ def test_layout_errors_are_clear():
         gw.parse_layout("...G/....")
     with pytest.raises(ValueError, match="unknown cell"):
         gw.parse_layout("S.xG")
+
+
+@pytest.mark.parametrize("old_key, value, field", [
+    ("epsilon", "0.5", "epsilon_start"), ("epsilon_min", "0.2", "epsilon_end")])
+def test_old_field_names_still_set_the_renamed_fields(old_key, value, field):
+    """Links and commands written before the renames keep their settings."""
+    cfg = config_from_strings(gw.GridConfig, {old_key: value})
+    assert getattr(cfg, field) == float(value) != getattr(gw.GridConfig(), field)
+
+
+def test_epsilon_decays_from_start_to_end():
+    snaps = list(gw.train(gw.GridConfig(epsilon_start=0.5, epsilon_decay=0.9, epsilon_end=0.2,
+                                        episodes=20)))
+    assert snaps[0].metrics["epsilon"] == pytest.approx(0.45)  # after the first episode
+    assert snaps[-1].metrics["epsilon"] == pytest.approx(0.2)
+
+
+def test_painting_cells_and_greedy_arrows():
+    assert gw.paint("S..G", 0, 2, "#") == "S.#G"
+    assert gw.paint("S.#G", 0, 2, "#") == "S..G"  # painting the same cell again empties it
+    assert gw.paint("S..G", 0, 1, "S") == ".S.G"  # there is one start
+    q = np.zeros((1, 2, 4))
+    q[0, 1] = [0.5, 0.5, 0.1, 0.0]
+    assert gw.greedy_arrows(q).tolist() == [["", "↑→"]]

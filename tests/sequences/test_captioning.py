@@ -79,12 +79,19 @@ def test_vocab_roundtrip_and_unknown_words():
 
 def test_config_rejects_bad_heads():
     with pytest.raises(ValueError, match="divisible"):
-        cap.CaptioningConfig(hidden=36, heads=8)
+        cap.CaptioningConfig(hidden=36, n_heads=8)
+
+
+def test_old_setting_names_still_set_their_fields():
+    from core.protocol import config_from_strings
+
+    cfg = config_from_strings(cap.CaptioningConfig, {"layers": "3", "heads": "2", "clip": "5"})
+    assert (cfg.n_layers, cfg.n_heads, cfg.max_grad_norm) == (3, 2, 5.0)
 
 
 def test_beam_of_one_is_greedy():
     tr, _ = cap.get_data("shapes", 200, "long", 50)
-    cfg = cap.CaptioningConfig(hidden=32, heads=2)
+    cfg = cap.CaptioningConfig(hidden=32, n_heads=2)
     models = cap.build_models(cfg, tr)
     x = tr.images[:5]
     for m in models.values():
@@ -144,6 +151,25 @@ def test_cross_attention_is_a_distribution_per_word(run):
     img = cap.attention_overlay(run[-1].artifacts["samples"][0], a[0, -1, 0])
     assert img.shape == (32, 32, 3) and img.dtype == np.uint8
     assert set(run[-1].artifacts["captions"]) == set(cap.DECODERS)
+
+
+def test_a_composed_scene_is_captioned_by_every_decoder(run):
+    cfg = cap.CaptioningConfig(hidden=128)
+    res = cap.caption_scene(run[-1].model, cfg, run[-1].artifacts["vocab"],
+                            ("big", "red", "circle"), ("small", "blue", "square"), "above")
+    assert res.truth == "a big red circle above a small blue square"
+    assert res.image.shape == (3, 32, 32)
+    assert res.image[0, 8, 16] > 0.9 and res.image[2, 24, 16] > 0.9  # red on top, blue below
+    assert set(res.captions) == set(cap.DECODERS)
+    assert all(len(c.split()) >= 2 for c in res.captions.values())
+    with pytest.raises(ValueError, match="relation"):
+        cap.caption_scene(run[-1].model, cfg, run[-1].artifacts["vocab"],
+                          ("big", "red", "circle"), ("small", "blue", "square"), "below")
+    with pytest.raises(ValueError, match="shapes"):
+        cap.caption_scene(run[-1].model, cap.CaptioningConfig(dataset="digits"),
+                          run[-1].artifacts["vocab"], ("big", "red", "circle"),
+                          ("small", "blue", "square"), "above")
+    assert cap.vocabulary(run[-1].artifacts["vocab"]).itos == run[-1].artifacts["vocab"]
 
 
 def test_cli_writes_loss_bleu4_exact_match(tmp_path):

@@ -1,6 +1,6 @@
 """AppTest: /captioning shows a data preview, trains three decoders and draws every live view."""
 
-from tests.apptest_util import is_done, open_page, train_until
+from tests.apptest_util import chart_titles, is_done, open_page, page_charts, train_until
 
 
 def test_captioning_page_trains_and_shows_everything(clean_streamlit):
@@ -13,8 +13,8 @@ def test_captioning_page_trains_and_shows_everything(clean_streamlit):
     at.run()
     assert not at.exception
     train_until(at, is_done, timeout=240)
-    keys = {c.proto.id for c in at.get("plotly_chart")}
-    assert len(at.get("plotly_chart")) >= 3, keys  # loss, BLEU-4, gradient through time
+    keys = chart_titles(at)
+    assert len(page_charts(at)) >= 3, keys  # loss, BLEU-4, gradient through time
     labels = [m.label for m in at.metric]
     assert {"vanilla RNN BLEU-4", "LSTM BLEU-4", "Transformer BLEU-4"} <= set(labels)
     text = " ".join(m.value for m in at.markdown)

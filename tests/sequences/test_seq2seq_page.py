@@ -1,7 +1,7 @@
 """AppTest: /seq2seq previews the data, trains, draws its live charts and answers typed
 questions (bad input gets a plain message, never a traceback)."""
 
-from tests.apptest_util import open_page, progress_texts, train_until
+from tests.apptest_util import open_page, page_charts, progress_texts, train_until
 
 
 def _done(at) -> bool:
@@ -16,7 +16,7 @@ def test_seq2seq_trains_and_answers_typed_questions(clean_streamlit):
     at.select_slider(key="seq2seq.steps").set_value(200)
     at.run()
     train_until(at, _done, timeout=120)
-    assert len(at.get("plotly_chart")) >= 4  # accuracy, loss, error heatmap, gates
+    assert len(page_charts(at)) >= 4  # accuracy, loss, error heatmap, gates
     labels = [m.label for m in at.metric]
     assert "Exact match, unseen" in labels and "Exact match, seen" in labels
     assert any(s.value.startswith("**45+23 =") for s in [*at.success, *at.warning])

@@ -1,6 +1,6 @@
 """AppTest: /transformer shows a preview, trains, draws attention maps and answers typed input."""
 
-from tests.apptest_util import is_done, open_page, train_until
+from tests.apptest_util import chart_titles, is_done, open_page, page_charts, train_until
 
 
 def _texts(at) -> str:
@@ -9,14 +9,14 @@ def _texts(at) -> str:
 
 def test_transformer_page_trains_and_answers(clean_streamlit):
     at = open_page("transformer")
-    assert at.get("plotly_chart") or at.dataframe, "a preview is drawn before any run"
+    assert page_charts(at) or at.dataframe, "a preview is drawn before any run"
     assert len(at.latex) >= 1
     assert [b.label for b in at.button][:4] == ["Train", "Stop", "Resume", "Reset"]
     at.select_slider(key="transformer.steps").set_value(100)
     at.select_slider(key="transformer.batch_size").set_value(64)
     at.run()
     train_until(at, is_done)
-    keys = {c.proto.id for c in at.get("plotly_chart")}
+    keys = chart_titles(at)
     assert len(keys) >= 5  # loss, accuracy, attention, typed attention, PE, ablation
     labels = [m.label for m in at.metric]
     assert "Held-out exact match" in labels

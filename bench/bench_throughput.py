@@ -1,0 +1,102 @@
+"""In-app training throughput against the same config headless (issue 21).
+
+One simulated session (:mod:`bench.load_client`: Streamlit's own protocol, with the fragment
+polls a browser tab sends) opens a page, presses Train and watches the run; the steps per
+second are read from the page's progress text ("Training · step N/M") between ``--warmup`` and
+``--seconds`` after the press. The same config then trains headless in a fresh process
+(``python -m core train``), timed between the same step counts from its ``metrics.jsonl``.
+
+Usage::
+
+    .venv/bin/python bench/bench_throughput.py [--page gan --demo gan --query steps=20000]
+
+Writes ``bench/results/throughput.md`` and prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.load_client import Session, StreamlitServer  # noqa: E402
+
+STEP = re.compile(r"step (\d+)")
+
+
+async def in_app(url: str, page: str, query: str, warmup: float, seconds: float
+                 ) -> tuple[int, int, float]:
+    """(first step, last step, seconds between them) seen in the app's progress text."""
+    async with Session(url, "throughput") as s:
+        await s.open(page, query)
+        await s.press(f"{page}.train")
+        samples: list[tuple[float, int]] = []
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < seconds:
+            m = STEP.search(s.progress_text())
+            if m:
+                samples.append((time.monotonic() - t0, int(m.group(1))))
+            await asyncio.sleep(0.2)
+        after = [(t, n) for t, n in samples if t >= warmup]
+        (t1, n1), (t2, n2) = after[0], after[-1]
+        return n1, n2, t2 - t1
+
+
+def headless(demo: str, query: str, n1: int, n2: int) -> float:
+    """Seconds the headless CLI takes from step ``n1`` to step ``n2`` of the same config."""
+    values = dict(kv.split("=", 1) for kv in query.split("&") if kv)
+    values["steps"] = str(n2)  # stop where the in-app measurement stopped
+    sets = [a for k, v in values.items() for a in ("--set", f"{k}={v}")]
+    with tempfile.TemporaryDirectory() as out:
+        subprocess.run([sys.executable, "-m", "core", "train", demo, *sets, "--out", out,
+                        "--quiet"], cwd=ROOT, check=True, capture_output=True, timeout=3600)
+        rows = [json.loads(line) for line in open(Path(out) / "metrics.jsonl")]
+    t = {r["step"]: r["time_s"] for r in rows}
+    first = min((s for s in t if s >= n1), default=None)
+    last = max((s for s in t if s <= n2), default=None)
+    if first is None or last is None or last <= first:
+        raise RuntimeError("the headless run has no snapshots between those steps")
+    return (t[last] - t[first]) * (n2 - n1) / (last - first)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--page", default="gan")
+    ap.add_argument("--demo", default="gan")
+    ap.add_argument("--query", default="steps=20000", help="settings for both runs")
+    ap.add_argument("--warmup", type=float, default=8.0)
+    ap.add_argument("--seconds", type=float, default=40.0)
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "throughput.md"))
+    args = ap.parse_args()
+    server = StreamlitServer(Path(tempfile.gettempdir()) / "liveprop-throughput.log")
+    try:
+        time.sleep(5)  # the fork server's preload, as a real server has long done
+        n1, n2, dt = asyncio.run(in_app(server.url, args.page, args.query, args.warmup,
+                                        args.seconds))
+    finally:
+        server.stop()
+    app_rate = (n2 - n1) / dt
+    cli_rate = (n2 - n1) / headless(args.demo, args.query, n1, n2)
+    table = ("| config | in the app (1 polled session) | headless CLI | ratio |\n|---|---|---|---|\n"
+             f"| /{args.page}?{args.query}, steps {n1}-{n2} | {app_rate:.1f} steps/s | "
+             f"{cli_rate:.1f} steps/s | {app_rate / cli_rate:.0%} |\n")
+    text = (f"# In-app training throughput vs headless ({date.today()})\n\n"
+            "`bench/bench_throughput.py`: one protocol-level session polls the page while the run "
+            "trains in its worker process; the same config then trains with `python -m core "
+            "train`. Same machine, one after the other.\n\n" + table)
+    Path(args.out).write_text(text)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()

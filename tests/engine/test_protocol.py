@@ -1,0 +1,279 @@
+"""The trainer protocol (core.protocol): config fields, old names, run options and the helpers
+every trainer uses (Ticker, EvalBudget, CopyCadence, RunningMean, eval_mode)."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import ClassVar
+
+import pytest
+import torch
+
+from core.protocol import (
+    CopyCadence,
+    EvalBudget,
+    RunningMean,
+    RunOptions,
+    Ticker,
+    config_diff,
+    config_from_strings,
+    eval_mode,
+    field_specs,
+    param,
+    resolve_device,
+    resolve_keys,
+    start,
+    validate,
+)
+
+
+@dataclass(frozen=True)
+class ToyConfig:
+    steps: int = param(20, lo=1, hi=1000)
+    lr: float = param(0.1, lo=1e-4, hi=10.0, log=True)
+    mode: str = param("ok", choices=("ok", "nan", "boom"))
+    flag: bool = param(False)
+
+
+@dataclass(frozen=True)
+class RenamedConfig(RunOptions):
+    """A config after renames: ``clip`` became ``max_grad_norm``, ``width`` became ``hidden``,
+    and ``fid_every_s`` was removed."""
+
+    RETIRED_KEYS: ClassVar[tuple[str, ...]] = ("fid_every_s",)
+    max_grad_norm: float = param(1.0, lo=0.0, hi=10.0, aliases=("clip",))
+    hidden: int = param(32, lo=1, hi=512, aliases=("width", "units"))
+    device: str = param("cpu", choices=("auto", "cpu", "cuda"))  # a redeclared default
+
+
+# ------------------------------------------------------------------------------ config fields
+
+
+def test_config_parsing_and_validation():
+    cfg = config_from_strings(ToyConfig, {"steps": "50", "lr": "0.5", "flag": "true"})
+    assert cfg == ToyConfig(steps=50, lr=0.5, flag=True)
+    with pytest.raises(ValueError, match="unknown key 'stepz'.*known keys: steps"):
+        config_from_strings(ToyConfig, {"stepz": "1"})
+    with pytest.raises(ValueError, match=r"steps=5000 is out of range; allowed: int in \[1, 1000\]"):
+        config_from_strings(ToyConfig, {"steps": "5000"})
+    with pytest.raises(ValueError, match="not an integer"):
+        config_from_strings(ToyConfig, {"steps": "ten"})
+    with pytest.raises(ValueError, match="allowed: one of ok, nan, boom"):
+        config_from_strings(ToyConfig, {"mode": "maybe"})
+    with pytest.raises(ValueError, match="must be finite"):
+        validate(ToyConfig(lr=math.inf))
+    specs = {s.name: s for s in field_specs(ToyConfig)}
+    assert specs["lr"].log and specs["mode"].choices == ("ok", "nan", "boom")
+    assert config_diff(ToyConfig(), ToyConfig(lr=1.0)) == {"lr": (0.1, 1.0)}
+
+
+def test_an_old_field_name_still_sets_the_renamed_field():
+    assert config_from_strings(RenamedConfig, {"clip": "2"}).max_grad_norm == 2.0
+    assert config_from_strings(RenamedConfig, {"width": "8"}).hidden == 8
+    assert config_from_strings(RenamedConfig, {"units": "9"}).hidden == 9
+    with pytest.raises(ValueError, match=r"max_grad_norm=11.0 is out of range"):
+        config_from_strings(RenamedConfig, {"clip": "11"})  # checked under today's name
+    specs = {s.name: s for s in field_specs(RenamedConfig)}
+    assert specs["hidden"].aliases == ("width", "units")
+
+
+def test_today_s_name_wins_over_an_alias_in_either_order():
+    for values in ({"clip": "2", "max_grad_norm": "3"}, {"max_grad_norm": "3", "clip": "2"}):
+        assert config_from_strings(RenamedConfig, values).max_grad_norm == 3.0
+        resolved, dropped = resolve_keys(RenamedConfig, values)
+        assert resolved == {"max_grad_norm": "3"} and dropped == []
+
+
+def test_retired_keys_are_dropped_so_old_links_still_open():
+    resolved, dropped = resolve_keys(RenamedConfig, {"fid_every_s": "5", "width": "4", "x": "1"})
+    assert dropped == ["fid_every_s"]
+    assert resolved == {"hidden": "4", "x": "1"}  # unknown keys are left for the caller to reject
+    cfg = config_from_strings(RenamedConfig, {"fid_every_s": "5", "width": "4"})
+    assert cfg == RenamedConfig(hidden=4)
+    with pytest.raises(ValueError, match="unknown key 'x'"):
+        config_from_strings(RenamedConfig, {"x": "1"})
+    assert "RETIRED_KEYS" not in {s.name for s in field_specs(RenamedConfig)}
+
+
+# ------------------------------------------------------------------------------ run options
+
+
+def test_run_options_come_first_and_a_config_may_redeclare_a_default():
+    names = [s.name for s in field_specs(RenamedConfig)]
+    assert names[:2] == ["seed", "device"]
+    assert RenamedConfig().device == "cpu" and RunOptions().device == "auto"
+    assert config_from_strings(RenamedConfig, {"seed": "7"}).seed == 7
+    with pytest.raises(ValueError, match="seed=-1 is out of range"):
+        config_from_strings(RenamedConfig, {"seed": "-1"})
+
+
+def test_start_seeds_every_rng_and_resolves_the_device():
+    import random
+
+    import numpy as np
+
+    def draws(seed: int) -> tuple:
+        device = start(RenamedConfig(seed=seed))
+        assert device == torch.device("cpu")
+        return random.random(), float(np.random.rand()), float(torch.rand(1))
+
+    assert draws(3) == draws(3)
+    assert draws(3) != draws(4)
+    with pytest.raises(ValueError, match="unknown device"):
+        start(RenamedConfig(device="tpu"))
+
+
+def test_resolve_device():
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type in ("cpu", "cuda")
+    with pytest.raises(ValueError):
+        resolve_device("tpu")
+
+
+# ------------------------------------------------------------------------------ trainer helpers
+
+
+class FakeClock:
+    """Stands in for time.perf_counter, moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch) -> FakeClock:
+    c = FakeClock()
+    monkeypatch.setattr(time, "perf_counter", c)
+    return c
+
+
+def test_ticker_bounds_the_rate():
+    tick = Ticker(total=10_000, interval_s=0.05)
+    t0 = time.perf_counter()
+    fired = [s for s in range(1, 10_001) if tick(s)]
+    elapsed = time.perf_counter() - t0
+    assert fired[0] == 1 and fired[-1] == 10_000
+    assert len(fired) <= 2 + elapsed / 0.05 + 1
+
+
+def test_eval_budget_waits_in_proportion_to_the_cost(clock):
+    budget = EvalBudget(share=0.2, min_interval_s=1.0)
+    assert budget.due(), "the first evaluation runs at once"
+    with budget.timed():
+        clock.now += 2.0  # an evaluation of 2 s at a 20% share: wait 8 s before the next
+    assert not budget.due()
+    clock.now += 7.9
+    assert not budget.due()
+    assert budget.due(final=True), "the final snapshot always evaluates"
+    clock.now += 0.2
+    assert budget.due()
+    assert budget.spent_s == pytest.approx(2.0)
+
+
+def test_eval_budget_keeps_a_minimum_interval_for_cheap_evaluations(clock):
+    budget = EvalBudget(share=0.5, min_interval_s=3.0)
+    with budget.timed():
+        clock.now += 0.01
+    clock.now += 2.9
+    assert not budget.due()
+    clock.now += 0.2
+    assert budget.due()
+    with pytest.raises(ValueError, match="share"):
+        EvalBudget(share=0.0)
+
+
+def test_eval_budget_counts_an_evaluation_that_raised(clock):
+    budget = EvalBudget(share=0.5, min_interval_s=0.0)
+    with pytest.raises(RuntimeError), budget.timed():
+        clock.now += 1.0
+        raise RuntimeError("probe failed")
+    assert not budget.due() and budget.spent_s == pytest.approx(1.0)
+
+
+def test_copy_cadence_copies_the_first_then_every_interval_and_always_the_final(clock):
+    model = torch.nn.Linear(2, 1)
+    copies = CopyCadence(every_s=5.0)
+    first = copies(model)
+    assert first is not None and first is not model
+    assert not first.training and not any(p.requires_grad for p in first.parameters())
+    clock.now += 4.0
+    assert copies(model) is None
+    assert copies(model, final=True) is not None
+    clock.now += 4.0
+    assert copies(model) is None, "the final copy restarted the interval"
+    clock.now += 1.5
+    assert copies(model) is not None
+
+
+def test_copy_cadence_zero_copies_the_final_snapshot_only(clock):
+    copies = CopyCadence(every_s=0)
+    model = torch.nn.Linear(2, 1)
+    assert copies(model) is None
+    clock.now += 100
+    assert copies(model) is None
+    copy = copies(model, final=True)
+    assert torch.equal(copy.weight, model.weight) and copy.weight is not model.weight
+
+
+def test_running_mean_of_floats_and_tensors():
+    mean = RunningMean()
+    assert mean.pop() == {}
+    loss = torch.tensor(1.0, requires_grad=True)
+    mean.add(loss=loss * 2, acc=0.5)
+    mean.add(loss=torch.tensor(4.0), acc=1.0)
+    mean.add(loss=3)
+    out = mean.pop()
+    assert out == {"loss": pytest.approx(3.0), "acc": pytest.approx(0.75)}
+    assert all(type(v) is float for v in out.values())
+    assert mean.pop() == {}, "pop starts afresh"
+    mean.add(acc=0.25)
+    assert mean.pop() == {"acc": 0.25}, "names without a value since the last pop are left out"
+
+
+def test_running_mean_does_not_keep_the_graph_or_alias_the_first_tensor():
+    mean = RunningMean()
+    first = torch.tensor(2.0)
+    mean.add(loss=first)
+    mean.add(loss=torch.tensor(4.0))
+    assert first.item() == 2.0, "adding must not change a tensor the trainer still holds"
+    w = torch.ones(1, requires_grad=True)
+    mean.add(loss=(w * 3).sum())
+    assert mean.pop()["loss"] == pytest.approx(3.0)
+
+
+class Net(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = torch.nn.Linear(2, 2)
+        self.norm = torch.nn.BatchNorm1d(2)  # frozen: kept in eval mode while the rest trains
+
+
+def test_eval_mode_disables_grad_and_restores_each_model_s_mode():
+    a, b = Net(), torch.nn.Linear(2, 1)
+    a.train()
+    a.norm.eval()  # mixed modes inside one model
+    b.eval()
+    with eval_mode(a, b):
+        assert not a.training and not a.body.training and not b.training
+        assert not torch.is_grad_enabled()
+        y = a.body(torch.ones(1, 2))
+        assert not y.requires_grad
+    assert torch.is_grad_enabled()
+    assert a.training and a.body.training and not a.norm.training, "mixed modes restored"
+    assert not b.training
+
+
+def test_eval_mode_restores_modes_after_an_error_and_can_keep_grad():
+    m = torch.nn.Linear(2, 1).train()
+    with pytest.raises(RuntimeError), eval_mode(m):
+        raise RuntimeError("boom")
+    assert m.training and torch.is_grad_enabled()
+    with eval_mode(m, no_grad=False):
+        assert not m.training and torch.is_grad_enabled()
+        assert m(torch.ones(1, 2)).requires_grad
+    assert m.training
