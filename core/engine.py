@@ -173,6 +173,7 @@ class Run:
         self.history: list[dict[str, float]] = []
         self.latest: Snapshot | None = None
         self.model: Any = None  # the newest model copy any snapshot carried (see CopyCadence)
+        self.model_step = 0  # the step of that copy
         self.from_cache = False
         self.created = self.last_seen = time.time()
         self.queue_position = 0
@@ -279,7 +280,7 @@ class Run:
             self.latest = snap
             self.size_bytes = nbytes
             if snap.model is not None:
-                self.model = snap.model
+                self.model, self.model_step = snap.model, snap.step
 
     def _end(self, state: str, message: str = "", tb: str = "") -> None:
         if self.state in RunState.ENDED:
@@ -378,7 +379,7 @@ class RunCache:
             return False
         with run._lock:
             run.history, run.latest = list(hit[0]), hit[1]
-            run.model = hit[1].model
+            run.model, run.model_step = hit[1].model, hit[1].step
         run.from_cache = True
         run.state = RunState.DONE
         run._settled.set()
@@ -435,11 +436,15 @@ class RunPool:
         self._thread.start()
 
     # -- the API the pages use ---------------------------------------------------------------
-    def submit(self, run: Run) -> Run:
+    def submit(self, run: Run, make_room: bool = False) -> Run:
         """Queue ``run`` (new or paused) for training; returns it.
 
+        With ``make_room``, a session at its limit of alive runs pauses its oldest run that no
+        other session watches (its runs on pages it has left) instead of being refused.
+
         Raises:
-            BudgetError: when the run's session already has ``runs_per_session`` alive runs.
+            BudgetError: when the run's session already has ``runs_per_session`` alive runs
+                (and none could be paused to make room).
         """
         run.pool = self
         if self.cache is not None and run.handle is None and self.cache.adopt(run):
@@ -447,6 +452,14 @@ class RunPool:
         with self._lock:
             mine = [r for r in self._runs.values()
                     if r.owner == run.owner and r.alive and r is not run and run.owner]
+            if make_room and len(mine) >= self.limits.runs_per_session:
+                own = sorted((r for r in mine if r.watchers <= {run.owner}), key=lambda r: r.id)
+                for r in own[:len(mine) - self.limits.runs_per_session + 1]:
+                    r.message = ("Paused to make room for your newer run (a visitor may train "
+                                 f"{self.limits.runs_per_session} at once); press Resume to "
+                                 "continue.")
+                    self.pause(r)
+                    mine.remove(r)
             if len(mine) >= self.limits.runs_per_session:
                 raise BudgetError(
                     f"You already have {len(mine)} runs training or waiting, the most one "

@@ -109,6 +109,18 @@ def _demo_and_config(demo_name: str, run: str) -> tuple[Any, Any]:
     return demo, config_from_strings(demo.config_cls, _pairs(run))
 
 
+def canonical_run(demo_name: str, run: str) -> str:
+    """``run`` as :func:`run_name` writes it (a ``.pt`` path as it is), so that equal settings
+    written differently (order, spaces, earlier field names) compare equal.
+
+    Raises:
+        ValueError: as :func:`check_run`.
+    """
+    if _is_file(run):
+        return run.strip()
+    return run_name(_demo_and_config(demo_name, run)[1])
+
+
 def check_run(demo_name: str, run: str) -> None:
     """Check a run's settings before anything is trained (a ``.pt`` path is checked when it is
     obtained). Earlier field names (``param(aliases=...)``) are accepted.

@@ -156,7 +156,7 @@ def _default_kind(spec: FieldSpec, choices: list | None) -> tuple[str, list | No
         return "select_slider", _log_options(spec)
     if spec.lo is not None and spec.hi is not None:
         return "slider", None
-    return "number", None
+    return ("text" if spec.type is str else "number"), None
 
 
 def _draw_widget(kind: str, spec: FieldSpec, label: str, key: str, help: str | None,  # noqa: A002
@@ -182,6 +182,8 @@ def _draw_widget(kind: str, spec: FieldSpec, label: str, key: str, help: str | N
         step = spec.step if spec.step is not None else (1 if spec.type is int else None)
         return st.slider(label, min_value=spec.type(spec.lo), max_value=spec.type(spec.hi),
                          step=step, key=key, help=help, **kwargs)
+    if kind == "text":
+        return st.text_input(label, key=key, help=help, **kwargs)
     return st.number_input(label, key=key, help=help, step=1 if spec.type is int else None,
                            **kwargs)
 
@@ -214,8 +216,15 @@ class ConfigForm:
         return f"{self.page}.{name}"
 
     def _owns(self, key: str) -> bool:
-        """True for the URL keys this form reads and writes."""
-        return key.startswith(self.url_prefix) if self.url_prefix else "." not in key
+        """True for the URL keys this form reads and writes: its fields (and their earlier
+        names), or every key with its ``url_prefix``; other keys (another form's, a page-level
+        :func:`url_choice`) are left as they are."""
+        if self.url_prefix:
+            return key.startswith(self.url_prefix)
+        if key in self.specs:
+            return True
+        resolved, dropped = resolve_keys(self.cls, {key: ""})
+        return bool(dropped) or next(iter(resolved)) in self.specs
 
     def _own_query(self) -> dict[str, str]:
         n = len(self.url_prefix)
@@ -258,7 +267,8 @@ class ConfigForm:
         """Draw one field's widget where the caller is (sidebar, column, expander...).
 
         ``kind`` forces a widget type: ``"slider"``, ``"select_slider"``, ``"selectbox"``,
-        ``"radio"``, ``"segmented"``, ``"toggle"``, ``"number"``. ``options`` narrows the
+        ``"radio"``, ``"segmented"``, ``"toggle"``, ``"number"``, ``"text"`` (the default for a
+        string field without choices). ``options`` narrows the
         choices shown. Returns the value.
         """
         spec = self.specs[name]
@@ -340,6 +350,28 @@ class ConfigForm:
             st.warning(plain(n), icon=":material/link_off:")
 
 
+def url_choice(label: str, options: Sequence[str], key: str, url_key: str,
+               format_func: Callable[[str], str] | None = None) -> str:
+    """A page-level choice that is not a config field (which lab, which view), drawn as a
+    segmented control and kept in the URL as ``?url_key=option`` (the first option, the
+    default, is left out), so a link opens the same view. A value from a link that is not an
+    option is ignored."""
+    seen = f"_liveprop_url_choice.{key}"
+    linked = st.query_params.get(url_key)
+    if linked in options and st.session_state.get(seen) != linked:
+        st.session_state[key] = linked
+    value = st.segmented_control(label, list(options), default=options[0], key=key,
+                                 format_func=format_func or str,
+                                 label_visibility="collapsed") or options[0]
+    st.session_state[seen] = value
+    if value != options[0]:
+        if st.query_params.get(url_key) != value:
+            st.query_params[url_key] = value
+    elif url_key in st.query_params:
+        del st.query_params[url_key]
+    return value
+
+
 # ------------------------------------------------------------------------------ run panel
 
 
@@ -360,6 +392,11 @@ class RunView:
     def model(self) -> Any:
         """The newest frozen model copy of the run (snapshots carry one only now and then)."""
         return self.run.model if self.run is not None else None
+
+    @property
+    def model_step(self) -> int:
+        """The training step of :attr:`model`."""
+        return self.run.model_step if self.run is not None else 0
 
 
 def _label(run: Run, reference: Any) -> str:
@@ -502,7 +539,7 @@ def _start(pool: RunPool, runs: list[Run], current: Run | None, demo: Demo, conf
     if run is None or run in runs:
         run = Run(demo, config, session=session)
         try:
-            pool.submit(run)
+            pool.submit(run, make_room=True)
         except BudgetError as e:
             st.warning(plain(str(e)), icon=":material/block:")
             return current

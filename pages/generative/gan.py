@@ -19,11 +19,12 @@ from ui.charts import (
     show_chart,
     show_image,
 )
-from ui.live import ConfigForm, RunView, run_panel
+from ui.live import ConfigForm, RunView, run_panel, url_choice
 
 PAGE = "gan"
 PAGE_2D = "gan2d"
-LABS = ("Images (DCGAN)", "2-D mode-collapse lab")
+LABS = ("dcgan", "2d")  # ?lab=2d opens the mode-collapse lab
+LAB_NAMES = {"dcgan": "Images (DCGAN)", "2d": "2-D mode-collapse lab"}
 
 page_header(
     "GAN: generative adversarial networks",
@@ -42,8 +43,7 @@ page_header(
     "watch the purple points gather on a few modes while *modes covered* drops.",
 )
 
-lab = st.segmented_control("Lab", LABS, default=LABS[0], key=f"{PAGE}.lab",
-                           label_visibility="collapsed") or LABS[0]
+lab = url_choice("Lab", LABS, key=f"{PAGE}.lab", url_key="lab", format_func=LAB_NAMES.get)
 
 
 # ================================================================== DCGAN on images

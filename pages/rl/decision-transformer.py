@@ -9,7 +9,7 @@ import streamlit as st
 from core import handoff
 from core.registry import get_demo
 from core.rl import decision_transformer as dt
-from ui.charts import MARGIN, PALETTE, line_chart, metric_row, page_header, show_chart
+from ui.charts import MARGIN, PALETTE, line_chart, metric_row, page_header, plain, show_chart
 from ui.live import ConfigForm, RunView, run_panel
 from ui.pages import page
 
@@ -74,9 +74,8 @@ with st.sidebar:
     form.widget("steps", kind="select_slider",
                 options=[100, 300, 500, 1000, 1500, 2000, 3000, 5000, 10000])
     st.header("Evaluation")
-    targets_text = st.text_input("Target returns (comma separated)", form.current("targets"),
-                                 key=f"{PAGE}.targets_text",
-                                 help="the returns to ask the model for, e.g. 50,150,300,500")
+    targets_text = form.widget("targets", label="Target returns (comma separated)", kind="text",
+                               help="the returns to ask the model for, e.g. 50,150,300,500")
     form.widget("eval_episodes")
     with st.expander("Seed and device"):
         form.widget("seed", kind="number")
@@ -87,16 +86,26 @@ try:
     dt.parse_targets(targets_text)
 except ValueError as e:
     problem = f"Target returns can't be used: {e}."
-if problem:
-    st.error(problem + " Using the previous valid targets.", icon=":material/error:")
-    targets_text = form.current("targets")
+if problem:  # the text is the user's: shown as typed
+    st.error(plain(problem) + " Using the last valid targets.", icon=":material/error:")
+    targets_text = st.session_state.get(f"{PAGE}.targets_valid", dt.DtConfig().targets)
+else:
+    st.session_state[f"{PAGE}.targets_valid"] = targets_text
 cfg = form.config(targets=targets_text)  # bad settings show, use defaults
+def is_finished(run: str) -> bool:
+    """True when a finished DQN run has these settings, however they are written."""
+    try:
+        return handoff.canonical_run(dt.DQN_DEMO, run) in finished
+    except ValueError:
+        return False
+
+
 if cfg.source == "dqn":
-    if cfg.dqn_run in finished:
+    if is_finished(cfg.dqn_run):
         st.caption("The dataset is played by checkpoints of a DQN run finished on the "
                    "**DQN** page (one per evaluation there, picked from its worst to its best).")
     else:
-        st.caption(f"No finished DQN run with the settings `{cfg.dqn_run or 'defaults'}` yet: "
+        st.caption(f"No finished DQN run with the settings {plain(cfg.dqn_run or 'defaults')} yet: "
                    "**Train** first trains it (about a minute), then plays its checkpoints. "
                    "Runs you finish on the DQN page appear in the *DQN run* list.")
         st.page_link(page("dqn").file, label="Train a DQN run on the DQN page",
@@ -159,7 +168,7 @@ def render(view: RunView) -> None:
                                 key=f"{PAGE}.data_preview")
             else:
                 st.info("Press **Train**: " + ("the finished DQN run's checkpoints play the "
-                        "episodes" if c.dqn_run in finished else "the DQN run is trained first") +
+                        "episodes" if is_finished(c.dqn_run) else "the DQN run is trained first") +
                         ", then the dataset's returns appear here.")
         with right:
             st.markdown(
@@ -188,7 +197,7 @@ def render(view: RunView) -> None:
                         key=f"{PAGE}.loss")
         st.plotly_chart(dataset_figure(art["dataset_returns"]), key=f"{PAGE}.data")
     with right:
-        st.plotly_chart(target_figure(art["eval"], m, targets), key=f"{PAGE}.targets")
+        st.plotly_chart(target_figure(art["eval"], m, targets), key=f"{PAGE}.targets_chart")
         if art.get("phase") == "training":
             st.caption("The evaluation starts when training ends; one point per target return.")
         elif len(art["eval"]):

@@ -120,13 +120,7 @@ def gate_figure(gates: np.ndarray, steps: list[str], layer: int) -> go.Figure:
 
 def current_model(view: RunView):
     """The newest frozen model of the current run (snapshots carry one every few seconds)."""
-    slot = f"{PAGE}._model"
-    if view.run is None:
-        return None
-    if view.latest is not None and view.latest.model is not None:
-        st.session_state[slot] = (view.run.id, view.latest.model)
-    held = st.session_state.get(slot)
-    return held[1] if held and held[0] == view.run.id else None
+    return view.model
 
 
 def ask_panel(view: RunView) -> None:

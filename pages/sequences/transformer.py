@@ -202,13 +202,7 @@ def preview(c: tx.TransformerConfig) -> tx.Preview:
 def current_model(view: RunView) -> tuple[tx.GPT | None, int]:
     """The newest frozen model of the current run and its step (snapshots carry one every
     second or so)."""
-    slot = f"{PAGE}._model"
-    if view.run is None:
-        return None, 0
-    if view.latest is not None and view.latest.model is not None:
-        st.session_state[slot] = (view.run.id, view.latest.model, view.latest.step)
-    held = st.session_state.get(slot)
-    return (held[1], held[2]) if held and held[0] == view.run.id else (None, 0)
+    return view.model, view.model_step
 
 
 def render_preview(view: RunView) -> None:

@@ -223,3 +223,16 @@ def test_an_unknown_backend_names_the_variable(monkeypatch):
     monkeypatch.setenv("LIVEPROP_BACKEND", "quantum")
     with pytest.raises(ValueError, match="LIVEPROP_BACKEND"):
         make_executor()
+
+
+def test_a_session_at_its_limit_pauses_its_oldest_unshared_run_to_make_room():
+    pool = RunPool(limits=Limits(max_workers=2, runs_per_session=2), executor=None)
+    try:
+        old = [pool.submit(Run(TOY, ToyConfig(steps=10**6, step_s=0.01, tag=i), session="a"))
+               for i in range(2)]
+        new = pool.submit(Run(TOY, ToyConfig(steps=5, tag=9), session="a"), make_room=True)
+        assert old[0].wait(5) and old[0].state == RunState.PAUSED
+        assert "make room" in old[0].message and old[1].alive
+        assert new.wait(30) and new.state == RunState.DONE
+    finally:
+        pool.shutdown()

@@ -30,7 +30,7 @@ def test_gan_page_dcgan_and_latent_walk(clean_streamlit):
 
 def test_gan_page_mode_collapse_lab(clean_streamlit):
     at = open_page("gan")
-    at.get("button_group")[0].set_value("2-D mode-collapse lab").run()
+    at.get("button_group")[0].set_value("2d").run()
     assert not at.exception, at.exception
     # the DCGAN view has no Plotly preview, so the lab is this session's first Plotly paint:
     # its controls come first, its chart with the browser's next poll
@@ -62,3 +62,21 @@ def test_old_gan_links_still_open_their_settings(clean_streamlit):
     assert at.select_slider(key="gan.d_channels").value == 48
     assert at.query_params["g_channels"] in ("16", ["16"]) and "g_width" not in at.query_params
     assert "fid_every_s" not in at.query_params
+
+
+def test_a_link_opens_the_mode_collapse_lab_with_its_settings(clean_streamlit):
+    """The lab is a page-level choice in the URL (?lab=2d) beside the lab's own settings."""
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import ROOT
+    from ui.pages import page
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.query_params.update({"lab": "2d", "steps": "300"})
+    at.run()
+    at.switch_page(page("gan").file)
+    at.run()
+    assert not at.exception, at.exception
+    assert at.select_slider(key="gan2d.steps").value == 300, "the lab's settings were dropped"
+    q = {k: (v[0] if isinstance(v, list) else v) for k, v in at.query_params.items()}
+    assert q.get("lab") == "2d" and q.get("steps") == "300"

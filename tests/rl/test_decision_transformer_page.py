@@ -9,7 +9,7 @@ def test_dt_page_trains_and_evaluates(clean_streamlit):
     assert page_charts(at), "the dataset's returns are shown before any run"
     at.slider(key="decision-transformer.n_episodes").set_value(40)
     at.select_slider(key="decision-transformer.steps").set_value(100)
-    at.text_input(key="decision-transformer.targets_text").set_value("50,500")
+    at.text_input(key="decision-transformer.targets").set_value("50,500")
     at.slider(key="decision-transformer.eval_episodes").set_value(2)
     at.run()
     assert not at.error
@@ -20,7 +20,7 @@ def test_dt_page_trains_and_evaluates(clean_streamlit):
 
 def test_dt_page_rejects_bad_targets(clean_streamlit):
     at = open_page("decision-transformer")
-    at.text_input(key="decision-transformer.targets_text").set_value("lots, please")
+    at.text_input(key="decision-transformer.targets").set_value("lots, please")
     at.run()
     assert not at.exception
     assert any("Target returns can't be used" in e.value for e in at.error)
@@ -45,7 +45,7 @@ def test_dt_page_uses_a_finished_dqn_run(clean_streamlit):
     assert pick.value == run, "the newest finished DQN run is preselected"
     at.slider(key="decision-transformer.n_episodes").set_value(20)
     at.select_slider(key="decision-transformer.steps").set_value(100)
-    at.text_input(key="decision-transformer.targets_text").set_value("50,500")
+    at.text_input(key="decision-transformer.targets").set_value("50,500")
     at.slider(key="decision-transformer.eval_episodes").set_value(1)
     at.run()
     assert not at.exception and not at.error
