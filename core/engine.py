@@ -24,7 +24,6 @@ import os
 import pickle
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -686,5 +685,3 @@ class RunPool:
         run._end(RunState.STOPPED, message)
         self._wake.set()
 
-
-Clock = Callable[[], float]

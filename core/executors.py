@@ -189,9 +189,6 @@ class ThreadExecutor:
     def launch(self, demo: Demo, config: Any, emit: EventSink) -> Handle:
         return ThreadHandle(demo, config, emit)
 
-    def shutdown(self) -> None:
-        pass
-
 
 # ------------------------------------------------------------------------------ processes
 
@@ -291,7 +288,7 @@ class ProcessHandle(Handle):
                 data = self.conn.recv_bytes()
             except (EOFError, OSError):
                 break
-            try:
+            try:  # written by this run's own worker process (our code), never by a visitor
                 kind, payload = pickle.loads(data)
             except Exception as e:  # a snapshot the page cannot read: end the run plainly
                 self.emit(END, Ended("error", f"a snapshot could not be read ({e})"))
@@ -354,9 +351,6 @@ class ProcessExecutor:
 
     def launch(self, demo: Demo, config: Any, emit: EventSink) -> Handle:
         return ProcessHandle(demo, config, emit, self.threads)
-
-    def shutdown(self) -> None:
-        pass
 
 
 def warm_up() -> None:

@@ -29,9 +29,11 @@ Kinds and their payloads:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import threading
+import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,20 +163,41 @@ def publish(kind: str, demo_name: str, config: Any, payload: Any) -> None:
     tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
     torch.save({"kind": kind, "demo": demo_name, "run": run, "payload": payload}, tmp)
     os.replace(tmp, path)
+    _touch_newest(path)
     with _LOCK:
         files = sorted(path.parent.glob("*.pt"), key=_mtime, reverse=True)
         for old in files[STORE_SIZE:]:
             old.unlink(missing_ok=True)
 
 
-def _mtime(p: Path) -> float:
+def _touch_newest(path: Path) -> None:
+    """Make ``path`` the most recent file of its folder (file clocks tick in milliseconds, so
+    two writes in a row can share a time)."""
+    newest = max((f.stat().st_mtime_ns for f in path.parent.glob("*.pt") if f != path),
+                 default=0)
+    ns = max(time.time_ns(), newest + 1000)
+    os.utime(path, ns=(ns, ns))
+
+
+def _mtime(p: Path) -> int:
     try:
-        return p.stat().st_mtime
+        return p.stat().st_mtime_ns
     except OSError:
-        return 0.0
+        return 0
 
 
 def _read(path: Path) -> Export | None:
+    """The export in ``path`` (read once per version of the file: pages list the finished
+    runs on every rerun), or None for a file being replaced or damaged."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return _read_version(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=64)
+def _read_version(path: Path, mtime_ns: int, size: int) -> Export | None:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
         return Export(obj["kind"], obj["demo"], obj["run"], obj["payload"])
@@ -225,7 +248,7 @@ def obtain_steps(kind: str, demo_name: str, run: str) -> Generator[Snapshot, Non
     path = _file(kind, demo_name, run_name(config))
     hit = _read(path) if path.exists() else None
     if hit is not None:
-        os.utime(path)  # most recently used
+        _touch_newest(path)  # most recently used
         return hit.payload
     payload = yield from _train(kind, demo, config)
     publish(kind, demo_name, config, payload)

@@ -19,8 +19,6 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.blocks.images import image_grid  # noqa: F401  (re-exported until pages import it from core)
-
 MARGIN = {"l": 10, "r": 10, "t": 40, "b": 10}
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
            "#7f7f7f", "#bcbd22", "#17becf"]
