@@ -24,6 +24,7 @@ import os
 import pickle
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -94,8 +95,9 @@ class Limits:
     paused_bytes: int = 2048 * MB  # LIVEPROP_PAUSED_MB: memory of paused runs
     paused_idle_s: float = 900.0  # LIVEPROP_PAUSED_IDLE_S: a paused run is dropped after this
     idle_timeout_s: float = 600.0  # a training run nobody polls is paused after this
+    closed_grace_s: float = 15.0  # ... or after this, once every session watching it has closed
     stop_grace_s: float = 1.5  # a run that does not pause within this is terminated
-    estimate_after_s: float = 2.0  # the time estimate is trusted after this much training
+    estimate_after_s: float = 10.0  # the time estimate is trusted after this much training
 
     @classmethod
     def from_env(cls) -> Limits:
@@ -183,6 +185,7 @@ class Run:
         self.trained_s = 0.0  # seconds spent training so far (pauses and queueing excluded)
         self._running_since: float | None = None
         self._fraction: tuple[int, int | None] = (0, None)  # (step, total) of the newest report
+        self._pace: collections.deque[tuple[float, float]] = collections.deque(maxlen=256)
         self.handle: Handle | None = None
         self.pool: RunPool | None = None
         self._pause_asked = 0.0
@@ -219,11 +222,23 @@ class Run:
 
     @property
     def eta_s(self) -> float | None:
-        """Estimated seconds left, from the training time and progress so far."""
+        """Estimated seconds left: the remaining fraction at :meth:`recent_pace` (at the
+        average pace so far until there is one)."""
         p = self.progress
         if p <= 0 or p >= 1:
             return None
-        return self.training_seconds() * (1 - p) / p
+        rate = self.recent_pace() or p / max(self.training_seconds(), 1e-9)
+        return (1 - p) / rate
+
+    def recent_pace(self) -> float | None:
+        """Progress per training second since half the training time so far (at least 1 s of
+        it), so start-up work (data, a first evaluation) is not taken as the pace of every later
+        step; None until there is such a stretch."""
+        t, p = self.training_seconds(), self.progress
+        for t0, p0 in self._pace:
+            if t0 >= t / 2:
+                return (p - p0) / (t - t0) if t - t0 > 1.0 and p > p0 else None
+        return None
 
     def _clock(self, running: bool) -> None:
         now = time.monotonic()
@@ -266,6 +281,9 @@ class Run:
     # -- events from the executor ------------------------------------------------------------
     def _record(self, snap: Snapshot, nbytes: int) -> None:
         self._fraction = (snap.step, snap.total_steps)
+        t = self.training_seconds()
+        if not self._pace or t - self._pace[-1][0] >= 0.5:
+            self._pace.append((t, self.progress))
         self.phase = snap.phase
         if snap.heartbeat:
             return
@@ -402,10 +420,14 @@ class RunPool:
     * The cores are shared among the runs training now (each gets ``cores // training`` torch
       threads, at least one), updated as runs start and end.
     * Budgets: a session may have ``runs_per_session`` queued or training runs; a run whose
-      estimated total time (from its own progress after ``estimate_after_s`` of training)
+      estimated total time (its training time so far plus :attr:`Run.eta_s`, the pace since
+      half that time, judged after ``estimate_after_s`` of training)
       exceeds ``max_run_s``, or whose process exceeds ``max_run_bytes``, is stopped with a
       sentence giving the estimate and the limit; paused runs are dropped after
       ``paused_idle_s`` and, oldest first, when they hold more than ``paused_bytes``.
+    * A run nobody polls is paused after ``idle_timeout_s`` (its session may be on another
+      page), or after ``closed_grace_s`` once ``session_alive`` (set by the app) says every
+      session watching it has closed; a queued run of closed sessions leaves the queue.
     * Pausing is cooperative; a run that does not pause within ``stop_grace_s`` is terminated
       and marked stopped with its history kept.
     * With a ``cache``, a run whose config finished before completes at once from it.
@@ -413,7 +435,8 @@ class RunPool:
 
     def __init__(self, max_workers: int | None = None, cache: RunCache | None = None,
                  idle_timeout_s: float | None = None, limits: Limits | None = None,
-                 executor: Any = None) -> None:
+                 executor: Any = None,
+                 session_alive: Callable[[str], bool] | None = None) -> None:
         limits = limits or Limits.from_env()
         overrides = {k: v for k, v in (("max_workers", max_workers),
                                         ("idle_timeout_s", idle_timeout_s)) if v is not None}
@@ -421,6 +444,7 @@ class RunPool:
                                 **overrides})
         self.max_workers = self.limits.max_workers
         self.cache = cache
+        self.session_alive = session_alive
         self.executor = executor or make_executor()
         # the cores the runs share: this machine's, or the cluster's for a remote executor
         self.cores = getattr(self.executor, "cores", None) or os.cpu_count() or 1
@@ -635,7 +659,11 @@ class RunPool:
             runs = list(self._runs.values())
         paused = []
         for r in runs:
-            if r.state == RunState.RUNNING:
+            if (r.state in (RunState.RUNNING, RunState.QUEUED) and not r._pause_asked
+                    and self._abandoned(r, now)):
+                r.message = "Paused because its page was closed; press Resume to continue."
+                self.pause(r)
+            elif r.state == RunState.RUNNING:
                 self._enforce_running(r, now)
             elif r.state == RunState.PAUSED and r.handle is not None:
                 if now - r.paused_at > lim.paused_idle_s:
@@ -652,6 +680,16 @@ class RunPool:
                           "the longest); train again to start afresh.")
             total -= s
 
+    def _abandoned(self, r: Run, now: float) -> bool:
+        """Every session watching ``r`` has closed (and it was not polled for a grace time)."""
+        alive = self.session_alive
+        if alive is None or not r.watchers or now - r.last_seen <= self.limits.closed_grace_s:
+            return False
+        try:
+            return not any(alive(s) for s in list(r.watchers))
+        except Exception:  # a liveness hook that fails must not stop the scheduler
+            return False
+
     def _enforce_running(self, r: Run, now: float) -> None:
         lim = self.limits
         if r._pause_asked and time.monotonic() - r._pause_asked > lim.stop_grace_s:
@@ -663,9 +701,9 @@ class RunPool:
             self.pause(r)
             return
         trained = r.training_seconds()
-        if (lim.max_run_s and trained >= lim.estimate_after_s and r.progress > 0
-                and not r.from_cache):
-            estimate = trained / r.progress
+        pace = r.recent_pace() if trained >= lim.estimate_after_s else None
+        if lim.max_run_s and pace and not r.from_cache:
+            estimate = trained + (1 - r.progress) / pace
             if estimate > lim.max_run_s * 1.1:
                 self._drop(r, f"This run would take about {_fmt_duration(estimate)} on this "
                               f"server; a run here may take at most {_fmt_duration(lim.max_run_s)}."

@@ -132,6 +132,16 @@ def test_charts_follow_the_controls_unasked(browser, server):
     page.close()
 
 
+PROGRESS = re.compile(r"^(Training · |Done · )")
+
+
+def run_status(page) -> str:
+    """The lines of the page that say what its run is doing (for failure messages)."""
+    text = page.locator("[data-testid='stMain']").inner_text(timeout=5_000)
+    keys = ("Training", "Waiting", "Stopped", "Paused", "Done", "Dropped", "would take", "error")
+    return " | ".join(line for line in text.splitlines() if any(k in line for k in keys))[:600]
+
+
 @pytest.mark.parametrize("info", existing_pages(), ids=lambda p: p.url_path)
 def test_page_trains_in_the_browser(browser, server, info):
     page = browser.new_page(viewport={"width": 1400, "height": 2000})  # tall: charts in the shot
@@ -139,21 +149,24 @@ def test_page_trains_in_the_browser(browser, server, info):
     assert_app_shell(page, info.title)
     page.locator(PREVIEW).first.wait_for(timeout=60_000)  # something shows before training
     page.get_by_role("button", name="Train", exact=True).first.click()
-    progress = page.get_by_text(re.compile(r"^(Training · step \d+|Done · )"))
-    progress.first.wait_for(timeout=90_000)
+    progress = page.get_by_text(PROGRESS)
+    try:
+        progress.first.wait_for(timeout=90_000)
+    except Exception:
+        pytest.fail(f"no training progress 90 s after Train; the page says: {run_status(page)}")
     first = progress.first.inner_text()
     deadline = time.time() + 60
     while time.time() < deadline:  # the live view updates: the step count moves or it finishes
-        now = page.get_by_text(re.compile(r"^(Training · step \d+|Done · )")).first.inner_text()
+        now = progress.first.inner_text() if progress.count() else run_status(page)
         if now != first or now.startswith("Done"):
             break
         time.sleep(0.5)
     else:
-        pytest.fail(f"progress did not move from {first!r}")
+        pytest.fail(f"progress did not move from {first!r}; the page says: {run_status(page)}")
+    assert PROGRESS.match(now), f"training did not go on: {run_status(page)}"
     time.sleep(1.5)
     page.locator(VISUALS).first.wait_for(timeout=30_000)  # charts are there (not mid-redraw)
     assert page.locator("[data-testid='stException']").count() == 0, \
         page.locator("[data-testid='stException']").first.inner_text()[:300]
     page.screenshot(path=str(OUT / f"{info.url_path}.png"), full_page=True)
     page.close()
-

@@ -79,7 +79,17 @@ def get_pool() -> RunPool:
         cache: Any = RayRunCache(max_bytes=limits.cache_bytes)
     else:
         cache = RunCache(max_bytes=limits.cache_bytes)
-    return RunPool(cache=cache, limits=limits, executor=executor)
+    return RunPool(cache=cache, limits=limits, executor=executor, session_alive=session_alive)
+
+
+def session_alive(session: str) -> bool:
+    """Whether the browser session ``session`` is still connected (a closed tab is not).
+    Outside a Streamlit server (tests, scripts) every session counts as alive."""
+    from streamlit import runtime
+
+    if not runtime.exists():
+        return True
+    return runtime.get_instance().is_active_session(session)
 
 
 def session_id() -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from core.engine import Run, RunCache, RunPool, RunState, default_workers
+from core.engine import Limits, Run, RunCache, RunPool, RunState, default_workers
 from core.protocol import Demo, Snapshot, Ticker, param
 
 
@@ -142,6 +142,28 @@ def test_idle_runs_pause_themselves():
     run = pool.submit(Run(TOY, ToyConfig(steps=1000, slow=0.01)))
     _wait(run, 10)
     assert run.state == RunState.PAUSED and "nobody was watching" in run.message
+
+
+def test_runs_of_closed_tabs_pause_and_leave_the_queue():
+    open_sessions = {"open", "both"}
+    pool = RunPool(limits=Limits(max_workers=1, closed_grace_s=0.2),
+                   session_alive=lambda s: s in open_sessions)
+    mine = pool.submit(Run(TOY, ToyConfig(steps=1000, slow=0.01), session="closed"))
+    queued = pool.submit(Run(TOY, ToyConfig(steps=999, slow=0.01), session="closed"))
+    shared = pool.submit(Run(TOY, ToyConfig(steps=998, slow=0.01), session="closed"))
+    shared.watchers.add("both")
+    _wait(mine, 10)
+    _wait(queued, 10)
+    assert mine.state == RunState.PAUSED and "page was closed" in mine.message
+    assert queued.state == RunState.PAUSED and queued.step == 0
+    deadline = time.time() + 10
+    while shared.step == 0 and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    assert shared.state == RunState.RUNNING, "a session still watches it: it trains on"
+    open_sessions.discard("both")
+    _wait(shared, 10)
+    assert shared.state == RunState.PAUSED
 
 
 def test_cancel_queued_run():

@@ -169,6 +169,20 @@ def test_a_run_estimated_over_the_time_budget_is_stopped_with_the_estimate():
         pool.shutdown()
 
 
+def test_start_up_work_does_not_count_as_the_pace_of_later_steps():
+    """A 3 s start-up phase, then 300 quick steps: the estimate follows the quick steps, so the
+    run is not stopped for a budget it keeps."""
+    pool = RunPool(limits=Limits(max_workers=1, max_run_s=10.0, estimate_after_s=1.0),
+                   executor=None)
+    try:
+        run = pool.submit(Run(TOY, ToyConfig(steps=300, block_s=3.0, step_s=0.01), session="a"))
+        assert wait_for(lambda: run.step > 100, 60)
+        assert run.eta_s is not None and run.eta_s < 5.0, run.eta_s
+        assert run.wait(60) and run.state == RunState.DONE, run.message
+    finally:
+        pool.shutdown()
+
+
 def test_a_paced_run_holds_no_training_slot():
     pool = RunPool(limits=Limits(max_workers=1), executor=None)
     try:
