@@ -39,6 +39,7 @@ def test_digits():
 def test_offline_downloadable_sets_fall_back_with_a_note(monkeypatch, tmp_path):
     monkeypatch.setenv("LIVEPROP_OFFLINE", "1")
     monkeypatch.setenv("LIVEPROP_DATA", str(tmp_path))
+    monkeypatch.setattr(data, "SYSTEM_DIRS", {})  # no dataset-fashion-mnist package either
     data.clear_cache()
     d = data.load_images("fashion_mnist", "train")
     assert d.name == "mnist" and d.requested == "fashion_mnist"
@@ -91,3 +92,32 @@ def test_real_mnist_test_set_from_shared_data():
     d = data.load_mnist_idx(root / "MNIST")
     assert d.x.shape == (10000, 1, 28, 28)
     assert np.bincount(d.y.numpy()).min() > 800
+
+
+def test_fashion_mnist_from_the_system_package_folder_offline(monkeypatch, tmp_path):
+    """The Debian/Ubuntu package's folder holds the four IDX .gz files; the shared copy has the
+    same files, so it stands in for /usr/share/datasets/fashion-mnist."""
+    root = shared_data()
+    if root is None or not (root / "FashionMNIST" / "raw").is_dir():
+        pytest.skip("../shared/data/FashionMNIST is not present on this machine")
+    monkeypatch.setenv("LIVEPROP_OFFLINE", "1")
+    monkeypatch.setenv("LIVEPROP_DATA", str(tmp_path))
+    monkeypatch.setattr(data, "SYSTEM_DIRS", {"fashion_mnist": (tmp_path / "absent",
+                                                                root / "FashionMNIST" / "raw")})
+    data.clear_cache()
+    try:
+        train, test = data.load_images("fashion_mnist", "train"), data.load_images("fashion_mnist",
+                                                                                     "test")
+        assert train.note is None and train.name == "fashion_mnist"
+        assert train.x.shape == (60000, 1, 28, 28) and test.x.shape == (10000, 1, 28, 28)
+        assert np.bincount(test.y.numpy()).tolist() == [1000] * 10
+        assert train.classes[9] == "Boot" and 0.2 < float(train.x.mean()) < 0.4
+    finally:
+        data.clear_cache()
+
+
+def test_idx_reader_rejects_a_file_that_is_not_idx(tmp_path):
+    (tmp_path / "t10k-images-idx3-ubyte").write_bytes(b"not an idx file at all")
+    (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(b"nor this")
+    with pytest.raises(ValueError, match="IDX"):
+        data.read_idx_split(tmp_path, "test")

