@@ -5,8 +5,8 @@
   train/test split), ``digits`` (scikit-learn's 8x8 digits), and the torchvision sets
   ``mnist_full``, ``fashion_mnist``, ``cifar10`` and ``cifar100`` when present under
   :func:`data_root` or downloadable (Fashion-MNIST also from the Debian/Ubuntu package
-  ``dataset-fashion-mnist``, :data:`SYSTEM_DIRS`). Offline, a downloadable set falls back to bundled ``mnist`` and
-  :attr:`ImageData.note` says so in one line (pages show that line).
+  ``dataset-fashion-mnist``, :data:`SYSTEM_DIRS`). Offline, a downloadable set falls back to
+  bundled ``mnist`` and :attr:`ImageData.note` says so in one line (pages show that line).
 * :func:`toy2d` — the 2-D toy sets of TensorFlow Playground (circle, xor, gaussians, spiral,
   moons) plus a regression ``plane``.
 * :func:`load_mnist_idx` — the real MNIST test set from raw IDX files (tests and benchmarks read
