@@ -1,0 +1,1 @@
+"""Vision: convolutional networks, the Gumbel-softmax, Vision Transformers, segmentation."""
