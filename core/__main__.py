@@ -3,11 +3,12 @@
     python -m core list
     python -m core train playground --set dataset=spiral --set hidden=8,8 --seed 3 --out runs/p1
 
-``train`` writes ``DIR/config.json``, ``DIR/metrics.jsonl`` (one JSON object per snapshot with
-``step``, ``time_s`` and every scalar metric), the final snapshot's image artifacts as PNG
-(other array artifacts in ``artifacts.npz``, dict artifacts with tensors, such as DQN
-checkpoints, in ``NAME.pt``, other dicts in ``NAME.json``) and the final weights as a ``state_dict``
-(``model.pt``; load with ``torch.load(path, weights_only=True)``).
+``train`` writes the run folder of :mod:`core.bundle` (the layout of a page's **Download run**
+zip): ``config.json``, ``metrics.jsonl`` / ``metrics.csv`` (one row per snapshot with ``step``,
+``time_s`` and every scalar metric), the final snapshot's image artifacts as PNG (other arrays in
+``artifacts.npz``, dicts with tensors such as DQN checkpoints in ``NAME.pt``, other dicts in
+``NAME.json``), the final weights (``model.safetensors`` and ``model.pt``; load with
+``torch.load(path, weights_only=True)``) and ``README.txt`` with the command that reproduces it.
 Bad input exits with status 2 and one line naming the problem and the allowed values.
 """
 
@@ -18,8 +19,6 @@ import json
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
-
-import numpy as np
 
 
 def _fail(msg: str) -> NoReturn:
@@ -38,49 +37,6 @@ def cmd_list() -> None:
             was = f"  [also: {', '.join(spec.aliases)}]" if spec.aliases else ""
             print(f"    {spec.name} = {spec.default!r}  ({spec.describe()}){help_}{was}")
         print()
-
-
-def _has_tensor(value: Any) -> bool:
-    import torch
-
-    if isinstance(value, torch.Tensor):
-        return True
-    if isinstance(value, dict):
-        return any(_has_tensor(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return any(_has_tensor(v) for v in value)
-    return False
-
-
-def _write_artifacts(out: Path, artifacts: dict[str, Any]) -> list[str]:
-    from PIL import Image
-
-    written, arrays = [], {}
-    for key, value in artifacts.items():
-        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in key)
-        if safe in ("config", "metrics", "model", "artifacts"):  # the run's own files
-            safe = f"artifact_{safe}"
-        if isinstance(value, np.ndarray) and value.dtype == np.uint8 and (
-                value.ndim == 2 or (value.ndim == 3 and value.shape[2] in (3, 4))):
-            Image.fromarray(value).save(out / f"{safe}.png")
-            written.append(f"{safe}.png")
-        elif isinstance(value, np.ndarray) and value.dtype != object:
-            arrays[safe] = value
-        elif isinstance(value, dict) and _has_tensor(value):  # e.g. DQN checkpoints
-            import torch
-
-            torch.save(value, out / f"{safe}.pt")
-            written.append(f"{safe}.pt")
-        elif isinstance(value, dict):  # plain values, e.g. final accuracies
-            try:
-                (out / f"{safe}.json").write_text(json.dumps(value, indent=2, default=float))
-                written.append(f"{safe}.json")
-            except (TypeError, ValueError):
-                pass
-    if arrays:
-        np.savez_compressed(out / "artifacts.npz", **arrays)
-        written.append("artifacts.npz")
-    return written
 
 
 def _progress(step: int, total: int | None, metrics: dict[str, float], width: int = 30) -> None:
@@ -119,19 +75,19 @@ def _config(args: argparse.Namespace) -> tuple[Any, Any]:
         _fail(str(e))
 
 
-def _train(demo: Any, cfg: Any, out: Path, quiet: bool) -> Any:
-    """Drive the trainer, writing ``metrics.jsonl``; the last snapshot, or exit with one line
-    (divergence, any trainer error)."""
+def _train(demo: Any, cfg: Any, out: Path, quiet: bool) -> tuple[Any, list[dict[str, float]]]:
+    """Drive the trainer, writing ``metrics.jsonl`` as it goes; (the last snapshot, the metric
+    rows), or exit with one line (divergence, any trainer error)."""
+    from core.bundle import metrics_row
     from core.executors import Driver
 
-    driver, last = Driver(demo, cfg), None
+    driver, last, rows = Driver(demo, cfg), None, []
     with open(out / "metrics.jsonl", "w") as f:
         while True:
             snap, end = driver.next()
             if snap is not None:
-                row = {"step": snap.step, "time_s": round(snap.time_s, 4)}
-                row.update({k: float(v) for k, v in snap.metrics.items()
-                            if isinstance(v, (int, float))})
+                row = metrics_row(snap)
+                rows.append(row)
                 f.write(json.dumps(row) + "\n")
                 f.flush()
                 if not quiet:
@@ -145,12 +101,12 @@ def _train(demo: Any, cfg: Any, out: Path, quiet: bool) -> Any:
         _fail(end.message)
     if last is None:
         _fail("the trainer produced no snapshot")
-    return last
+    return last, rows
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    import torch
-
+    """Train one demo and write its run folder (the layout of :mod:`core.bundle`)."""
+    from core.bundle import bundle_files, write_bundle
     from core.protocol import config_to_dict
 
     demo, cfg = _config(args)
@@ -161,17 +117,15 @@ def cmd_train(args: argparse.Namespace) -> None:
                                                     indent=2))
     except OSError as e:
         _fail(f"cannot write to {str(out)!r}: {e.strerror or e}")
-    last = _train(demo, cfg, out, args.quiet)
+    last, rows = _train(demo, cfg, out, args.quiet)
+    files = bundle_files(demo.name, cfg, rows, last, last.model)
     try:
-        written = _write_artifacts(out, last.artifacts)
-        if last.model is not None:
-            torch.save(last.model.state_dict(), out / "model.pt")
-            written.append("model.pt")
+        write_bundle(out, files)
     except OSError as e:
         _fail(f"cannot write to {str(out)!r}: {e.strerror or e}")
     final = ", ".join(f"{k}={v:.4g}" for k, v in last.metrics.items() if isinstance(v, (int, float)))
     print(f"{demo.name}: step {last.step} in {last.time_s:.1f}s  {final}")
-    print(f"wrote {out}/: config.json, metrics.jsonl" + (", " + ", ".join(written) if written else ""))
+    print(f"wrote {out}/: " + ", ".join(sorted(files)))
 
 
 def main(argv: list[str] | None = None) -> None:

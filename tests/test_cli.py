@@ -88,11 +88,13 @@ def test_dict_artifacts_are_written_without_clobbering_run_files(tmp_path):
 
     import torch
 
-    from core.__main__ import _write_artifacts
+    from core.bundle import _artifact_files, write_bundle
 
     (tmp_path / "config.json").write_text('{"demo": "x"}')
-    written = _write_artifacts(tmp_path, {"config": {"a": 1}, "eval": {"k10": 0.9},
-                                          "checkpoints": {"w": torch.ones(2), "n": 3}})
+    files = _artifact_files({"config": {"a": 1}, "eval": {"k10": 0.9},
+                             "checkpoints": {"w": torch.ones(2), "n": 3}})
+    write_bundle(tmp_path, files)
+    written = list(files)
     assert json.loads((tmp_path / "config.json").read_text()) == {"demo": "x"}
     assert json.loads((tmp_path / "artifact_config.json").read_text()) == {"a": 1}
     assert json.loads((tmp_path / "eval.json").read_text()) == {"k10": 0.9}

@@ -42,6 +42,7 @@ from core.protocol import (
 )
 from ui.charts import line_chart, plain, show_chart
 from ui.shell import SCRIPT_RUN_KEY
+from ui.takehome import download_button, show_code
 
 POLL_S = 1.0
 MAX_PAST_RUNS = 5
@@ -523,7 +524,8 @@ class _Clicks:
 
 def _buttons(page: str, runs: list[Run], current: Run | None, train_label: str,
              session: str) -> _Clicks:
-    c1, c2, c3, c4, c5 = st.columns([1.2, 1, 1, 1, 3])
+    c1, c2, c3, c4, c5, c6 = st.columns([1.2, 1, 1, 1, 1.5, 2])
+    download_button(page, current, c5)
     return _Clicks(
         train=c1.button(train_label, type="primary", key=f"{page}.train",
                         icon=":material/play_arrow:", width="stretch"),
@@ -535,7 +537,7 @@ def _buttons(page: str, runs: list[Run], current: Run | None, train_label: str,
                          icon=":material/resume:", width="stretch"),
         reset=c4.button("Reset", key=f"{page}.reset", disabled=not runs,
                         icon=":material/restart_alt:", width="stretch"),
-        note=c5)
+        note=c6)
 
 
 def _start(pool: RunPool, runs: list[Run], current: Run | None, demo: Demo, config: Any,
@@ -636,7 +638,7 @@ def _fragments(page: str, runs: list[Run], current: Run | None, config: Any,
 
 def run_panel(page: str, demo: Demo, config: Any, render: Callable[[RunView], None], *,
               compare: Sequence[str] = ("loss",), train_label: str = "Train",
-              defer_first_paint: bool = True) -> RunView:
+              defer_first_paint: bool = True, code: bool = True) -> RunView:
     """Buttons, status and the live view of this page's current run.
 
     Args:
@@ -650,6 +652,10 @@ def run_panel(page: str, demo: Demo, config: Any, render: Callable[[RunView], No
             session's first run panel (:func:`first_paint_deferred`). Pass ``False`` when
             ``render`` draws no chart before a run (images and text only): the preview then
             shows at once and the session's first page with charts still defers.
+        code: draw **Show code** (the trainer's source, :mod:`ui.takehome`); a page with its
+            own standalone script (the playground) passes ``False``.
+
+    Every panel also has **Download run** (the run's bundle, :mod:`core.bundle`).
 
     Returns:
         the :class:`RunView` as of this script run (pages may use it for static parts).
@@ -663,6 +669,8 @@ def run_panel(page: str, demo: Demo, config: Any, render: Callable[[RunView], No
     current = _act(clicks, pool, runs, current, demo, config, store.session)
     if current is not None and current.config != config and not clicks.train:
         clicks.note.caption("Settings changed since this run: press **Train** to train with them.")
+    if code:
+        show_code(page, demo, current.config if current is not None else config)
     _fragments(page, runs, current, config, render, compare,
                defer=defer_first_paint and first_paint_deferred(), session=store.session)
     return _view(current, config)

@@ -188,7 +188,8 @@ def render(view: RunView) -> None:
                         "Filled markers are training points, open ones test points.")
 
 
-run_panel(PAGE, DEMO, cfg, render, compare=("test_loss", "train_loss", "test_acc"))
+run_panel(PAGE, DEMO, cfg, render, compare=("test_loss", "train_loss", "test_acc"),
+          code=False)  # the playground's own standalone script is below
 
 with st.expander("Show code: this run as plain PyTorch", icon=":material/code:"):
     code = pg.to_python(cfg)
