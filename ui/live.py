@@ -41,6 +41,7 @@ from core.protocol import (
     resolve_keys,
 )
 from ui.charts import line_chart, plain, show_chart
+from ui.lessons import LESSON_KEYS, LessonState
 from ui.shell import SCRIPT_RUN_KEY
 from ui.takehome import download_button, show_code
 
@@ -222,6 +223,7 @@ class ConfigForm:
         self.values: dict[str, Any] = {}
         self.notices: list[str] = []
         self._load_query()
+        self.lesson = LessonState(self)  # ?lesson=NAME: presets, locks, steps (ui.lessons)
 
     def key(self, name: str) -> str:
         return f"{self.page}.{name}"
@@ -230,6 +232,8 @@ class ConfigForm:
         """True for the URL keys this form reads and writes: its fields (and their earlier
         names), or every key with its ``url_prefix``; other keys (another form's, a page-level
         :func:`url_choice`) are left as they are."""
+        if key in LESSON_KEYS:
+            return False
         if self.url_prefix:
             return key.startswith(self.url_prefix)
         if key in self.specs:
@@ -291,6 +295,10 @@ class ConfigForm:
             list(spec.choices) if spec.choices is not None else None)
         if kind is None:
             kind, choices = _default_kind(spec, choices)
+        if name in self.lesson.locked:
+            kwargs = {**kwargs, "disabled": True}
+            help = ((help or spec.help or "")  # noqa: A001
+                    + "  \n:material/lock: Locked by the lesson.").strip()
         if choices is not None and st.session_state[key] not in choices:
             if spec.type in (int, float) and kind == "select_slider":
                 choices = sorted(set(choices) | {st.session_state[key]})
@@ -318,6 +326,7 @@ class ConfigForm:
         """
         values = {n: self.current(n) for n in self.specs}
         values.update(overrides)
+        values.update({n: self.lesson.value(n) for n in self.lesson.locked})
         for name, v in list(values.items()):
             try:
                 check_value(self.specs[name], v)
@@ -353,7 +362,9 @@ class ConfigForm:
         return f"_liveprop_qp_written.{self.page}"
 
     def show_notices(self) -> None:
-        """One line per ignored URL value (call where the page wants them)."""
+        """The lesson panel when the link opens a lesson (:mod:`ui.lessons`), and one line per
+        ignored URL value (call where the page wants them)."""
+        self.lesson.show()
         notices = st.session_state.get(f"_liveprop_qp_notices.{self.page}", []) + [
             n for n in self.notices if n not in st.session_state.get(
                 f"_liveprop_qp_notices.{self.page}", [])]

@@ -39,8 +39,10 @@ def build_navigation():
     reruns do not run this), which :func:`ui.live.run_panel` uses to defer its first charts.
     """
     st.session_state[SCRIPT_RUN_KEY] = st.session_state.get(SCRIPT_RUN_KEY, 0) + 1
+    presenting = st.query_params.get("present", "") in ("1", "true", "yes")  # ui.lessons
     st.set_page_config(page_title="Liveprop", page_icon=":material/model_training:",
-                       layout="wide")
+                       layout="wide",
+                       initial_sidebar_state="collapsed" if presenting else "auto")
     nav: dict[str, list] = {"": [st.Page(home, title="Home", icon=":material/home:",
                                          default=True, url_path="home")]}
     for section in SECTIONS:
