@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from core import diagnostics
 from core.protocol import Demo, Diverged, Snapshot, find_nonfinite_loss
 
 # Events an executor reports to its run (see core.engine.Run.on_event)
@@ -59,8 +60,9 @@ class Driver:
         end."""
         try:
             if self._gen is None:
+                diagnostics.release()  # a run that opts in calls diagnostics.watch(model)
                 self._gen = iter(self.demo.train(self.config))
-            snap = next(self._gen)
+            snap = diagnostics.add_to(next(self._gen))
         except StopIteration:
             return None, Ended("done")
         except Diverged as e:
@@ -83,6 +85,7 @@ class Driver:
         if self._gen is not None and hasattr(self._gen, "close"):
             with contextlib.suppress(Exception):
                 self._gen.close()
+            diagnostics.release()
         self._gen = None
 
 

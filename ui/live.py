@@ -41,6 +41,7 @@ from core.protocol import (
     resolve_keys,
 )
 from ui.charts import line_chart, plain, show_chart
+from ui.diagnostics import diagnostics_panel
 from ui.lessons import LESSON_KEYS, LessonState
 from ui.shell import SCRIPT_RUN_KEY
 from ui.takehome import download_button, show_code
@@ -640,8 +641,11 @@ def _fragments(page: str, runs: list[Run], current: Run | None, config: Any,
                 st.rerun()  # a full run draws the charts and redefines this fragment's timer
             st.caption(":material/hourglass_top: Drawing the charts…")
             return
-        render(_view(current, config))
+        view = _view(current, config)
+        render(view)
         compare_chart(runs, current, compare, key=page)
+        if view.latest is not None:
+            diagnostics_panel(view.history, view.latest.artifacts, key=page)
 
     status()
     live()

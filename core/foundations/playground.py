@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from core.data import toy2d
+from core.diagnostics import watch
 from core.protocol import CopyCadence, Demo, RunOptions, Snapshot, Ticker, eval_mode, param, start
 
 FEATURES = ("x1", "x2", "x1sq", "x2sq", "x1x2", "sinx1", "sinx2")
@@ -350,7 +351,7 @@ def train(cfg: PlaygroundConfig) -> Iterator[Snapshot]:
     data = make_data(cfg)
     k = n_outputs(cfg, data[1])
     Xtr, ytr, Xte, yte = split_tensors(data, cfg, device)
-    model = build_model(cfg, k).to(device)
+    model = watch(build_model(cfg, k).to(device))  # per-layer diagnostics on every snapshot
     opt = (torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.SGD)(
         model.parameters(), lr=cfg.lr)
     gen = torch.Generator().manual_seed(cfg.seed)

@@ -43,6 +43,7 @@ from torch import nn
 
 from core import handoff
 from core.blocks.mlp import mlp
+from core.diagnostics import watch
 from core.protocol import (
     CopyCadence,
     Demo,
@@ -383,7 +384,7 @@ class Agent:
 
 def make_agent(cfg: DqnConfig, device: torch.device) -> Agent:
     """Online and target networks (θ⁻ = θ, no gradients) and Adam on θ."""
-    q_net = q_network(cfg.hidden).to(device)
+    q_net = watch(q_network(cfg.hidden).to(device))  # per-layer diagnostics on every snapshot
     target_net = q_network(cfg.hidden).to(device)
     target_net.load_state_dict(q_net.state_dict())
     target_net.requires_grad_(False)

@@ -1,0 +1,88 @@
+"""The diagnostics panel of every run whose trainer opted in (``core.diagnostics.watch``):
+per-layer gradient norms and update-to-weight ratios over time, activation statistics and
+weight histograms. :func:`ui.live.run_panel` draws it under the page's charts."""
+
+from __future__ import annotations
+
+import altair as alt
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from core.diagnostics import HIST_KEY, PREFIX
+from ui.charts import line_chart, plain, show_chart
+
+RULE_OF_THUMB = 1e-3  # a healthy update-to-weight ratio per step (Karpathy, CS231n notes)
+
+
+def _columns(history: pd.DataFrame, kind: str) -> dict[str, str]:
+    """``{column: layer}`` of one kind of diagnostic (``grad_norm``, ``update_ratio``...)."""
+    head = f"{PREFIX}{kind}/"
+    return {c: c[len(head):] for c in history.columns if c.startswith(head)}
+
+
+def has_diagnostics(history: pd.DataFrame) -> bool:
+    return any(str(c).startswith(PREFIX) for c in history.columns)
+
+
+def _ratio_chart(history: pd.DataFrame, cols: dict[str, str]) -> alt.Chart:
+    """The ratios per layer and the rule of thumb as a grey line."""
+    rule = "rule of thumb (1e-3)"
+    data = history.assign(**{rule: RULE_OF_THUMB})
+    return line_chart(data, [*cols, rule], "Update / weight ratio per step", log_y=True,
+                      names={**cols, rule: rule}, colors={rule: "#999999"},
+                      y_title="‖ΔW‖ / ‖W‖", legend="bottom")
+
+
+def _activation_table(history: pd.DataFrame) -> pd.DataFrame:
+    last = history.iloc[-1]
+    rows = {}
+    for kind, label in (("act_mean", "mean"), ("act_std", "std"), ("dead", "dead share"),
+                        ("saturated", "saturated share")):
+        for col, layer in _columns(history, kind).items():
+            if pd.notna(last[col]):
+                rows.setdefault(layer, {})[label] = float(last[col])
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def _histograms(hist: dict) -> alt.Chart:
+    frames = []
+    for layer, (counts, edges) in list(hist.items())[:8]:
+        edges = np.asarray(edges, dtype=float)
+        frames.append(pd.DataFrame({"layer": layer, "left": edges[:-1], "right": edges[1:],
+                                    "count": np.asarray(counts)}))
+    data = pd.concat(frames, ignore_index=True)
+    return alt.Chart(data).mark_bar().encode(
+        x=alt.X("left:Q", title="weight"), x2="right:Q", y=alt.Y("count:Q", title=None),
+        tooltip=["layer", "count"],
+    ).properties(height=110).facet(facet=alt.Facet("layer:N", title=None), columns=4).resolve_scale(
+        x="independent", y="independent")
+
+
+def diagnostics_panel(history: pd.DataFrame, artifacts: dict, key: str) -> None:
+    """An expander with the run's diagnostics; nothing when the run has none."""
+    if history.empty or not has_diagnostics(history):
+        return
+    with st.expander("Diagnostics: gradients, updates and activations per layer",
+                     icon=":material/monitor_heart:"):
+        st.caption("Measured on the first training step after each snapshot. An update/weight "
+                   f"ratio far below the dashed line at {RULE_OF_THUMB:g} learns slowly, far "
+                   "above it is unstable; a dead share near 1 means a layer stopped learning.")
+        grads, ratios = _columns(history, "grad_norm"), _columns(history, "update_ratio")
+        c1, c2 = st.columns(2)
+        if grads:
+            show_chart(line_chart(history, list(grads), "Gradient norm", log_y=True, names=grads,
+                                  y_title="‖∇W‖", legend="bottom"), key=f"{key}.diag_grad",
+                       where=c1)
+        if ratios:
+            show_chart(_ratio_chart(history, ratios), key=f"{key}.diag_ratio", where=c2)
+        table = _activation_table(history)
+        if not table.empty:
+            st.markdown("**Activations on the latest measured training batch**")
+            st.dataframe(table.style.format("{:.3g}"), key=f"{key}.diag_acts")
+        hist = artifacts.get(HIST_KEY) if artifacts else None
+        if hist:
+            st.markdown("**Weights now** (histogram per layer)")
+            st.altair_chart(_histograms(hist), key=f"{key}.diag_hist")
+        elif hist is not None:
+            st.caption(plain("No weights to show."))
