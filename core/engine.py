@@ -55,6 +55,45 @@ class BudgetError(ValueError):
     """A run the server's limits do not allow; the message is one plain sentence."""
 
 
+LENGTH_FIELDS = ("steps", "epochs", "episodes")  # the field that sets how long a run trains
+
+
+class CostTable:
+    """Measured training seconds per unit of a run's length (a step, an epoch, an episode),
+    by demo and every setting except the length and the seed: a config's cost before it runs
+    is its length times the cost measured on a run of the same model and data."""
+
+    def __init__(self) -> None:
+        self._d: dict[tuple, float] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(demo: Demo, config: Any) -> tuple[tuple, int] | None:
+        values = {f.name: getattr(config, f.name) for f in fields(config)}
+        length = next((k for k in LENGTH_FIELDS if isinstance(values.get(k), int)), None)
+        if length is None or values[length] <= 0:
+            return None
+        n = values.pop(length)
+        values.pop("seed", None)
+        return (demo.name, tuple(sorted(values.items(), key=lambda kv: kv[0]))), n
+
+    def record(self, demo: Demo, config: Any, seconds_total: float) -> None:
+        """A run of ``config`` is measured to take ``seconds_total`` in all."""
+        key = self._key(demo, config)
+        if key is not None:
+            with self._lock:
+                self._d[key[0]] = seconds_total / key[1]
+
+    def estimate(self, demo: Demo, config: Any) -> float | None:
+        """Estimated training seconds of ``config``, or None when no such run was measured."""
+        key = self._key(demo, config)
+        if key is None:
+            return None
+        with self._lock:
+            per_unit = self._d.get(key[0])
+        return None if per_unit is None else per_unit * key[1]
+
+
 def _env_number(name: str, default: float, kind: type = float, minimum: float = 0) -> Any:
     raw = os.environ.get(name, "").strip()
     if not raw:
@@ -444,6 +483,7 @@ class RunPool:
                                 **overrides})
         self.max_workers = self.limits.max_workers
         self.cache = cache
+        self.costs = CostTable()
         self.session_alive = session_alive
         self.executor = executor or make_executor()
         # the cores the runs share: this machine's, or the cluster's for a remote executor
@@ -467,11 +507,15 @@ class RunPool:
 
         Raises:
             BudgetError: when the run's session already has ``runs_per_session`` alive runs
-                (and none could be paused to make room).
+                (and none could be paused to make room), or when a run of the same model was
+                measured (:class:`CostTable`) and this one's length would exceed ``max_run_s``.
         """
         run.pool = self
         if self.cache is not None and run.handle is None and self.cache.adopt(run):
             return run
+        estimate = self.costs.estimate(run.demo, run.config) if run.handle is None else None
+        if self.limits.max_run_s and estimate is not None and estimate > self.limits.max_run_s * 1.1:
+            raise BudgetError(self._too_long(estimate))
         with self._lock:
             mine = [r for r in self._runs.values()
                     if r.owner == run.owner and r.alive and r is not run and run.owner]
@@ -704,16 +748,20 @@ class RunPool:
         pace = r.recent_pace() if trained >= lim.estimate_after_s else None
         if lim.max_run_s and pace and not r.from_cache:
             estimate = trained + (1 - r.progress) / pace
+            self.costs.record(r.demo, r.config, estimate)
             if estimate > lim.max_run_s * 1.1:
-                self._drop(r, f"This run would take about {_fmt_duration(estimate)} on this "
-                              f"server; a run here may take at most {_fmt_duration(lim.max_run_s)}."
-                              " Lower the number of steps or the model size and train again.")
+                self._drop(r, self._too_long(estimate))
                 return
         mem = r.handle.memory_bytes() if r.handle is not None else None
         if mem is not None and mem > lim.max_run_bytes:
             self._drop(r, f"This run needs more than {lim.max_run_bytes // MB} MB of memory, the "
                           "most one run may use on this server: lower the model or buffer size "
                           "and train again.")
+
+    def _too_long(self, estimate: float) -> str:
+        return (f"This run would take about {_fmt_duration(estimate)} on this server; a run here "
+                f"may take at most {_fmt_duration(self.limits.max_run_s)}. Lower the number of "
+                "steps or the model size and train again.")
 
     def _drop(self, run: Run, message: str) -> None:
         with self._lock:

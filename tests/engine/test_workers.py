@@ -169,6 +169,23 @@ def test_a_run_estimated_over_the_time_budget_is_stopped_with_the_estimate():
         pool.shutdown()
 
 
+def test_a_longer_run_of_a_measured_model_is_refused_before_it_starts():
+    """Once a run has measured what a step of this model costs, the same model with 100x the
+    steps is refused at Train with the estimate, before any training."""
+    pool = RunPool(limits=Limits(max_workers=1, max_run_s=5.0, estimate_after_s=1.0),
+                   executor=None)
+    try:
+        probe = pool.submit(Run(TOY, ToyConfig(steps=300, step_s=0.01), session="a"))
+        assert probe.wait(30) and probe.state == RunState.DONE
+        with pytest.raises(BudgetError, match="would take about") as refused:
+            pool.submit(Run(TOY, ToyConfig(steps=30_000, step_s=0.01), session="a"))
+        assert "at most 5 s" in str(refused.value)
+        other = pool.submit(Run(TOY, ToyConfig(steps=30_000, step_s=0.0), session="a"))
+        other.cancel()  # another model (step_s differs) is not judged by this one's cost
+    finally:
+        pool.shutdown()
+
+
 def test_start_up_work_does_not_count_as_the_pace_of_later_steps():
     """A 3 s start-up phase, then 300 quick steps: the estimate follows the quick steps, so the
     run is not stopped for a budget it keeps."""
