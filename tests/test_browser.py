@@ -170,3 +170,24 @@ def test_page_trains_in_the_browser(browser, server, info):
         page.locator("[data-testid='stException']").first.inner_text()[:300]
     page.screenshot(path=str(OUT / f"{info.url_path}.png"), full_page=True)
     page.close()
+
+
+def test_a_lesson_locks_controls_and_the_presenter_moves_the_class(browser, server):
+    """Two tabs are two sessions: the presenter's step buttons move the follower's page."""
+    presenter = browser.new_page(viewport={"width": 1400, "height": 1200})
+    presenter.goto(f"{server.url}/playground?lesson=overfitting&present=1")
+    presenter.get_by_text("Lesson: Overfitting on the playground").first.wait_for(timeout=60_000)
+    student = browser.new_page(viewport={"width": 1400, "height": 1200})
+    student.goto(f"{server.url}/playground?lesson=overfitting")
+    student.get_by_text("Following the presenter's steps.").first.wait_for(timeout=60_000)
+    student.get_by_text("Locked by the lesson:").first.wait_for(timeout=10_000)
+    assert student.get_by_text("L2 regularization").count() == 0
+    presenter.get_by_role("button", name="2", exact=True).first.click()
+    presenter.get_by_text("step 2 of 3").first.wait_for(timeout=30_000)
+    student.get_by_text("step 2 of 3").first.wait_for(timeout=30_000)  # followed, unasked
+    student.get_by_text("Same network with L2 regularization").first.wait_for(timeout=10_000)
+    assert student.locator("[data-testid='stException']").count() == 0
+    student.screenshot(path=str(OUT / "lesson-follower.png"), full_page=True)
+    presenter.screenshot(path=str(OUT / "lesson-presenter.png"), full_page=True)
+    presenter.close()
+    student.close()
