@@ -32,6 +32,7 @@ from core.executors import ACTIVITY, END, SNAPSHOT, Ended, Handle
 from core.protocol import Demo, Snapshot
 
 __all__ = ["Run", "RunPool", "RunCache", "RunState", "Limits", "BudgetError", "default_workers",
+           "CostTable", "PRIVATE_FIELDS", "is_private",
            "make_executor"]
 
 
@@ -55,7 +56,15 @@ class BudgetError(ValueError):
     """A run the server's limits do not allow; the message is one plain sentence."""
 
 
-LENGTH_FIELDS = ("steps", "epochs", "episodes")  # the field that sets how long a run trains
+LENGTH_FIELDS = ("steps", "epochs", "episodes")
+# config fields that hold a visitor's own data (an upload's id, pasted CSV text): such runs are
+# private to their session, neither shared with other sessions nor kept in the run cache
+PRIVATE_FIELDS = ("upload", "csv")
+
+
+def is_private(config: Any) -> bool:
+    """Whether ``config`` trains on a visitor's own data (:data:`PRIVATE_FIELDS`)."""
+    return any(getattr(config, f, "") for f in PRIVATE_FIELDS)  # the field that sets how long a run trains
 
 
 class CostTable:
@@ -511,7 +520,8 @@ class RunPool:
                 measured (:class:`CostTable`) and this one's length would exceed ``max_run_s``.
         """
         run.pool = self
-        if self.cache is not None and run.handle is None and self.cache.adopt(run):
+        cache = None if is_private(run.config) else self.cache
+        if cache is not None and run.handle is None and cache.adopt(run):
             return run
         estimate = self.costs.estimate(run.demo, run.config) if run.handle is None else None
         if self.limits.max_run_s and estimate is not None and estimate > self.limits.max_run_s * 1.1:
@@ -547,6 +557,8 @@ class RunPool:
     def shared(self, demo: Demo, config: Any) -> Run | None:
         """A queued or running run of the same demo and config, to watch instead of training
         the same thing twice (a classroom pressing Train on the default settings at once)."""
+        if is_private(config):
+            return None
         with self._lock:
             run = self._alive.get((demo.name, config))
         return run if run is not None and run.alive else None
@@ -646,7 +658,8 @@ class RunPool:
             with self._lock:
                 self._runs.pop(run.id, None)
                 self._forget_alive(run)
-            if run.state == RunState.DONE and self.cache is not None and not run.from_cache:
+            if (run.state == RunState.DONE and self.cache is not None and not run.from_cache
+                    and not is_private(run.config)):
                 self.cache.put(run)
         elif run.state == RunState.PAUSED:
             with self._lock:
@@ -679,7 +692,8 @@ class RunPool:
                 if run is None or run.state != RunState.QUEUED:
                     continue
                 run.queue_position = 0
-                if self.cache is not None and run.handle is None and self.cache.adopt(run):
+                if (self.cache is not None and run.handle is None and not is_private(run.config)
+                        and self.cache.adopt(run)):
                     self._forget_alive(run)
                     self._runs.pop(run.id, None)
                     continue
