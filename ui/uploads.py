@@ -1,0 +1,49 @@
+"""The image-zip uploader of the pages that train on your own images (``/cnn``, ``/gan``,
+``/vae``): one call draws it, checks the zip once per file (not on every rerun), stores the
+images for the run's worker and returns their id for the config's ``upload`` field
+(:mod:`core.data.uploads`). A refused file gets one sentence; the page and its runs are kept."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.data.uploads import LIMITS, UploadError, read_image_zip, store_upload
+from ui.charts import plain
+
+
+def image_zip_uploader(page: str, size: int, channels: int = 1, by_folder: bool = True,
+                       label: str | None = None) -> tuple[str, str]:
+    """Draw the uploader; returns ``(upload id, summary)``, or ``("", "")`` without a usable
+    upload. ``size``: the side the images are resized to; ``channels``: 1 (grey) or 3 (colour);
+    ``by_folder``: classes from the folders (a classifier) or one unlabelled set."""
+    what = "one folder per class" if by_folder else "any folders"
+    up = st.file_uploader(
+        label or f"A zip of PNG/JPEG images ({what}; at most {LIMITS['max_zip_mb']} MB, "
+                 f"{LIMITS['max_files']:,} images)", type=["zip"], key=f"{page}.image_zip")
+    if up is None:
+        return "", ""
+    done = st.session_state.get(f"_liveprop_zip.{page}")
+    if done is not None and done[0] == (up.file_id, size, channels, by_folder):
+        result = done[1]
+    else:  # checked and decoded once per uploaded file
+        try:
+            data = read_image_zip(up.getvalue(), size=size, channels=channels,
+                                  by_folder=by_folder)
+            upload_id = store_upload(data)
+            counts = data.y.bincount(minlength=len(data.classes)).tolist()
+            summary = (f"{len(data)} images, {len(data.classes)} classes (" + ", ".join(
+                f"{c}: {n}" for c, n in zip(data.classes, counts)) + ")") if by_folder else \
+                f"{len(data)} images"
+            result = ("ok", upload_id, summary)
+        except UploadError as e:
+            result = ("error", "", str(e))
+        except OSError as e:
+            result = ("error", "", f"The images could not be stored on the server ({e}).")
+        st.session_state[f"_liveprop_zip.{page}"] = ((up.file_id, size, channels, by_folder),
+                                                     result)
+    if result[0] == "error":
+        st.error(plain(result[2]), icon=":material/block:")
+        return "", ""
+    st.caption(plain(f"Your images: {result[2]}, resized to {size}x{size}. They stay in this "
+                     "session: runs on them are not shared with others."))
+    return result[1], result[2]
