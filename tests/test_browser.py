@@ -7,18 +7,14 @@ save a screenshot under test-output/browser/. Run alone with `make test-browser`
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from bench.load_client import StreamlitServer
 from tests.conftest import ROOT
 from ui.pages import existing_pages
 
@@ -31,47 +27,13 @@ VISUALS = ".js-plotly-plot, [data-testid='stImage'], [data-testid='stVegaLiteCha
 PREVIEW = VISUALS + ", [data-testid='stDataFrame'], [data-testid='stTable']"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """`streamlit run app.py` on a free loopback port (plain command: the harshest deep-link case)."""
+class Server(StreamlitServer):
+    """`streamlit run app.py` on a free loopback port (plain command: the harshest deep-link
+    case), logging to test-output/browser/."""
 
     def __init__(self) -> None:
-        self.port = free_port()
-        self.log = open(OUT / f"server-{self.port}.log", "w")
-        env = dict(os.environ, SDL_VIDEODRIVER="dummy", LIVEPROP_OFFLINE="1")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-             "--server.address", "127.0.0.1", "--server.port", str(self.port),
-             "--browser.gatherUsageStats", "false"],
-            cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, env=env)
-        deadline = time.time() + 90
-        while True:
-            assert self.proc.poll() is None, "streamlit exited"
-            try:
-                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as r:
-                    if r.read() == b"ok":
-                        break
-            except OSError:
-                pass
-            assert time.time() < deadline, "server not healthy in 90 s"
-            time.sleep(0.3)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.log.close()
+        OUT.mkdir(parents=True, exist_ok=True)
+        super().__init__(OUT / f"server-{time.time_ns()}.log")
 
 
 @pytest.fixture(scope="module")
