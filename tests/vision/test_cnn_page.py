@@ -1,0 +1,73 @@
+"""AppTest: /cnn shows its shape table before training, trains the CNN and the MLP with live
+charts, flags impossible settings in plain words, and answers uploads (good and bad)."""
+
+import io
+
+import numpy as np
+from PIL import Image
+
+from tests.apptest_util import chart_titles, is_done, open_page, train_until
+
+
+def _png(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_cnn_page_trains_and_answers_uploads(clean_streamlit):
+    at = open_page("cnn")
+    assert [b.label for b in at.button][:4] == ["Train", "Stop", "Resume", "Reset"]
+    assert len(at.dataframe) == 1, "the shape table is drawn before any run"
+    assert at.get("imgs") or at.get("image"), "held-out images are previewed before any run"
+    at.slider(key="cnn.epochs").set_value(1)
+    at.select_slider(key="cnn.n_train").set_value(1000)
+    at.run()
+    assert at.query_params["epochs"] == "1"
+    train_until(at, is_done, timeout=120)
+    labels = [m.label for m in at.metric]
+    assert "CNN test accuracy" in labels and "MLP test accuracy" in labels
+    titles = chart_titles(at)
+    for title in ("Loss", "Accuracy", "Confusion matrix (held-out)", "kernel w"):
+        assert title in titles, titles
+    assert len(at.dataframe) == 2  # shape table and per-class precision / recall / F1
+    uploader = at.file_uploader(key="cnn.upload")
+    uploader.upload("note.png", b"this is not an image", "image/png")
+    at.run()
+    assert not at.exception, at.exception
+    assert any("not a PNG or JPEG" in e.value for e in at.error), [e.value for e in at.error]
+    digit = np.full((100, 80), 255, np.uint8)
+    digit[15:85, 35:47] = 0
+    at.file_uploader(key="cnn.upload").upload("one.png", _png(digit), "image/png")
+    at.run()
+    assert not at.exception, at.exception
+    assert "Top-5 probabilities" in chart_titles(at)
+
+
+def test_impossible_settings_are_flagged_in_plain_words(clean_streamlit):
+    at = open_page("cnn")
+    at.slider(key="cnn.n_layers").set_value(4)
+    at.select_slider(key="cnn.kernel_size").set_value(9)
+    at.slider(key="cnn.padding").set_value(0)
+    at.run()
+    assert not at.exception, at.exception
+    errors = " ".join(e.value for e in at.error)
+    assert "map vanishes" in errors and "can't be trained" in errors
+
+
+def test_hostile_link_values_get_a_notice(clean_streamlit):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import ROOT
+    from ui.pages import page
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.query_params.update({"kernel_size": "[x](javascript:alert(1))", "stride": "1e9",
+                            "dataset": "../../etc/passwd"})
+    at.run()
+    at.switch_page(page("cnn").file)
+    at.run()
+    assert not at.exception, at.exception
+    notices = " ".join(w.value for w in at.warning).replace("\\", "")
+    assert "kernel_size" in notices and "stride" in notices and "dataset" in notices
+    assert at.select_slider(key="cnn.kernel_size").value == 5
