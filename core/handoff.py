@@ -1,8 +1,9 @@
 """What one page hands another: the results of a finished run that a second demo builds on.
 
 Today: the DQN page's policy checkpoints (:data:`POLICIES`) become the Decision Transformer's
-offline dataset. A *producer* trainer calls :func:`publish` at the end of a run; a *consumer*
-names the run it wants by its producer demo and settings (:func:`run_name`, e.g.
+offline dataset, and the CLIP page's image encoder (:data:`IMAGE_ENCODERS`) becomes the
+segmentation page's frozen feature extractor. A *producer* trainer calls :func:`publish` at the
+end of a run; a *consumer* names the run it wants by its producer demo and settings (:func:`run_name`, e.g.
 ``"steps=20000,seed=3"``) or by a file written by the CLI, and calls :func:`obtain`, which reuses
 a finished run, reads the file, or trains the producer demo now. Finished runs are kept on disk
 under ``<data folder>/handoff/<kind>/`` (written atomically, read with ``weights_only=True``), so
@@ -25,6 +26,17 @@ Kinds and their payloads:
 
   ``steps``: environment steps at each checkpoint; ``eval_returns``: its mean greedy return.
   :func:`policy` rebuilds checkpoint ``i`` as a module ``obs (B, 4) -> Q values (B, 2)``.
+
+* :data:`IMAGE_ENCODERS` (``"clip_image_encoder"``, producer ``clip``): the image tower of one
+  finished CLIP run (a :class:`ConvEncoder`, without its projection head), which the
+  segmentation page freezes and decodes into masks::
+
+      {"width": int, "depth": int, "state_dict": state dict of ConvEncoder(width, depth),
+       "image_size": int, "zero_shot_seen": float}
+
+  ``image_size``: the side of the square RGB scenes it was trained on; ``zero_shot_seen``: its
+  final zero-shot accuracy on seen compositions. :func:`image_encoder` rebuilds it as a frozen
+  module ``x (B, 3, H, W) -> [feature map of each stage]``.
 """
 
 from __future__ import annotations
@@ -46,6 +58,7 @@ from core.blocks.mlp import mlp
 from core.protocol import Snapshot, config_diff, config_from_strings, find_nonfinite_loss
 
 POLICIES = "cartpole_policies"  # kind: a DQN run's policy checkpoints
+IMAGE_ENCODERS = "clip_image_encoder"  # kind: a CLIP run's image encoder
 STORE_SIZE = 8  # finished runs kept per kind (least recently used are dropped)
 CARTPOLE_OBS_DIM = 4
 CARTPOLE_N_ACTIONS = 2
@@ -350,4 +363,85 @@ def policy(payload: dict[str, Any], i: int) -> nn.Module:
     return net.eval().requires_grad_(False)
 
 
-_CHECKS: dict[str, Callable[[Any, str], Any]] = {POLICIES: _check_policies}
+# ------------------------------------------------------------------------- CLIP image encoders
+
+
+class ConvEncoder(nn.Module):
+    """A small U-Net-style CNN encoder: ``depth`` stages of two 3x3 conv -> BatchNorm -> ReLU,
+    each stage after the first starting with a 2x2 max-pool, widths ``width * 2**k``
+    (Ronneberger et al., "U-Net", MICCAI 2015, contracting path).
+
+    The CLIP page's image tower (global-average-pooled last stage) and the segmentation page's
+    encoders; it lives here because it is what :data:`IMAGE_ENCODERS` hands over.
+
+    ``forward``: x (B, C, H, W) -> list of ``depth`` feature maps, stage ``k`` of shape
+    (B, width * 2**k, H / 2**k, W / 2**k) (H, W divisible by ``2**(depth - 1)``).
+    """
+
+    def __init__(self, width: int = 16, depth: int = 3, in_channels: int = 3) -> None:
+        super().__init__()
+        self.width, self.depth = width, depth
+        stages, c_in = [], in_channels
+        for k in range(depth):
+            c = width * 2 ** k
+            layers = [nn.MaxPool2d(2)] if k else []
+            for a, b in ((c_in, c), (c, c)):
+                layers += [nn.Conv2d(a, b, 3, padding=1, bias=False), nn.BatchNorm2d(b),
+                           nn.ReLU(inplace=True)]
+            stages.append(nn.Sequential(*layers))
+            c_in = c
+        self.stages = nn.ModuleList(stages)
+
+    @property
+    def channels(self) -> list[int]:
+        """Channels of each stage's feature map."""
+        return [self.width * 2 ** k for k in range(self.depth)]
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        feats = []
+        for stage in self.stages:
+            x = stage(x)
+            feats.append(x)
+        return feats
+
+
+def _check_encoder(obj: Any, where: str) -> dict[str, Any]:
+    """``obj`` as an :data:`IMAGE_ENCODERS` payload.
+
+    Raises:
+        ValueError: if ``obj`` is not one, naming what is wrong.
+    """
+    what = f"{where} does not hold a CLIP image encoder"
+    if not isinstance(obj, dict):
+        raise ValueError(what)
+    missing = [k for k in ("width", "depth", "state_dict", "image_size") if k not in obj]
+    if missing:
+        raise ValueError(f"{what} (missing {', '.join(missing)})")
+    try:
+        width, depth, size = int(obj["width"]), int(obj["depth"]), int(obj["image_size"])
+        state = dict(obj["state_dict"])
+        zs = float(obj.get("zero_shot_seen", float("nan")))
+    except (TypeError, ValueError, RuntimeError, AttributeError):
+        raise ValueError(f"{what} (a field has the wrong type)") from None
+    if not (1 <= width <= 256 and 1 <= depth <= 5 and 4 <= size <= 512):
+        raise ValueError(f"{what} (width {width}, depth {depth} or image size {size} is out "
+                         "of range)")
+    try:
+        ConvEncoder(width, depth).load_state_dict(state)
+    except (RuntimeError, TypeError) as e:
+        raise ValueError(f"{where} does not fit an image encoder of width {width} and depth "
+                         f"{depth} ({str(e).splitlines()[0]})") from None
+    return {"width": width, "depth": depth, "state_dict": state, "image_size": size,
+            "zero_shot_seen": zs}
+
+
+def image_encoder(payload: dict[str, Any]) -> ConvEncoder:
+    """The :data:`IMAGE_ENCODERS` payload's encoder as a frozen (eval-mode, no gradients) CPU
+    module: x (B, 3, H, W) in [0, 1] -> list of stage feature maps (see :class:`ConvEncoder`)."""
+    net = ConvEncoder(int(payload["width"]), int(payload["depth"]))
+    net.load_state_dict(payload["state_dict"])
+    return net.eval().requires_grad_(False)
+
+
+_CHECKS: dict[str, Callable[[Any, str], Any]] = {POLICIES: _check_policies,
+                                                  IMAGE_ENCODERS: _check_encoder}
