@@ -1,4 +1,5 @@
-"""Sample-quality metrics for 28x28 grey images, built on a small MNIST classifier (LeNet-5).
+"""Sample-quality metrics for 28x28 grey images, built on small classifiers (LeNet-5): one for
+MNIST digits, one for Fashion-MNIST clothes (``dataset=`` on every function; :func:`has_classifier`).
 
 Generative topics (``core.generative.gan``, ``core.generative.vae``) judge their samples with this
 network, the way Inception-based FID judges ImageNet samples:
@@ -20,6 +21,12 @@ training digits; LeCun et al.,
 then fine-tuned with outlier exposure (Hendrycks et al., ICLR 2019) so that noise and untrained
 generators' samples get near-uniform predictions: 0% of them are labelled with p > 0.9, against
 91% of real test digits.
+
+The Fashion-MNIST network ``assets/fashion_lenet.pt`` (same architecture) is trained by
+``assets/train_classifier.py --dataset fashion_mnist`` on the 60,000 real Fashion-MNIST training
+images, with the same outlier exposure; its test accuracy and the real-vs-real FID floor are in
+``bench/results/fashion_classifier.md``. Other sets (CIFAR-10) have no classifier: callers check
+:func:`has_classifier` and say so.
 """
 
 from __future__ import annotations
@@ -31,11 +38,16 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["LeNet", "WEIGHTS", "load_classifier", "classifier_features", "classifier_probs",
+__all__ = ["LeNet", "WEIGHTS", "CLASSIFIER_WEIGHTS", "has_classifier", "load_classifier",
+           "classifier_features", "classifier_probs",
            "probs_from_features", "frechet_distance", "classifier_fid", "confident_share",
            "class_histogram", "FEATURE_DIM", "CONFIDENT_P"]
 
-WEIGHTS = Path(__file__).resolve().parents[2] / "assets" / "mnist_lenet.pt"
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
+WEIGHTS = ASSETS / "mnist_lenet.pt"
+# which shipped network judges which data set (the keys are core.data dataset names)
+CLASSIFIER_WEIGHTS = {"mnist": WEIGHTS, "mnist_full": WEIGHTS,
+                      "fashion_mnist": ASSETS / "fashion_lenet.pt"}
 FEATURE_DIM = 84
 CONFIDENT_P = 0.9  # a sample is "confident" when its largest class probability exceeds this
 
@@ -65,25 +77,39 @@ class LeNet(nn.Module):
         return self.head(self.features(x))
 
 
-@functools.lru_cache(maxsize=4)
-def _load(device: str) -> LeNet:
-    if not WEIGHTS.exists():
-        raise FileNotFoundError(f"{WEIGHTS} is missing; run `python assets/train_classifier.py`")
+def has_classifier(dataset: str) -> bool:
+    """True when a shipped classifier judges ``dataset`` (its weights file exists)."""
+    path = CLASSIFIER_WEIGHTS.get(dataset)
+    return path is not None and path.exists()
+
+
+def _weights(dataset: str) -> Path:
+    if dataset not in CLASSIFIER_WEIGHTS:
+        raise ValueError(f"no classifier for {dataset!r}; available for: "
+                         f"{', '.join(CLASSIFIER_WEIGHTS)}")
+    return CLASSIFIER_WEIGHTS[dataset]
+
+
+@functools.lru_cache(maxsize=8)
+def _load(device: str, path: Path) -> LeNet:
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing; run `python assets/train_classifier.py`")
     model = LeNet()
-    model.load_state_dict(torch.load(WEIGHTS, map_location="cpu", weights_only=True))
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
     return model.to(device)
 
 
-def load_classifier(device: str | torch.device = "cpu") -> LeNet:
-    """The shipped LeNet in eval mode on ``device`` (cached; do not train it).
+def load_classifier(device: str | torch.device = "cpu", dataset: str = "mnist") -> LeNet:
+    """The shipped LeNet for ``dataset`` in eval mode on ``device`` (cached; do not train it).
 
     Raises:
-        FileNotFoundError: when ``assets/mnist_lenet.pt`` is missing.
+        FileNotFoundError: when its weights file (e.g. ``assets/mnist_lenet.pt``) is missing.
+        ValueError: for a dataset without a classifier (see :data:`CLASSIFIER_WEIGHTS`).
     """
-    return _load(str(torch.device(device)))
+    return _load(str(torch.device(device)), _weights(dataset))
 
 
 def _prepare(images: torch.Tensor) -> torch.Tensor:
@@ -104,33 +130,35 @@ def _batched(fn, x: torch.Tensor, batch: int = 1000) -> torch.Tensor:
         fn(x)
 
 
-def classifier_features(images: torch.Tensor) -> torch.Tensor:
+def classifier_features(images: torch.Tensor, dataset: str = "mnist") -> torch.Tensor:
     """Penultimate-layer LeNet features of images.
 
     Args:
         images: ``(N, 1, 28, 28)`` (or ``(N, 28, 28)``) in [0, 1]; any device.
+        dataset: whose classifier (``"mnist"``, ``"fashion_mnist"``, ...).
 
     Returns:
         float32 CPU tensor ``(N, 84)``.
 
     Raises:
-        ValueError: for another image shape (e.g. 32x32x3 CIFAR images).
+        ValueError: for another image shape (e.g. 32x32x3 CIFAR images) or a dataset without
+            a classifier.
     """
-    model = load_classifier("cpu")
+    model = load_classifier("cpu", dataset)
     return _batched(model.features, _prepare(images))
 
 
-def classifier_probs(images: torch.Tensor) -> torch.Tensor:
+def classifier_probs(images: torch.Tensor, dataset: str = "mnist") -> torch.Tensor:
     """Class probabilities ``(N, 10)`` of images ``(N, 1, 28, 28)`` in [0, 1]."""
-    model = load_classifier("cpu")
+    model = load_classifier("cpu", dataset)
     return _batched(lambda b: model(b).softmax(1), _prepare(images))
 
 
 @torch.no_grad()
-def probs_from_features(features: torch.Tensor) -> torch.Tensor:
+def probs_from_features(features: torch.Tensor, dataset: str = "mnist") -> torch.Tensor:
     """Class probabilities ``(N, 10)`` from :func:`classifier_features` ``(N, 84)`` (the class
     head only, so a caller that needs features and probabilities pays one LeNet pass)."""
-    return load_classifier("cpu").head(features.float().cpu()).softmax(1)
+    return load_classifier("cpu", dataset).head(features.float().cpu()).softmax(1)
 
 
 def frechet_distance(feat_a: torch.Tensor, feat_b: torch.Tensor) -> float:
@@ -167,7 +195,7 @@ def frechet_distance(feat_a: torch.Tensor, feat_b: torch.Tensor) -> float:
     return float(max(d2.item(), 0.0))
 
 
-def classifier_fid(fake: torch.Tensor, real: torch.Tensor) -> float:
+def classifier_fid(fake: torch.Tensor, real: torch.Tensor, dataset: str = "mnist") -> float:
     """Classifier-FID: :func:`frechet_distance` of the LeNet features of two image sets.
 
     Args:
@@ -180,17 +208,18 @@ def classifier_fid(fake: torch.Tensor, real: torch.Tensor) -> float:
     Raises:
         ValueError: for a wrong image shape or fewer than 2 images.
     """
-    return frechet_distance(classifier_features(fake), classifier_features(real))
+    return frechet_distance(classifier_features(fake, dataset), classifier_features(real, dataset))
 
 
-def confident_share(images: torch.Tensor, threshold: float = CONFIDENT_P) -> float:
+def confident_share(images: torch.Tensor, threshold: float = CONFIDENT_P,
+                    dataset: str = "mnist") -> float:
     """Share in [0, 1] of images whose largest class probability exceeds ``threshold``."""
-    p = classifier_probs(images)
+    p = classifier_probs(images, dataset)
     return float((p.max(1).values > threshold).float().mean()) if len(p) else 0.0
 
 
-def class_histogram(images: torch.Tensor) -> np.ndarray:
+def class_histogram(images: torch.Tensor, dataset: str = "mnist") -> np.ndarray:
     """Share of images per predicted class: float64 array of shape (10,), summing to 1."""
-    p = classifier_probs(images)
+    p = classifier_probs(images, dataset)
     counts = np.bincount(p.argmax(1).numpy(), minlength=10).astype(np.float64)
     return counts / max(1, counts.sum())

@@ -457,30 +457,42 @@ def step_metrics(loss: str, s: StepLosses | None) -> dict[str, float]:
 
 
 class SampleQuality:
-    """Classifier-FID of generated images against ``real`` (``(M, 1, 28, 28)`` sets only;
-    :mod:`core.blocks.image_metrics`), and for digits the confident share and class histogram.
-    The real images' features are computed on the first call."""
+    """Classifier-FID of generated images against ``real`` (``(M, 1, 28, 28)`` sets with a shipped
+    classifier: MNIST and Fashion-MNIST; :mod:`core.blocks.image_metrics`), the share of samples
+    the classifier is sure of, and its class histogram. ``dataset`` names the classifier (the
+    loaded set's name). The real images' features are computed on the first call."""
 
-    def __init__(self, real: torch.Tensor, digits: bool) -> None:
-        self.real, self.digits = real, digits
+    def __init__(self, real: torch.Tensor, dataset: str) -> None:
+        self.real, self.dataset = real, dataset
         self._feat: torch.Tensor | None = None
 
     @property
     def available(self) -> bool:
-        return tuple(self.real.shape[1:]) == (1, 28, 28)
+        return (tuple(self.real.shape[1:]) == (1, 28, 28)
+                and image_metrics.has_classifier(self.dataset))
 
-    def __call__(self, fake: torch.Tensor) -> tuple[dict[str, float], np.ndarray | None]:
-        """``({"fid", "confident_share" (digits)}, class histogram (10,) or None)`` of ``fake``
-        ``(N, 1, 28, 28)`` in [0, 1]."""
+    def __call__(self, fake: torch.Tensor) -> tuple[dict[str, float], np.ndarray]:
+        """``({"fid", "confident_share"}, class histogram (10,))`` of ``fake``
+        ``(N, 1, 28, 28)`` in [0, 1].
+
+        Raises:
+            ValueError: when no classifier judges this dataset (check :attr:`available`).
+        """
         if self._feat is None:
-            self._feat = image_metrics.classifier_features(self.real)
-        feat = image_metrics.classifier_features(fake)  # one LeNet pass for all three
+            self._feat = image_metrics.classifier_features(self.real, self.dataset)
+        feat = image_metrics.classifier_features(fake, self.dataset)  # one pass for all three
         out = {"fid": image_metrics.frechet_distance(feat, self._feat)}
-        if not self.digits:
-            return out, None
-        p = image_metrics.probs_from_features(feat)
+        p = image_metrics.probs_from_features(feat, self.dataset)
         out["confident_share"] = float((p.max(1).values > image_metrics.CONFIDENT_P).float().mean())
         return out, np.bincount(p.argmax(1).numpy(), minlength=10) / len(p)
+
+
+def metrics_note(quality: SampleQuality) -> str | None:
+    """One sentence on why FID and the "sure" share are missing for a set, or None."""
+    if quality.available:
+        return None
+    return (f"FID and the \"sure\" share need a classifier of {quality.dataset} images; only "
+            "MNIST and Fashion-MNIST have one here, so they are not shown for this set.")
 
 
 def sample_grid(G_avg: nn.Module, z_fixed: torch.Tensor,
@@ -499,7 +511,7 @@ def evaluate(G_avg: nn.Module, z_eval: torch.Tensor,
     with eval_mode(G_avg):
         fake = generate(G_avg, z_eval)
     metrics, hist = quality(fake)
-    return metrics, ({"class_hist": hist} if hist is not None else {})
+    return metrics, {"class_hist": hist}
 
 
 def train_gan(cfg: GanConfig) -> Iterator[Snapshot]:
@@ -507,15 +519,17 @@ def train_gan(cfg: GanConfig) -> Iterator[Snapshot]:
 
     Metrics (every snapshot): ``loss_d``, ``loss_g`` (the losses of the last step, nats for the
     cross-entropy losses), ``d_real`` and ``d_fake`` (mean sigmoid(D) on the last real batch and
-    on G(z)). From the first step on (1x28x28 sets only), at most :data:`FID_SHARE` of the time
-    and every :data:`FID_EVERY_S` s or less often, and at the end: ``fid``, the classifier-FID of
-    500 samples against the 1,000 test images, and for digits ``confident_share`` (share of
-    samples the LeNet labels with p > 0.9).
+    on G(z)). From the first step on (sets with a shipped classifier: MNIST and Fashion-MNIST),
+    at most :data:`FID_SHARE` of the time and every :data:`FID_EVERY_S` s or less often, and at
+    the end: ``fid``, the classifier-FID of 500 samples against the test images (1,000 bundled
+    digits or the 10,000 Fashion-MNIST test images), and ``confident_share`` (share of samples
+    that set's LeNet labels with p > 0.9).
 
     Artifacts: ``samples`` (uint8 8x8 grid of G(z) for 64 fixed z), ``z_fixed`` ((64, D)
-    float32), ``class_hist`` ((10,) share of samples per digit, with ``fid``), ``data_note``
-    (str or None). ``model`` is a frozen copy of the (averaged) generator on every snapshot, for
-    the page's latent walks.
+    float32), ``class_hist`` ((10,) share of samples per predicted class, with ``fid``),
+    ``classes`` (class names), ``metrics_note`` (str or None: why the quality metrics are
+    missing), ``data_note`` (str or None). ``model`` is a frozen copy of the (averaged)
+    generator on every snapshot, for the page's latent walks.
     """
     device = start(cfg)
     tick = Ticker(total=cfg.steps)
@@ -526,7 +540,7 @@ def train_gan(cfg: GanConfig) -> Iterator[Snapshot]:
     gen = torch.Generator().manual_seed(cfg.seed)
     z_fixed, z_eval, z_bn = (torch.randn(n, cfg.latent_dim, generator=gen)
                              for n in (N_FIXED, N_FID, N_BN))
-    quality = SampleQuality(test.x, digits=train.name in ("mnist", "mnist_full"))
+    quality = SampleQuality(test.x, train.name)
     budget = EvalBudget(share=FID_SHARE, min_interval_s=FID_EVERY_S)
     copies = CopyCadence(every_s=2.0)  # the page walks the newest copy (RunView.model)
     last: StepLosses | None = None
@@ -541,7 +555,8 @@ def train_gan(cfg: GanConfig) -> Iterator[Snapshot]:
         final = step == cfg.steps
         metrics = step_metrics(cfg.loss, last)
         samples = sample_grid(G_avg, z_fixed, z_bn if G_avg is not G else None)
-        art: dict = {"samples": samples, "z_fixed": z_fixed.numpy(), "data_note": train.note}
+        art: dict = {"samples": samples, "z_fixed": z_fixed.numpy(), "data_note": train.note,
+                     "classes": list(train.classes), "metrics_note": metrics_note(quality)}
         if quality.available and step > 0 and budget.due(final):
             with budget.timed():
                 q, extra = evaluate(G_avg, z_eval, quality)

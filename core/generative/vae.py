@@ -347,15 +347,16 @@ def prior_quantile_grid(n: int = MANIFOLD_N) -> torch.Tensor:
     return torch.stack([z1.reshape(-1), z2.reshape(-1)], 1)
 
 
-def confident_share_or_none(images: torch.Tensor) -> float | None:
-    """The shared classifier's share of samples with max p > 0.9 (:mod:`core.blocks.image_metrics`),
-    or None for images that are not 1x28x28 or without the classifier's weights."""
+def confident_share_or_none(images: torch.Tensor, dataset: str = "mnist") -> float | None:
+    """The share of samples with max p > 0.9 under ``dataset``'s shipped classifier
+    (:mod:`core.blocks.image_metrics`: MNIST or Fashion-MNIST), or None for images that are not
+    1x28x28, a set without a classifier, or missing weights."""
     if images.shape[1:] != (1, 28, 28):
         return None
     try:
         from core.blocks.image_metrics import confident_share
-        return float(confident_share(images.detach().cpu()))
-    except (ImportError, FileNotFoundError):
+        return float(confident_share(images.detach().cpu(), dataset=dataset))
+    except (ImportError, FileNotFoundError, ValueError):
         return None
 
 
@@ -377,10 +378,10 @@ def pick_pairs(y: torch.Tensor, k: int = N_PAIRS) -> torch.Tensor:
 @torch.no_grad()
 def model_artifacts(name: str, m: VAE | AE, codes: torch.Tensor, x_pairs: torch.Tensor,
                     y: torch.Tensor, z_fixed: torch.Tensor,
-                    digits: bool) -> tuple[dict, dict, torch.Tensor]:
-    """One model's pictures (see :func:`train`), its sample-quality metrics (``digits``: judge
-    samples with the MNIST classifier) and its reconstructions of ``x_pairs``. ``codes`` are the
-    held-out codes (posterior means for the VAE)."""
+                    judge: str | None) -> tuple[dict, dict, torch.Tensor]:
+    """One model's pictures (see :func:`train`), its sample-quality metrics (``judge``: the
+    dataset whose classifier judges the samples, or None) and its reconstructions of
+    ``x_pairs``. ``codes`` are the held-out codes (posterior means for the VAE)."""
     art: dict = {}
     metrics: dict[str, float] = {}
     with eval_mode(m):
@@ -389,7 +390,7 @@ def model_artifacts(name: str, m: VAE | AE, codes: torch.Tensor, x_pairs: torch.
         rec = decode_images(m, z_pairs)
         samples = decode_images(m, z_fixed)
         art[f"{name}_samples"] = image_grid(samples, ncol=8)
-        share = confident_share_or_none(samples) if digits else None
+        share = confident_share_or_none(samples, judge) if judge else None
         if share is not None:
             metrics[f"{name}_confident_share"] = share
         zc = codes[:N_SCATTER].cpu().double().numpy()
@@ -448,7 +449,7 @@ def train_step(models: dict[str, VAE | AE], opts: dict, xb: torch.Tensor, beta: 
 
 def evaluate(models: dict[str, VAE | AE], te: ImageData, xte: torch.Tensor,
              x_pairs: torch.Tensor, z_fixed: torch.Tensor,
-             digits: bool) -> tuple[dict[str, float], dict]:
+             judge: str | None) -> tuple[dict[str, float], dict]:
     """Held-out metrics and the artifacts of every model (see :func:`train`)."""
     metrics: dict[str, float] = {}
     art: dict = {}
@@ -460,7 +461,7 @@ def evaluate(models: dict[str, VAE | AE], te: ImageData, xte: torch.Tensor,
         else:
             rec, codes = evaluate_ae(m, xte, return_codes=True)
             metrics[ae_prefix(models) + "recon"] = rec
-        a, quality, recon_imgs = model_artifacts(name, m, codes, x_pairs, te.y, z_fixed, digits)
+        a, quality, recon_imgs = model_artifacts(name, m, codes, x_pairs, te.y, z_fixed, judge)
         art.update(a)
         metrics.update(quality)
         rows.append(recon_imgs)
@@ -498,7 +499,7 @@ def _train(cfg: VaeConfig | AEConfig, with_vae: bool, with_ae: bool) -> Iterator
         if not budget.due(final):
             continue
         with budget.timed():
-            metrics, art = evaluate(models, te, xte, x_pairs, z_fixed, digits=tr.name == "mnist")
+            metrics, art = evaluate(models, te, xte, x_pairs, z_fixed, judge=tr.name)
         metrics = {"epoch": step / per_epoch, **metrics, **losses.pop()}
         art.update(note=tr.note, dataset=tr.name, classes=tr.classes)
         yield Snapshot(step, time.perf_counter() - t0, metrics, art, total_steps=total,
@@ -515,8 +516,8 @@ def train(cfg: VaeConfig) -> Iterator[Snapshot]:
     Metrics (held-out, nats per image): ``neg_elbo``, ``recon``, ``kl`` (VAE, beta = 1 in
     ``neg_elbo``); ``ae_recon`` (AE); ``train_neg_elbo``, ``ae_train_recon`` (mean over the
     training batches since the last snapshot); ``vae_confident_share``, ``ae_confident_share``
-    (share of the 32 decoded N(0, I) samples the MNIST classifier labels with p > 0.9; MNIST-shaped
-    data only, when ``assets/mnist_lenet.pt`` exists); ``epoch``.
+    (share of the 32 decoded N(0, I) samples the data set's classifier labels with p > 0.9; MNIST
+    and Fashion-MNIST only, when ``assets/{mnist,fashion}_lenet.pt`` exists); ``epoch``.
 
     Artifacts: ``recon_pairs`` (uint8 grid: inputs, VAE, AE reconstructions as rows) and
     ``recon_rows`` (the row names); ``{vae,ae}_samples`` (decoded fixed N(0, I) vectors, the same

@@ -7,7 +7,7 @@ import streamlit as st
 import torch
 
 from core.blocks.images import gif_bytes, image_grid, to_uint8_image
-from core.generative import gan
+from core.generative import gan, ssgan
 from core.registry import get_demo
 from ui.charts import (
     MARGIN,
@@ -16,6 +16,7 @@ from ui.charts import (
     line_chart,
     metric_row,
     page_header,
+    plain,
     show_chart,
     show_image,
 )
@@ -23,8 +24,11 @@ from ui.live import ConfigForm, RunView, run_panel, url_choice
 
 PAGE = "gan"
 PAGE_2D = "gan2d"
-LABS = ("dcgan", "2d")  # ?lab=2d opens the mode-collapse lab
-LAB_NAMES = {"dcgan": "Images (DCGAN)", "2d": "2-D mode-collapse lab"}
+PAGE_SS = "ssgan"
+LABS = ("dcgan", "2d", "ssgan")  # ?lab=2d opens the mode-collapse lab, ?lab=ssgan the SSGAN
+LAB_NAMES = {"dcgan": "Images (DCGAN)", "2d": "2-D mode-collapse lab",
+             "ssgan": "Semi-supervised GAN"}
+FASHION_SURE, FASHION_FLOOR = "59%", "about 2"  # assets/train_classifier.py --dataset fashion_mnist
 
 page_header(
     "GAN: generative adversarial networks",
@@ -114,12 +118,12 @@ def walk_section(view: RunView) -> None:
                "entangled)")
 
 
-def class_hist_figure(hist: np.ndarray) -> go.Figure:
-    fig = go.Figure(go.Bar(x=[str(i) for i in range(10)], y=hist * 100,
-                           marker_color=PALETTE[0]))
+def class_hist_figure(hist: np.ndarray, classes: list[str], digits: bool) -> go.Figure:
+    fig = go.Figure(go.Bar(x=list(classes), y=hist * 100, marker_color=PALETTE[0]))
     fig.add_hline(y=10, line_dash="dot", annotation_text="uniform (10%)")
-    fig.update_layout(title="Which digit the classifier sees in 500 samples", height=260,
-                      margin=MARGIN, xaxis_title="predicted digit", yaxis_title="% of samples")
+    what = "digit" if digits else "class"
+    fig.update_layout(title=f"Which {what} the classifier sees in 500 samples", height=260,
+                      margin=MARGIN, xaxis_title=f"predicted {what}", yaxis_title="% of samples")
     return fig
 
 
@@ -134,6 +138,11 @@ def render_dcgan(view: RunView) -> None:
         return
     art, m = view.latest.artifacts, view.latest.metrics
     data_note(art.get("data_note"))
+    if art.get("metrics_note"):
+        st.info(plain(art["metrics_note"]), icon=":material/info:")
+    classes = art.get("classes") or [str(i) for i in range(10)]
+    digits = classes[0] == "0"
+    sure = "sure digits" if digits else "sure items"
     if view.latest.step > 0 and m.get("d_real", 0) > 0.99 and m.get("d_fake", 1) < 0.01:
         st.warning("D wins outright (D(x) ≈ 1, D(G(z)) ≈ 0): G's gradient is vanishing. Lower "
                    "the discriminator's learning rate or use the non-saturating loss.")
@@ -145,15 +154,19 @@ def render_dcgan(view: RunView) -> None:
         tiles = {"FID ↓": f"{fid.iloc[-1]:.1f}" if len(fid) else "…"}
         if "confident_share" in view.history:
             cs = view.history["confident_share"].dropna()
-            tiles["sure digits"] = f"{cs.iloc[-1]:.0%}" if len(cs) else "…"
+            tiles[sure] = f"{cs.iloc[-1]:.0%}" if len(cs) else "…"
         if "d_real" in m:
             tiles["mean D(x)"] = f"{m['d_real']:.2f}"
             tiles["mean D(G(z))"] = f"{m['d_fake']:.2f}"
         metric_row(tiles, helps={
             "sure digits": "Share of 500 samples that the MNIST classifier labels as one digit "
                            "with probability above 0.9. Real test digits: about 91%; noise: 0%.",
-            "FID ↓": "Lower is better: the Fréchet distance between classifier features of 500 "
-                     "samples and of real test digits; two sets of real digits score about 4-8."})
+            "sure items": "Share of 500 samples that the Fashion-MNIST classifier labels as one "
+                          f"class with probability above 0.9. Real test images: about "
+                          f"{FASHION_SURE}; noise: 0%.",
+            "FID ↓": "Lower is better: the Fréchet distance between the data set's classifier "
+                     "features of 500 samples and of real test images; two real sets score "
+                     f"about 4-8 (digits) or {FASHION_FLOOR} (Fashion-MNIST)."})
         show_chart(line_chart(view.history, ["loss_d", "loss_g"], "Losses of D and G",
                               y_title="loss", height=230,
                               names={"loss_d": "D loss", "loss_g": "G loss"}),
@@ -169,10 +182,12 @@ def render_dcgan(view: RunView) -> None:
                                   "1,000 real test images", y_title="FID", log_y=True,
                                   height=280, names={"fid": "FID"}), key=f"{PAGE}.fid")
         else:
-            st.caption("FID uses a digit classifier, so it is computed for 28x28 grey sets only.")
+            st.caption("FID needs a classifier of this data set's images (MNIST and "
+                       "Fashion-MNIST have one here), so it is not computed for this set.")
     with b:
         if "class_hist" in art:
-            show_chart(class_hist_figure(art["class_hist"]), key=f"{PAGE}.hist")
+            show_chart(class_hist_figure(art["class_hist"], classes, digits),
+                       key=f"{PAGE}.hist")
     if view.model is not None:
         walk_section(view)
 
@@ -291,9 +306,115 @@ def render_lab(view: RunView) -> None:
                "Srivastava et al. 2017).")
 
 
+# ================================================================== semi-supervised GAN
+
+
+def ssgan_sidebar() -> ssgan.SsganConfig:
+    form = ConfigForm(PAGE_SS, get_demo("ssgan"))
+    form.show_notices()
+    with st.sidebar:
+        st.header("Labels")
+        form.widget("dataset", kind="selectbox", format_func=lambda d: {
+            "mnist": "MNIST (bundled 4,000)", "fashion_mnist": "Fashion-MNIST"}[d])
+        form.widget("labels_per_class", kind="select_slider",
+                    options=[1, 2, 3, 5, 10, 20, 50, 100])
+        st.header("Semi-supervised loss")
+        form.widgets(["unsup_weight", "feature_matching"])
+        st.header("GAN")
+        form.widgets(["lr_d", "lr_g", "beta1", "batch_size", "latent_dim", "hidden"])
+        form.widget("steps", kind="select_slider",
+                    options=[100, 300, 500, 1000, 1500, 2000, 3000, 5000, 10000])
+        with st.expander("Seed and device"):
+            form.widget("seed", kind="number")
+            form.widget("device")
+    return form.config()
+
+
+def confusion_figure(conf: np.ndarray, classes: list[str], title: str) -> go.Figure:
+    share = conf / np.maximum(conf.sum(1, keepdims=True), 1)
+    fig = go.Figure(go.Heatmap(z=share * 100, x=classes, y=classes, colorscale="Blues", zmin=0,
+                               zmax=100, text=conf, texttemplate="%{text}", showscale=False,
+                               hovertemplate="true %{y}, predicted %{x}: %{text}<extra></extra>"))
+    fig.update_layout(title=title, height=360, margin=MARGIN, xaxis_title="predicted",
+                      yaxis_title="true", yaxis={"autorange": "reversed"})
+    return fig
+
+
+def render_ssgan(view: RunView) -> None:
+    c = view.config
+    if view.latest is None:
+        st.markdown(f"**{c.labels_per_class} labelled image(s) per class** are all the labels "
+                    "the discriminator gets; every other training image is used without its "
+                    "label. Press **Train**: the SSGAN's discriminator (real classes + fake) and "
+                    "the same network trained on the labels alone learn side by side.")
+        grid, train = gan.data_preview(c.dataset, n=40)
+        data_note(train.note)
+        show_image(grid, width=420, caption="some training images (their labels are hidden)")
+        return
+    art, h = view.latest.artifacts, view.history
+    data_note(art.get("data_note"))
+    acc = h["test_acc"].dropna() if "test_acc" in h else []
+    base = h["base_test_acc"].dropna() if "base_test_acc" in h else []
+    tiles = {"SSGAN held-out accuracy": f"{acc.iloc[-1]:.1%}" if len(acc) else "…",
+             "labels-only network": f"{base.iloc[-1]:.1%}" if len(base) else "…"}
+    if len(acc) and len(base):
+        tiles["gain from unlabelled data"] = f"{(acc.iloc[-1] - base.iloc[-1]) * 100:+.1f} pts"
+    metric_row(tiles, helps={"labels-only network": "the same discriminator architecture, "
+                             "same initial weights, trained on the same labelled batches with "
+                             "the cross-entropy alone, one step per SSGAN step"})
+    left, right = st.columns(2)
+    with left:
+        show_chart(line_chart(h, ["test_acc", "base_test_acc"], "Held-out accuracy",
+                              y_title="accuracy", height=260,
+                              names={"test_acc": "SSGAN discriminator",
+                                     "base_test_acc": "labels only"}), key=f"{PAGE_SS}.acc")
+        show_chart(line_chart(h, ["loss_sup", "loss_unsup", "loss_base"], "Losses",
+                              y_title="nats", height=230, log_y=True,
+                              names={"loss_sup": "SSGAN L_sup", "loss_unsup": "SSGAN L_unsup",
+                                     "loss_base": "labels-only L_sup"}), key=f"{PAGE_SS}.loss")
+    with right:
+        show_image(art["samples"], caption=f"G(z) for 64 fixed z's at step {view.latest.step}: "
+                   "with feature matching G is trained to match D's features, not to look "
+                   "good, so its samples stay rough while D's accuracy climbs")
+    classes = art.get("classes") or [str(i) for i in range(10)]
+    if "confusion" in art:
+        a, b = st.columns(2)
+        with a:
+            show_chart(confusion_figure(art["confusion"], classes, "SSGAN discriminator: "
+                                        "confusion matrix"), key=f"{PAGE_SS}.conf")
+        with b:
+            show_chart(confusion_figure(art["base_confusion"], classes, "Labels only: "
+                                        "confusion matrix"), key=f"{PAGE_SS}.conf_base")
+    with st.expander("The labelled images (all the labels either network gets)"):
+        show_image(art["labelled"], width=420)
+
+
 # ================================================================== page body
 
-if lab == LABS[0]:
+if lab == "ssgan":
+    st.markdown(
+        "**Semi-supervised GAN** (Salimans et al. 2016): the discriminator is a classifier with "
+        "K real classes plus one *fake* class. Labelled images teach it the classes; unlabelled "
+        "real images only have to land in *some* real class, and G's samples in *fake*. "
+        "Telling real from fake forces features that also separate the classes, so a handful "
+        "of labels goes further. With **feature matching** G does not try to fool D directly: "
+        "it matches the average of D's last hidden features on real data.")
+    st.latex(r"p(y{=}k\mid x) = \frac{e^{l_k(x)}}{Z(x) + 1},\; Z(x) = \sum_{k=1}^{K} "
+             r"e^{l_k(x)},\; D(x) = \frac{Z(x)}{Z(x)+1}")
+    st.latex(r"\mathcal{L}_D = \underbrace{-\mathbb{E}_{x,y}\log p(y\mid x, y\le K)}_"
+             r"{\text{labelled}} \;+\; w\,\underbrace{\big(-\mathbb{E}_{x}\log D(x) - "
+             r"\mathbb{E}_z \log(1 - D(G(z)))\big)}_{\text{unlabelled + generated}},\quad "
+             r"\mathcal{L}_G = \big\lVert \mathbb{E}_x f(x) - \mathbb{E}_z f(G(z)) "
+             r"\big\rVert^2")
+    st.markdown("**Try this:** train with 10 labels per class, then set **Unsupervised loss "
+                "weight** to 0 (a plain classifier on the labels) and watch the SSGAN's "
+                "held-out accuracy fall back to the labels-only curve; or slide **Labels per "
+                "class** to 1 and 100 and compare the gap.")
+    cfg_ss = ssgan_sidebar()
+    run_panel(PAGE_SS, get_demo("ssgan"), cfg_ss, render_ssgan,
+              compare=("test_acc", "base_test_acc", "loss_sup", "loss_unsup"),
+              defer_first_paint=False)  # its preview is images only
+elif lab == LABS[0]:
     cfg = dcgan_sidebar()
     run_panel(PAGE, get_demo("gan"), cfg, render_dcgan, compare=("fid", "loss_d", "loss_g",
                                                               "confident_share"),

@@ -77,7 +77,7 @@ def latent_figure(lat: dict, title: str, classes: list[str]) -> go.Figure:
     return fig
 
 
-def model_column(name: str, art: dict, m: dict, classes: list[str], digits: bool) -> None:
+def model_column(name: str, art: dict, m: dict, classes: list[str], judged: bool) -> None:
     label = "VAE" if name == "vae" else "Plain autoencoder (AE)"
     st.subheader(label)
     rec = m.get("recon" if name == "vae" else "ae_recon")
@@ -85,11 +85,11 @@ def model_column(name: str, art: dict, m: dict, classes: list[str], digits: bool
     a, b = st.columns(2)
     a.metric("Reconstruction error", f"{rec:.1f} nats" if rec is not None else "-",
              help="held-out -log p(x|z), nats per image (lower is better)")
-    if digits and share is not None:
+    if judged and share is not None:
         b.metric("Samples the classifier is sure of", f"{share:.0%}",
-                 help="share of the 32 decoded N(0, I) vectors that the MNIST classifier labels "
-                 "with probability > 0.9. Early in training it is also sure of grey blobs, so "
-                 "read it once the reconstructions look like digits.")
+                 help="share of the 32 decoded N(0, I) vectors that the data set's classifier "
+                 "(MNIST or Fashion-MNIST LeNet) labels with probability > 0.9. Read it once the "
+                 "reconstructions look like real images.")
     st.markdown("**Decoding random N(0, I) vectors** (the same 32 vectors for both models):")
     show_image(art[f"{name}_samples"])
     pca = " (first two principal components)" if art[f"{name}_latent"]["pca"] else ""
@@ -115,7 +115,10 @@ def render(view: RunView) -> None:
         return
     art, m = view.latest.artifacts, view.latest.metrics
     data_note(art.get("note"))
-    digits = art.get("dataset") == "mnist"
+    judged = art.get("dataset") in ("mnist", "fashion_mnist")
+    if not judged:
+        st.caption("No classifier judges this data set here, so the \"sure\" share of the "
+                   "samples is not shown.")
     c = st.columns(4)
     c[0].metric("Held-out −ELBO", f"{m['neg_elbo']:.1f} nats",
                 help="recon + KL on the held-out images: an upper bound on -log p(x)")
@@ -143,11 +146,11 @@ def render(view: RunView) -> None:
     cols = st.columns(len(names))
     for col, name in zip(cols, names):
         with col:
-            model_column(name, art, m, art.get("classes", [str(i) for i in range(10)]), digits)
+            model_column(name, art, m, art.get("classes", [str(i) for i in range(10)]), judged)
     if len(names) == 1:
         st.info("Turn on **Compare with a plain autoencoder** (sidebar) to train one on the "
                 "same batches next to the VAE.", icon=":material/compare:")
-    elif digits and "ae_confident_share" in m:
+    elif judged and "ae_confident_share" in m:
         st.caption("The black crosses are the N(0, I) vectors decoded above. In the VAE they lie "
                    "among the codes of real digits; in the AE many fall where no digit's code "
                    "is, so they decode to smudges.")

@@ -80,3 +80,29 @@ def test_a_link_opens_the_mode_collapse_lab_with_its_settings(clean_streamlit):
     assert at.select_slider(key="gan2d.steps").value == 300, "the lab's settings were dropped"
     q = {k: (v[0] if isinstance(v, list) else v) for k, v in at.query_params.items()}
     assert q.get("lab") == "2d" and q.get("steps") == "300"
+
+
+def test_gan_page_semi_supervised_lab(clean_streamlit):
+    at = open_page("gan")
+    at.get("button_group")[0].set_value("ssgan").run()
+    assert not at.exception, at.exception
+    assert any("feature" in x.value.lower() or "Z(x)" in x.value for x in at.latex)
+    assert at.get("imgs") or at.get("image"), "training images are shown before any run"
+    at.select_slider(key="ssgan.steps").set_value(100)
+    at.select_slider(key="ssgan.hidden").set_value(250)
+    at.select_slider(key="ssgan.batch_size").set_value(25)
+    at.run()
+
+    def evaluated(at) -> bool:  # the first snapshot already carries both accuracies
+        return any(m.label == "SSGAN held-out accuracy" and m.value != "…" for m in at.metric) \
+            and len(page_charts(at)) >= 4
+
+    train_until(at, evaluated, timeout=120)
+    labels = [m.label for m in at.metric]
+    assert "SSGAN held-out accuracy" in labels and "labels-only network" in labels
+    titles = " | ".join(c.proto.spec for c in page_charts(at))
+    for t in ("Held-out accuracy", "SSGAN discriminator: confusion matrix",
+              "Labels only: confusion matrix"):
+        assert t in titles, titles
+    q = {k: (v[0] if isinstance(v, list) else v) for k, v in at.query_params.items()}
+    assert q.get("lab") == "ssgan"

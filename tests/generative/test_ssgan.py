@@ -1,0 +1,64 @@
+"""Core tests for the semi-supervised GAN (core/generative/ssgan.py)."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch.nn import functional as F
+
+from core.generative import ssgan
+from core.protocol import config_from_strings
+
+
+def test_k_logit_losses_equal_the_explicit_k_plus_1_class_softmax():
+    g = torch.Generator().manual_seed(0)
+    lab, unl, fake = (torch.randn(6, 10, generator=g) * 3 for _ in range(3))
+    y = torch.randint(0, 10, (6,), generator=g)
+    l_sup, l_unsup = ssgan.d_losses(lab, y, unl, fake)
+    # the (K+1)-th "fake" class has its logit fixed at 0 (Salimans et al. 2016)
+    def plus_fake(logits):
+        return torch.cat([logits, torch.zeros(len(logits), 1)], 1).log_softmax(1)
+    p_unl, p_fake = plus_fake(unl), plus_fake(fake)
+    explicit_unsup = (-torch.log1p(-p_unl[:, 10].exp())).mean() - p_fake[:, 10].mean()
+    assert torch.allclose(l_unsup, explicit_unsup, atol=1e-5)
+    # the supervised part: cross-entropy among the K real classes, given the image is real
+    assert torch.allclose(l_sup, F.cross_entropy(lab, y))
+    assert torch.allclose(ssgan.real_prob(unl), 1 - p_unl[:, 10].exp(), atol=1e-6)
+
+
+def test_labelled_subset_and_confusion_matrix():
+    y = torch.arange(10).repeat(30)
+    idx = ssgan.labelled_subset(y, 3, seed=0)
+    assert np.bincount(y[idx].numpy()).tolist() == [3] * 10
+    assert torch.equal(idx, ssgan.labelled_subset(y, 3, seed=0))
+    with pytest.raises(ValueError, match="at most"):
+        ssgan.labelled_subset(y, 31, seed=0)
+    conf = ssgan.confusion_matrix(torch.tensor([0, 1, 1, 2]), torch.tensor([0, 1, 2, 2]), 3)
+    assert conf.tolist() == [[1, 0, 0], [0, 1, 0], [0, 1, 1]]
+
+
+def test_ssgan_learns_digits_from_ten_labels_per_class():
+    cfg = ssgan.SsganConfig(labels_per_class=10, hidden=250, batch_size=50, steps=120,
+                            device="cpu")
+    snaps = list(ssgan.train(cfg))
+    last = snaps[-1]
+    assert last.final and {"test_acc", "base_test_acc"} <= set(last.metrics)
+    assert last.metrics["test_acc"] > 0.5 and last.metrics["base_test_acc"] > 0.5  # chance: 0.1
+    conf = last.artifacts["confusion"]
+    assert conf.shape == (10, 10) and conf.sum() == 1000
+    assert np.isclose(np.trace(conf) / conf.sum(), last.metrics["test_acc"])
+    assert last.artifacts["samples"].dtype == np.uint8
+    assert set(last.model.keys()) == {"G", "D", "D_base"}
+    assert {"loss_sup", "loss_unsup", "loss_g", "loss_base"} <= set(snaps[1].metrics)
+
+
+def test_cli_and_bad_settings(tmp_path):
+    from core.__main__ import main
+
+    main(["train", "ssgan", "--set", "steps=10", "--set", "hidden=250", "--out", str(tmp_path),
+          "--quiet"])
+    rows = [json.loads(r) for r in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert "test_acc" in rows[-1] and "base_test_acc" in rows[-1]
+    with pytest.raises(ValueError):
+        config_from_strings(ssgan.SsganConfig, {"labels_per_class": "500"})
