@@ -49,6 +49,7 @@ from torch.nn import functional as F
 from core.blocks import image_metrics
 from core.blocks.images import image_grid, lerp, slerp
 from core.data import ImageData, load_images
+from core.diagnostics import watch
 from core.protocol import (
     CopyCadence,
     Demo,
@@ -536,6 +537,7 @@ def train_gan(cfg: GanConfig) -> Iterator[Snapshot]:
     train, test = load_gan_data(cfg.dataset)
     x_all = (train.x * 2 - 1).to(device)  # (N, C, H, W) in [-1, 1]
     G, D, G_avg = make_models(cfg, train.shape, device)
+    watch(G)  # per-layer diagnostics of the generator on every snapshot
     opts = None  # built after the first snapshot (the first Adam imports slowly)
     gen = torch.Generator().manual_seed(cfg.seed)
     z_fixed, z_eval, z_bn = (torch.randn(n, cfg.latent_dim, generator=gen)

@@ -36,6 +36,7 @@ from torch import nn
 from core.blocks.images import image_grid, to_uint8_image
 from core.data import load_images
 from core.data.translated import translated_digits
+from core.diagnostics import watch
 from core.protocol import (
     CopyCadence,
     Demo,
@@ -697,7 +698,7 @@ def train(cfg: CnnConfig) -> Iterator[Snapshot]:
     data = load_split(cfg)
     k = len(data.classes)
     cnn, mlp = build_models(cfg, data.in_shape, k)
-    models = [cnn.to(device)] + ([mlp.to(device)] if cfg.baseline else [])
+    models = [watch(cnn.to(device))] + ([mlp.to(device)] if cfg.baseline else [])  # diagnostics
     opts = [make_optimizer(cfg, m) for m in models]
     xtr, ytr = data.x_train.to(device), data.y_train.to(device)
     data.x_test, data.y_test = data.x_test.to(device), data.y_test.to(device)
