@@ -139,8 +139,10 @@ class Diagnostics:
                 if g is not None:
                     metrics[f"{PREFIX}grad_norm/{n}"] = float(g.detach().float().norm())
                 w = m.weight.detach().float().flatten().cpu().numpy()
-                counts, edges = np.histogram(w, bins=30)
-                hist[n] = (counts.astype(np.int64), edges.astype(np.float32))
+                w = w[np.isfinite(w)]  # a diverging run is reported by its loss, not here
+                if w.size:
+                    counts, edges = np.histogram(w, bins=30)
+                    hist[n] = (counts.astype(np.int64), edges.astype(np.float32))
         self.pending = {}
         self.arm()
         return metrics, {HIST_KEY: hist}

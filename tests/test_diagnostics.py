@@ -85,6 +85,22 @@ def test_dead_relus_are_counted_and_runs_that_did_not_opt_in_have_none():
     assert not any(k.startswith("diag.") for k in plain)
 
 
+def test_a_diverging_watched_run_is_reported_as_diverged_not_as_an_error():
+    driver = Driver(TINY, TinyConfig(lr=1.0, steps=1000))
+    model = nn.Linear(2, 2)
+    with torch.no_grad():
+        model.weight.fill_(float("nan"))
+    d = diagnostics.Diagnostics(model)
+    metrics, artifacts = d.collect()  # NaN weights: no histogram, no exception
+    assert artifacts["diag_hist"] == {}
+    d.close()
+    while True:
+        _, end = driver.next()
+        if end is not None:
+            assert end.state in ("diverged", "done"), end.message
+            break
+
+
 def test_the_forward_hook_exists_only_for_the_measured_step():
     model = nn.Sequential(nn.Linear(2, 4), nn.ReLU())
     d = diagnostics.watch(model) and diagnostics.active()
