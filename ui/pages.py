@@ -70,7 +70,7 @@ PAGES = [
              "A DCGAN learns to draw digits; latent walks and a mode-collapse lab."),
     PageInfo("Generative", "pages/generative/vae.py", "vae", "VAE", ":material/blur_on:",
              "A variational autoencoder's latent space, next to a plain autoencoder's."),
-    PageInfo("Generative", "pages/generative/gan-vae-ae.py", "gan-vae-ae", "GAN vs VAE vs AE",
+    PageInfo("Generative", "pages/generative/gan-vae-ae.py", "gan-vae-ae", "GAN vs VAE vs autoencoder",
              ":material/compare:",
              "Three generative models, same data and budget: which generates, which memorises."),
     PageInfo("Sequences", "pages/sequences/transformer.py", "transformer", "Transformer attention",

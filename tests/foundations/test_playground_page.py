@@ -65,14 +65,14 @@ def test_a_diverging_run_says_so_and_keeps_earlier_runs(clean_streamlit):
     at = open_page("playground")
     at.select_slider(key="playground.steps").set_value(200)
     at.run()
-    train_until(at, is_done)
+    train_until(at, is_done, timeout=150)
     at.selectbox(key="playground.activation").set_value("linear")
     at.segmented_control(key="playground.optimizer").set_value("sgd")
     at.select_slider(key="playground.lr").set_value(3.0)
     at.number_input(key="playground.layer0").set_value(8)
     at.number_input(key="playground.layer1").set_value(8)
     at.run()
-    train_until(at, lambda a: any("diverged" in e.value for e in a.error))
+    train_until(at, lambda a: any("diverged" in e.value for e in a.error), timeout=150)
     message = next(e.value for e in at.error if "diverged" in e.value)
     assert "learning rate" in message
     assert any(e.label.startswith("Compare runs") for e in at.expander)  # the first run is kept
