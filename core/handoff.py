@@ -54,6 +54,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from core.blocks.convnet import ConvEncoder  # what IMAGE_ENCODERS hands over
 from core.blocks.mlp import mlp
 from core.protocol import Snapshot, config_diff, config_from_strings, find_nonfinite_loss
 
@@ -364,45 +365,6 @@ def policy(payload: dict[str, Any], i: int) -> nn.Module:
 
 
 # ------------------------------------------------------------------------- CLIP image encoders
-
-
-class ConvEncoder(nn.Module):
-    """A small U-Net-style CNN encoder: ``depth`` stages of two 3x3 conv -> BatchNorm -> ReLU,
-    each stage after the first starting with a 2x2 max-pool, widths ``width * 2**k``
-    (Ronneberger et al., "U-Net", MICCAI 2015, contracting path).
-
-    The CLIP page's image tower (global-average-pooled last stage) and the segmentation page's
-    encoders; it lives here because it is what :data:`IMAGE_ENCODERS` hands over.
-
-    ``forward``: x (B, C, H, W) -> list of ``depth`` feature maps, stage ``k`` of shape
-    (B, width * 2**k, H / 2**k, W / 2**k) (H, W divisible by ``2**(depth - 1)``).
-    """
-
-    def __init__(self, width: int = 16, depth: int = 3, in_channels: int = 3) -> None:
-        super().__init__()
-        self.width, self.depth = width, depth
-        stages, c_in = [], in_channels
-        for k in range(depth):
-            c = width * 2 ** k
-            layers = [nn.MaxPool2d(2)] if k else []
-            for a, b in ((c_in, c), (c, c)):
-                layers += [nn.Conv2d(a, b, 3, padding=1, bias=False), nn.BatchNorm2d(b),
-                           nn.ReLU(inplace=True)]
-            stages.append(nn.Sequential(*layers))
-            c_in = c
-        self.stages = nn.ModuleList(stages)
-
-    @property
-    def channels(self) -> list[int]:
-        """Channels of each stage's feature map."""
-        return [self.width * 2 ** k for k in range(self.depth)]
-
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        feats = []
-        for stage in self.stages:
-            x = stage(x)
-            feats.append(x)
-        return feats
 
 
 def _check_encoder(obj: Any, where: str) -> dict[str, Any]:

@@ -1,5 +1,5 @@
 """Recurrent cells written as their equations: a vanilla (Elman) RNN cell, an LSTM cell that can
-record its gates, and a stack of LSTM cells.
+record its gates, a GRU cell (Cho et al. 2014) and a stack of LSTM cells.
 
 LSTM (Hochreiter & Schmidhuber, 1997, with the forget gate of Gers et al., 2000), gate order
 ``i, f, g, o`` as in :class:`torch.nn.LSTMCell`::
@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["RNNCell", "LSTMCell", "StackedLSTM"]
+__all__ = ["RNNCell", "LSTMCell", "GRUCell", "StackedLSTM"]
 
 
 class RNNCell(nn.Module):
@@ -67,6 +67,30 @@ class LSTMCell(nn.Module):
         c = f * c + i * g
         h = o * torch.tanh(c)
         return h, c, torch.stack([i, f, g, o], 1) if record else None
+
+
+class GRUCell(nn.Module):
+    """One GRU step (Cho et al. 2014), gate order ``r, z, n`` as :class:`torch.nn.GRUCell`::
+
+        r = sigmoid(W_r x + U_r h + b_r),  z = sigmoid(W_z x + U_z h + b_z)
+        n = tanh(W_n x + b_n + r * (U_n h)),  h' = (1 - z) * n + z * h
+
+    ``x`` (B, n_in), ``h`` (B, hidden); recorded gates (B, 3, hidden)."""
+
+    def __init__(self, n_in: int, hidden: int) -> None:
+        super().__init__()
+        self.hidden = hidden
+        self.W_x = nn.Linear(n_in, 3 * hidden)
+        self.W_h = nn.Linear(hidden, 3 * hidden, bias=False)
+
+    def forward(self, x: torch.Tensor, h: torch.Tensor, record: bool = False
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        xr, xz, xn = self.W_x(x).chunk(3, dim=1)
+        hr, hz, hn = self.W_h(h).chunk(3, dim=1)
+        r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
+        n = torch.tanh(xn + r * hn)
+        h = (1 - z) * n + z * h
+        return h, torch.stack([r, z, n], 1) if record else None
 
 
 class StackedLSTM(nn.Module):

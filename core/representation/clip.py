@@ -1,6 +1,6 @@
 """A tiny CLIP trained from scratch: images and captions meet in one embedding space.
 
-An image encoder (a small CNN, :class:`core.handoff.ConvEncoder`, global-average pooled) and a
+An image encoder (a small CNN, :class:`core.blocks.convnet.ConvEncoder`, global-average pooled) and a
 text encoder (a small causal Transformer over caption tokens, the shared pre-LN
 :class:`core.blocks.attention.Block`; its output at the ``<eos>`` token, as in CLIP) are each
 followed by a linear projection to a shared space of ``proj_dim`` dimensions; both embeddings
@@ -46,6 +46,7 @@ from torch.nn import functional as F
 
 from core import handoff
 from core.blocks.attention import Block
+from core.blocks.convnet import ConvEncoder
 from core.blocks.images import image_grid
 from core.blocks.projection import pca_2d
 from core.data.captions import COLORS, SHAPES, SIZES, Vocab
@@ -134,7 +135,7 @@ class Clip(nn.Module):
 
     def __init__(self, cfg: ClipConfig) -> None:
         super().__init__()
-        self.image_encoder = handoff.ConvEncoder(cfg.width, DEPTH)
+        self.image_encoder = ConvEncoder(cfg.width, DEPTH)
         self.image_proj = nn.Linear(self.image_encoder.channels[-1], cfg.proj_dim, bias=False)
         self.text_encoder = TextEncoder(len(VOCAB), cfg.d_model, cfg.n_layers, cfg.n_heads)
         self.text_proj = nn.Linear(cfg.d_model, cfg.proj_dim, bias=False)

@@ -43,7 +43,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from core.blocks.attention import Block
-from core.blocks.recurrent import LSTMCell, RNNCell
+from core.blocks.recurrent import GRUCell, LSTMCell, RNNCell
 from core.data.series import SERIES, Series, adding_problem, copy_memory, load_series
 from core.protocol import (
     CopyCadence,
@@ -68,31 +68,6 @@ ADDING_BASELINE = 1.0 / 6.0  # MSE of always predicting 1 on the adding problem
 
 
 # ------------------------------------------------------------------------------ models
-
-
-class GRUCell(nn.Module):
-    """One GRU step (Cho et al. 2014), gate order ``r, z, n`` as :class:`torch.nn.GRUCell`::
-
-        r = sigmoid(W_r x + U_r h + b_r),  z = sigmoid(W_z x + U_z h + b_z)
-        n = tanh(W_n x + b_n + r * (U_n h)),  h' = (1 - z) * n + z * h
-
-    ``x`` (B, n_in), ``h`` (B, hidden); recorded gates (B, 3, hidden). Written in the style of
-    :mod:`core.blocks.recurrent` (it belongs there)."""
-
-    def __init__(self, n_in: int, hidden: int) -> None:
-        super().__init__()
-        self.hidden = hidden
-        self.W_x = nn.Linear(n_in, 3 * hidden)
-        self.W_h = nn.Linear(hidden, 3 * hidden, bias=False)
-
-    def forward(self, x: torch.Tensor, h: torch.Tensor, record: bool = False
-                ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        xr, xz, xn = self.W_x(x).chunk(3, dim=1)
-        hr, hz, hn = self.W_h(h).chunk(3, dim=1)
-        r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
-        n = torch.tanh(xn + r * hn)
-        h = (1 - z) * n + z * h
-        return h, torch.stack([r, z, n], 1) if record else None
 
 
 def _recurrent_weight(cell: nn.Module) -> torch.Tensor:

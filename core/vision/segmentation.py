@@ -9,7 +9,7 @@
   (skip connections), with toggles for each skip (``none`` / ``deepest`` / ``shallowest`` /
   ``all``).
 
-Encoder: :class:`core.handoff.ConvEncoder` (3 stages of two 3x3 conv-BN-ReLU, widths w, 2w,
+Encoder: :class:`core.blocks.convnet.ConvEncoder` (3 stages of two 3x3 conv-BN-ReLU, widths w, 2w,
 4w, max-pool between stages). Decoder: per upward stage, 2x bilinear upsampling, [concatenation
 of the skip], two 3x3 conv-BN-ReLU; a 1x1 conv gives one logit per pixel.
 
@@ -35,6 +35,7 @@ from torch.nn import functional as F
 from torchmetrics.functional.classification import binary_accuracy, binary_jaccard_index
 
 from core import handoff
+from core.blocks.convnet import ConvEncoder
 from core.blocks.images import image_grid
 from core.data.scenes import mask_scenes
 from core.protocol import (
@@ -136,7 +137,7 @@ class Decoder(nn.Module):
 class SegNet(nn.Module):
     """Encoder + decoder; a ``frozen`` encoder stays in eval mode and gets no gradients."""
 
-    def __init__(self, encoder: handoff.ConvEncoder, skips: tuple[int, ...] = (),
+    def __init__(self, encoder: ConvEncoder, skips: tuple[int, ...] = (),
                  frozen: bool = False) -> None:
         super().__init__()
         self.encoder, self.frozen = encoder, frozen
@@ -162,8 +163,8 @@ def make_models(cfg: SegConfig, clip_payload: dict | None, device: torch.device
     models = {}
     if clip_payload is not None:
         models["clip"] = SegNet(handoff.image_encoder(clip_payload), frozen=True)
-    models["scratch"] = SegNet(handoff.ConvEncoder(cfg.width, DEPTH))
-    models["unet"] = SegNet(handoff.ConvEncoder(cfg.width, DEPTH), cfg.skip_stages)
+    models["scratch"] = SegNet(ConvEncoder(cfg.width, DEPTH))
+    models["unet"] = SegNet(ConvEncoder(cfg.width, DEPTH), cfg.skip_stages)
     return {k: m.to(device) for k, m in models.items()}
 
 

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from core import handoff
+from core.blocks.convnet import ConvEncoder
 from core.data.scenes import mask_scenes
 from core.vision import segmentation as seg
 
@@ -75,7 +76,7 @@ def test_skip_toggles_change_the_unet():
     base = dict(clip_decoder=False)
     assert seg.SegConfig(skips="none", **base).skip_stages == ()
     assert seg.SegConfig(skips="all", **base).skip_stages == (0, 1)
-    nets = {s: seg.SegNet(handoff.ConvEncoder(8), seg.SegConfig(skips=s, **base).skip_stages)
+    nets = {s: seg.SegNet(ConvEncoder(8), seg.SegConfig(skips=s, **base).skip_stages)
             for s in seg.SKIPS}
     x = torch.rand(2, 3, 32, 32)
     assert all(n(x).shape == (2, 1, 32, 32) for n in nets.values())
