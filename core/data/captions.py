@@ -29,7 +29,7 @@ import torch
 
 __all__ = ["Vocab", "CaptionData", "CAPTION_DATASETS", "COLORS", "SHAPES", "SIZES",
            "RELATIONS", "NUMBER_WORDS", "shape_scenes", "digit_strips", "load_captions",
-           "render_scene", "compose_scene", "scene_caption"]
+           "render_scene", "compose_scene", "scene_caption", "shape_mask"]
 
 CAPTION_DATASETS = ("shapes", "digits", "flickr8k", "coco")
 COLORS = {"red": (0.95, 0.15, 0.1), "green": (0.1, 0.85, 0.2), "blue": (0.2, 0.35, 1.0),
@@ -101,7 +101,7 @@ class CaptionData:
 # ------------------------------------------------------------------------------- shapes
 
 
-def _shape_mask(kind: str, cx: float, cy: float, r: int, size: int = SCENE) -> np.ndarray:
+def shape_mask(kind: str, cx: float, cy: float, r: int, size: int = SCENE) -> np.ndarray:
     """Boolean (size, size) mask of one shape centred at (cx, cy) with half-width r pixels."""
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     dx, dy = xx - cx, yy - cy
@@ -126,7 +126,7 @@ def render_scene(objects: list[tuple[str, str, str, float, float]],
     """
     img = np.full((3, SCENE, SCENE), 0.12, dtype=np.float32)
     for size, color, shape, cx, cy in objects:
-        m = _shape_mask(shape, cx, cy, SIZES[size])
+        m = shape_mask(shape, cx, cy, SIZES[size])
         for c in range(3):
             img[c][m] = COLORS[color][c]
     if rng is not None:

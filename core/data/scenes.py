@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.data.captions import COLORS, SCENE, SHAPES, SIZES, _shape_mask, render_scene
+from core.data.captions import COLORS, SCENE, SHAPES, SIZES, render_scene, shape_mask
 
 __all__ = ["COMBOS", "SIDES", "object_scenes", "object_captions", "mask_scenes",
            "composition_name"]
@@ -122,7 +122,7 @@ def mask_scenes(n: int, size: int = 48, n_objects: int = 2, noise: float = 0.03,
         for _ in range(n_objects):
             r = max(2, int(round(sizes[rng.integers(len(sizes))] * scale)))
             cx, cy = rng.uniform(r + 1, size - 2 - r, 2)
-            m = _shape_mask(SHAPES[rng.integers(len(SHAPES))], cx, cy, r, size)
+            m = shape_mask(SHAPES[rng.integers(len(SHAPES))], cx, cy, r, size)
             color = colors[rng.integers(len(colors))]
             for c in range(3):
                 images[i, c][m] = color[c]
