@@ -532,12 +532,12 @@ class _Clicks:
     resume: bool
     reset: bool
     note: Any  # the column for the "settings changed" caption
+    download: Any  # the column for Download run (drawn after the click is applied)
 
 
 def _buttons(page: str, runs: list[Run], current: Run | None, train_label: str,
              session: str) -> _Clicks:
     c1, c2, c3, c4, c5, c6 = st.columns([1.2, 1, 1, 1, 1.5, 2])
-    download_button(page, current, c5)
     return _Clicks(
         train=c1.button(train_label, type="primary", key=f"{page}.train",
                         icon=":material/play_arrow:", width="stretch"),
@@ -549,7 +549,7 @@ def _buttons(page: str, runs: list[Run], current: Run | None, train_label: str,
                          icon=":material/resume:", width="stretch"),
         reset=c4.button("Reset", key=f"{page}.reset", disabled=not runs,
                         icon=":material/restart_alt:", width="stretch"),
-        note=c6)
+        note=c6, download=c5)
 
 
 def _start(pool: RunPool, runs: list[Run], current: Run | None, demo: Demo, config: Any,
@@ -682,6 +682,7 @@ def run_panel(page: str, demo: Demo, config: Any, render: Callable[[RunView], No
     current = runs[-1] if runs else None
     clicks = _buttons(page, runs, current, train_label, store.session)
     current = _act(clicks, pool, runs, current, demo, config, store.session)
+    download_button(page, current, clicks.download)  # the run this click left current
     if current is not None and current.config != config and not clicks.train:
         clicks.note.caption("Settings changed since this run: press **Train** to train with them.")
     if code:
