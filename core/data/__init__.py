@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import hashlib
 import os
 import socket
 import time
@@ -127,14 +128,20 @@ def _bundled_mnist() -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(0)
     order = rng.permutation(len(y))  # fixed split: the same on every machine
     x, y = x[order].reshape(-1, 1, 28, 28).astype(np.uint8), y[order].astype(np.int64)
-    try:  # write-then-rename, so a concurrent reader never sees half a file
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(f".{os.getpid()}.tmp.npz")
-        np.savez(tmp, x=x, y=y)
-        os.replace(tmp, cache)
-    except OSError:
-        pass  # a read-only data folder only costs the parse on every start
+    _save_npz(cache, x=x, y=y)
     return x, y
+
+
+def _save_npz(path: Path, **arrays: np.ndarray) -> None:
+    """Write ``arrays`` to ``path`` via a temporary file and a rename, so a concurrent reader
+    never sees half a file; a read-only data folder only costs the work on every start."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)
+    except OSError:
+        pass
 
 
 def _mnist_bundled(split: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -166,11 +173,22 @@ SYSTEM_DIRS: dict[str, tuple[Path, ...]] = {
 
 
 def _system_copy(name: str, split: str) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The set from a system package folder; the gunzipped arrays are kept as ``.npz`` under
+    :func:`data_root` (keyed by the folder), so each worker process does not gunzip again."""
     for folder in SYSTEM_DIRS.get(name, ()):
+        tag = hashlib.sha256(str(folder).encode()).hexdigest()[:8]
+        cache = data_root() / f"{name}_{split}_{tag}.npz"
         try:
-            return read_idx_split(folder, split)
+            with np.load(cache) as f:
+                return torch.from_numpy(f["x"]).float() / 255.0, torch.from_numpy(f["y"])
+        except (OSError, KeyError, ValueError):
+            pass
+        try:
+            x, y = read_idx_split(folder, split)
         except (OSError, ValueError):
             continue
+        _save_npz(cache, x=(x * 255).round().to(torch.uint8).numpy(), y=y.numpy())
+        return x, y
     return None
 
 
