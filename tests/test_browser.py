@@ -100,7 +100,8 @@ PROGRESS = re.compile(r"^(Training · |Done · )")
 def run_status(page) -> str:
     """The lines of the page that say what its run is doing (for failure messages)."""
     text = page.locator("[data-testid='stMain']").inner_text(timeout=5_000)
-    keys = ("Training", "Waiting", "Stopped", "Paused", "Done", "Dropped", "would take", "error")
+    keys = ("Training", "Waiting", "Stopped", "Paused", "Done", "Dropped", "would take", "failed",
+            "can't")
     return " | ".join(line for line in text.splitlines() if any(k in line for k in keys))[:600]
 
 
@@ -115,7 +116,8 @@ def test_page_trains_in_the_browser(browser, server, info):
     try:
         progress.first.wait_for(timeout=90_000)
     except Exception:
-        pytest.fail(f"no training progress 90 s after Train; the page says: {run_status(page)}")
+        pytest.fail(f"no training progress 90 s after Train; the page says: {run_status(page)}"
+                    f" (at {page.url})")
     first = progress.first.inner_text()
     deadline = time.time() + 60
     while time.time() < deadline:  # the live view updates: the step count moves or it finishes

@@ -142,7 +142,8 @@ def make_optimizer(name: str, params: list, lr: float, momentum: float = 0.9,
                    weight_decay: float = 0.01) -> torch.optim.Optimizer:
     """The real ``torch.optim`` optimizer ``name`` (one of :data:`OPTIMIZERS`) over ``params``
     (tensors or param-group dicts). ``momentum`` is SGD's β (momentum, Nesterov) and RMSprop's
-    α-smoothing stays torch's 0.99; ``weight_decay`` is AdamW's decoupled decay only.
+    α-smoothing stays torch's 0.99; ``weight_decay`` is AdamW's decoupled decay only. Nesterov
+    with β = 0 is plain SGD (torch refuses ``nesterov=True`` without momentum).
 
     Raises:
         ValueError: for an unknown name.
@@ -152,7 +153,7 @@ def make_optimizer(name: str, params: list, lr: float, momentum: float = 0.9,
     if name == "momentum":
         return torch.optim.SGD(params, lr=lr, momentum=momentum)
     if name == "nesterov":
-        return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=True)
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=momentum > 0)
     if name == "rmsprop":
         return torch.optim.RMSprop(params, lr=lr)
     if name == "adagrad":

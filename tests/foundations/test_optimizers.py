@@ -145,3 +145,12 @@ def test_landscape_trains_and_slices():
     assert center == pytest.approx(math.log(10), abs=0.2)  # the untrained start: chance
     for p in snap.artifacts["paths"].values():
         assert np.allclose(p[0], 0, atol=1e-6) and np.abs(p[-1]).max() > 0
+
+
+def test_momentum_zero_races_nesterov_as_plain_sgd():
+    """β = 0 from the slider: Nesterov is SGD (torch alone refuses it) and the race still runs."""
+    cfg = O.RaceConfig(surface="quadratic", optimizers="sgd,nesterov", momentum=0.0, steps=50,
+                       lr_sgd=0.1, lr_nesterov=0.1, animate_s=0.0)
+    snap = last(O.train_race(cfg))
+    paths = snap.artifacts["paths"]
+    np.testing.assert_allclose(paths["nesterov"], paths["sgd"], rtol=1e-5, atol=1e-6)

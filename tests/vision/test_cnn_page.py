@@ -30,7 +30,10 @@ def test_cnn_page_trains_and_answers_uploads(clean_streamlit):
     titles = chart_titles(at)
     for title in ("Loss", "Accuracy", "Confusion matrix (held-out)", "kernel w"):
         assert title in titles, titles
-    assert len(at.dataframe) == 2  # shape table and per-class precision / recall / F1
+    # shape table, per-class precision / recall / F1, and the diagnostics' activation table
+    assert len(at.dataframe) == 3
+    assert "Diagnostics: gradients, updates and activations per layer" in [
+        e.label for e in at.expander]
     uploader = at.file_uploader(key="cnn.upload")
     uploader.upload("note.png", b"this is not an image", "image/png")
     at.run()
