@@ -50,6 +50,8 @@ POLL_S = 1.0
 MAX_PAST_RUNS = 5
 FIRST_PAINT_S = 1.0  # the first charts of a browser session come this long after its controls
 _FIRST_PAINT_KEY = "_liveprop_first_paint_run"
+# config fields never read from or written to a link: an upload's id names a visitor's images
+URL_PRIVATE = ("upload",)
 
 
 # ------------------------------------------------------------------------------ shared state
@@ -255,7 +257,7 @@ class ConfigForm:
         st.session_state[flag] = True
         query, _ = resolve_keys(self.cls, query)  # earlier field names of old links still work
         for name, raw in query.items():
-            if name not in self.specs:
+            if name not in self.specs or name in URL_PRIVATE:
                 continue
             spec = self.specs[name]
             try:
@@ -346,7 +348,7 @@ class ConfigForm:
     def _write_query(self, cfg: Any) -> None:
         wanted = {}
         for name in self.specs:
-            if name in ("embed", "embed_options"):  # reserved by Streamlit's URL handling
+            if name in ("embed", "embed_options") or name in URL_PRIVATE:  # reserved / private
                 continue
             v = getattr(cfg, name)
             if v != getattr(self.base, name) and len(str(v)) <= 200:

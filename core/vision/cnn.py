@@ -34,8 +34,9 @@ import torch
 from torch import nn
 
 from core.blocks.images import image_grid, to_uint8_image
-from core.data import load_images
+from core.data import ImageData, load_images
 from core.data.translated import translated_digits
+from core.data.uploads import load_upload
 from core.diagnostics import watch
 from core.protocol import (
     CopyCadence,
@@ -50,9 +51,12 @@ from core.protocol import (
     start,
 )
 
-DATASETS = ("translated", "mnist", "fashion_mnist", "cifar10", "cifar100")
+DATASETS = ("translated", "mnist", "fashion_mnist", "cifar10", "cifar100", "upload")
+UPLOAD_SIZE = 32  # your own images are resized to 32x32 colour (like CIFAR)
 IN_SHAPES = {"translated": (1, 40, 40), "mnist": (1, 28, 28), "fashion_mnist": (1, 28, 28),
-             "cifar10": (3, 32, 32), "cifar100": (3, 32, 32)}
+             "cifar10": (3, 32, 32), "cifar100": (3, 32, 32),
+             "upload": (3, UPLOAD_SIZE, UPLOAD_SIZE)}
+TEST_SHARE = 0.2  # of each class of your own images, held out for testing
 N_CLASSES = {"cifar100": 100}
 ACTIVATIONS = {"relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "gelu": nn.GELU, "tanh": nn.Tanh,
                "sigmoid": nn.Sigmoid}
@@ -68,7 +72,10 @@ class CnnConfig(RunOptions):
 
     dataset: str = param("translated", choices=DATASETS,
                          help="translated: MNIST digits at random places on a 40x40 canvas "
-                         "(where convolution beats an MLP); the others at their usual size")
+                         "(where convolution beats an MLP); the others at their usual size; "
+                         "upload: your own zip of images, one folder per class")
+    upload: str = param("", help="id of the uploaded images (dataset=upload; set by the page "
+                        "after an upload, never read from a link)")
     n_train: int = param(4000, choices=(1000, 2000, 4000, 10000, 20000, 60000),
                          label="Training images", help="at most this many (bundled MNIST: 4,000)")
     n_layers: int = param(2, lo=1, hi=4, label="Conv blocks")
@@ -93,6 +100,8 @@ class CnnConfig(RunOptions):
     baseline: bool = param(True, label="Train the equal-size MLP alongside")
 
     def __post_init__(self) -> None:
+        if self.dataset == "upload" and not self.upload:
+            raise ValueError("upload a zip of your images (one folder per class) first")
         problems = [m for level, m in plan_problems(layer_plan(self, IN_SHAPES[self.dataset]))
                     if level == "error"]
         if problems:
@@ -308,6 +317,8 @@ def load_split(cfg: CnnConfig) -> Split:
     bundled MNIST with a ``note``."""
     if cfg.dataset == "translated":
         tr, te = translated_digits("train"), translated_digits("test")
+    elif cfg.dataset == "upload":
+        tr, te = split_upload(load_upload(cfg.upload), cfg.seed)
     else:
         tr, te = load_images(cfg.dataset, "train"), load_images(cfg.dataset, "test")
     g = torch.Generator().manual_seed(cfg.seed)
@@ -316,6 +327,23 @@ def load_split(cfg: CnnConfig) -> Split:
     test_idx = torch.arange(min(len(te), MAX_TEST))
     return Split(tr.x[idx], tr.y[idx], te.x[test_idx], te.y[test_idx], list(tr.classes),
                  tr.name, tr.note)
+
+
+def split_upload(data: ImageData, seed: int) -> tuple[ImageData, ImageData]:
+    """Your own images split per class: :data:`TEST_SHARE` of each class (at least one image)
+    held out for testing, the rest for training; the same ``seed`` gives the same split."""
+    g = torch.Generator().manual_seed(seed)
+    train_idx, test_idx = [], []
+    for c in range(len(data.classes)):
+        idx = (data.y == c).nonzero().flatten()
+        idx = idx[torch.randperm(len(idx), generator=g)]
+        n_test = max(1, round(TEST_SHARE * len(idx)))
+        test_idx.append(idx[:n_test])
+        train_idx.append(idx[n_test:])
+    tr, te = torch.cat(train_idx), torch.cat(test_idx).sort().values
+    tr = tr[torch.randperm(len(tr), generator=g)]
+    return (ImageData(data.x[tr], data.y[tr], data.classes, "your images"),
+            ImageData(data.x[te], data.y[te], data.classes, "your images"))
 
 
 def data_preview(dataset: str, n: int = 16) -> tuple[np.ndarray, tuple[int, int, int], str | None]:

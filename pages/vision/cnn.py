@@ -10,11 +10,13 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from core.blocks.images import to_uint8_image
+from core.blocks.images import image_grid, to_uint8_image
+from core.data.uploads import UploadError, load_upload
 from core.registry import get_demo
 from core.vision import cnn
 from ui.charts import MARGIN, data_note, heatmap, line_chart, page_header, plain, show_chart
 from ui.live import ConfigForm, RunView, run_panel
+from ui.uploads import image_zip_uploader
 
 PAGE, DEMO = "cnn", get_demo("cnn")
 ARCH = ("n_layers", "channels", "kernel_size", "padding", "stride", "pooling", "batch_norm")
@@ -42,7 +44,13 @@ with st.sidebar:
     st.header("Data")
     form.widget("dataset", kind="selectbox", format_func=lambda d: {
         "translated": "translated digits (40x40)", "mnist": "MNIST (bundled)",
-        "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}[d])
+        "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100",
+        "upload": "your images (zip)"}[d])
+    upload_id = ""
+    if form.current("dataset") == "upload":
+        upload_id, _ = image_zip_uploader(PAGE, size=cnn.UPLOAD_SIZE, channels=3)
+        st.caption(f"{cnn.TEST_SHARE:.0%} of each class is held out for testing. A few dozen "
+                   "images train in seconds: raise **Epochs** to 20 or more.")
     form.widgets(["n_train", "augment"])
     st.header("Network")
     form.widgets(["n_layers", "channels", "kernel_size", "padding", "stride"])
@@ -62,10 +70,26 @@ def preview(dataset: str) -> tuple[np.ndarray, tuple[int, int, int], str | None]
     return cnn.data_preview(dataset)
 
 
-samples, in_shape, note = preview(form.current("dataset"))
+@st.cache_data(show_spinner=False, max_entries=8)
+def upload_preview(upload_id: str) -> tuple[np.ndarray, int]:
+    """A grid of the first uploaded images and the number of classes."""
+    data = load_upload(upload_id)
+    return image_grid(data.x[:16], ncol=8, pad=2), len(data.classes)
+
+
+n_classes = 100 if form.current("dataset") == "cifar100" else 10
+if form.current("dataset") == "upload":
+    samples, in_shape, note = None, cnn.IN_SHAPES["upload"], None
+    if upload_id:
+        try:
+            samples, n_classes = upload_preview(upload_id)
+        except UploadError as e:
+            st.error(plain(e))
+else:
+    samples, in_shape, note = preview(form.current("dataset"))
 wanted = SimpleNamespace(**{n: form.current(n) for n in ARCH})
-plan = cnn.layer_plan(wanted, in_shape, 100 if form.current("dataset") == "cifar100" else 10)
-cfg = form.config()
+plan = cnn.layer_plan(wanted, in_shape, n_classes)
+cfg = form.config(upload=upload_id)
 
 
 def shape_table(rows: list[cnn.LayerRow]) -> None:
@@ -314,8 +338,13 @@ def own_digit_tab(view: RunView, art: dict) -> None:
 
 def render(view: RunView) -> None:
     if view.latest is None:
-        st.image(_big(samples, 2), caption="Held-out images the network will be tested on "
-                 "(press Train)")
+        if samples is None:
+            st.info("Upload a zip of your images in the sidebar: one folder per class (e.g. "
+                    "cats/001.jpg, dogs/002.jpg), PNG or JPEG.", icon=":material/upload:")
+        else:
+            st.image(_big(samples, 2), caption="Held-out images the network will be tested on "
+                     "(press Train)" if form.current("dataset") != "upload" else
+                     "Your images, as the network will see them (press Train)")
         return
     art = view.latest.artifacts
     data_note(art.get("note"))

@@ -74,3 +74,25 @@ def test_hostile_link_values_get_a_notice(clean_streamlit):
     notices = " ".join(w.value for w in at.warning).replace("\\", "")
     assert "kernel_size" in notices and "stride" in notices and "dataset" in notices
     assert at.select_slider(key="cnn.kernel_size").value == 5
+
+
+def test_an_image_zip_trains_on_the_page_and_stays_out_of_the_link(clean_streamlit):
+    from tests.vision.test_cnn import digit_zip
+
+    at = open_page("cnn")
+    at.selectbox(key="cnn.dataset").set_value("upload")
+    at.run()
+    assert not at.exception, at.exception
+    assert any("Upload a zip" in i.value for i in at.info), "the page says what to upload"
+    at.file_uploader(key="cnn.image_zip").upload("mine.zip", b"not a zip", "application/zip")
+    at.run()
+    assert any("not a zip archive" in e.value for e in at.error), [e.value for e in at.error]
+    at.file_uploader(key="cnn.image_zip").upload("digits.zip", digit_zip(), "application/zip")
+    at.slider(key="cnn.epochs").set_value(12)
+    at.run()
+    assert not at.exception, at.exception
+    assert any("90 images, 3 classes" in c.value for c in at.caption)
+    train_until(at, is_done, timeout=120)
+    acc = next(m.value for m in at.metric if m.label == "CNN test accuracy")
+    assert float(acc.rstrip("%")) >= 70, acc  # chance: 33%
+    assert at.query_params["dataset"] == "upload" and "upload" not in at.query_params
