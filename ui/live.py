@@ -380,10 +380,11 @@ def url_choice(label: str, options: Sequence[str], key: str, url_key: str,
     """A page-level choice that is not a config field (which lab, which view), drawn as a
     segmented control and kept in the URL as ``?url_key=option`` (the first option, the
     default, is left out), so a link opens the same view. A value from a link that is not an
-    option is ignored."""
+    option is ignored. The link also wins when the control has no state (Streamlit drops a
+    widget's state after a run that did not draw it)."""
     seen = f"_liveprop_url_choice.{key}"
     linked = st.query_params.get(url_key)
-    if linked in options and st.session_state.get(seen) != linked:
+    if linked in options and (st.session_state.get(seen) != linked or key not in st.session_state):
         st.session_state[key] = linked
     value = st.segmented_control(label, list(options), default=options[0], key=key,
                                  format_func=format_func or str,
