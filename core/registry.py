@@ -19,6 +19,7 @@ import pkgutil
 from pathlib import Path
 
 from core.protocol import Demo
+from core.pyast import parse
 
 CORE = Path(__file__).resolve().parent
 # the topic packages, in catalogue order (ui.pages.SECTION_DIRS names the same folders)
@@ -48,7 +49,7 @@ def demo_index() -> dict[str, str]:
     """``{demo name: module}`` read from the topics' source, without importing them."""
     index: dict[str, str] = {}
     for module in topic_modules():
-        tree = ast.parse(_source(module).read_text(encoding="utf-8"))
+        tree = parse(_source(module).read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             if (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Demo"
                     and node.args and isinstance(node.args[0], ast.Constant)):

@@ -11,10 +11,13 @@ there), it gives the numbers of the run it came from.
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
+import sys
 from typing import Any
 
 from core.protocol import Demo, config_to_dict
+from core.pyast import parse
 
 __all__ = ["trainer_script"]
 
@@ -70,6 +73,13 @@ def _segment(src: str, node: ast.stmt) -> str:
     return "\n".join(lines[start - 1:node.end_lineno])
 
 
+@functools.cache
+def _module_source(name: str) -> tuple[str, ast.Module]:
+    """The source of module ``name`` and its parse tree, read once per process."""
+    src = inspect.getsource(sys.modules[name])
+    return src, parse(src)  # type: ignore[return-value]
+
+
 def trainer_script(demo: Demo, config: Any = None) -> str:
     """A runnable script with the source that trains ``demo`` (see the module docstring).
 
@@ -84,8 +94,7 @@ def trainer_script(demo: Demo, config: Any = None) -> str:
     module = inspect.getmodule(demo.train)
     if module is None:
         raise TypeError(f"the source of {demo.name}'s trainer cannot be found")
-    src = inspect.getsource(module)
-    tree = ast.parse(src)
+    src, tree = _module_source(module.__name__)
     defs = _top_level(tree)
     roots = [demo.train.__name__, demo.config_cls.__name__]
     body = _closure(defs, roots)

@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from core.protocol import CopyCadence, Demo, RunOptions, Snapshot, Ticker, eval_mode, param, start
+from core.pyast import parse
 
 FUNCTIONS = ("exp", "log", "tanh", "sin", "relu", "sigmoid")
 MAX_CHARS = 400  # characters of a typed program
@@ -188,7 +189,7 @@ def parse_program(text: str) -> Program:
         raise ExprError(f"The program has {len(lines)} lines; use at most {MAX_LINES}.")
     multiline = len(lines) > 1
     try:
-        tree = ast.parse(text.strip(), mode="exec")
+        tree = parse(text.strip(), mode="exec")
     except SyntaxError as e:
         where = (f"line {e.lineno}, column {e.offset}" if multiline else f"position {e.offset}")
         raise ExprError(f"At {where}: syntax error ({e.msg}).",
