@@ -2,7 +2,7 @@
 
 from urllib.parse import unquote
 
-from tests.apptest_util import button, is_done, open_page, page_charts, train_until
+from tests.apptest_util import button, chart_titles, is_done, open_page, page_charts, train_until
 
 
 def test_dqn_page_trains_and_plays_back(clean_streamlit):
@@ -18,6 +18,7 @@ def test_dqn_page_trains_and_plays_back(clean_streamlit):
     assert len(page_charts(at)) >= 4  # returns, loss, max-Q/ε, Q-slice
     assert not at.get("image")
     assert any(m.label == "Evaluation return" for m in at.metric)
+    assert "Gradient norm" in chart_titles(at), "the diagnostics panel draws for the Q-network"
     links = [unquote(str(link.proto)) for link in at.get("page_link")]  # the hand-over to the DT page
     assert any("decision-transformer" in link and "dqn_run=hidden=32,steps=2000," in link
                for link in links), links
