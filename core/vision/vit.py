@@ -9,8 +9,9 @@ mean of the patch outputs)::
 
 Small-data remedies: *shifted patch tokenisation* (Lee, Lee & Song 2021: the image and four
 copies shifted by half a patch diagonally are patched together) or a *conv stem* (Xiao et al.
-2021: a 3x3 convolution before a stride-P patch convolution). Locality self-attention (Lee et al.)
-is not included: the shared attention block has no diagonal mask.
+2021: a 3x3 convolution before a stride-P patch convolution), and *locality self-attention*
+(Lee et al.: a learned softmax temperature and no token attending to itself; the shared
+block's ``locality=True``).
 
 Live views: attention from [CLS] per layer and head, *attention rollout* (Abnar & Zuidema 2020:
 ``R = prod_l (0.5 A_l + 0.5 I)`` with ``A_l`` the head-averaged attention, rows renormalised),
@@ -73,6 +74,9 @@ class VitConfig(RunOptions):
                            label="Tokenisation",
                            help="plain linear patches, shifted patch tokenisation (Lee et al. "
                            "2021) or a conv stem (Xiao et al. 2021)")
+    locality: bool = param(False, label="Locality self-attention",
+                           help="Lee et al. 2021: a learned softmax temperature, and no patch "
+                           "attends to itself")
     dropout: float = param(0.0, lo=0.0, hi=0.5, step=0.05)
     lr: float = param(1e-3, lo=1e-5, hi=1e-1, log=True, label="Learning rate")
     batch_size: int = param(64, choices=(16, 32, 64, 128, 256), label="Batch size")
@@ -167,8 +171,8 @@ class ViT(nn.Module):
             table = (sinusoidal_2d(self.grid[0], cfg.d_model) if self.grid[0] == self.grid[1]
                      and cfg.pos_embedding == "sinusoidal" else torch.zeros(n, cfg.d_model))
             self.register_buffer("pos", table[None], persistent=False)
-        self.blocks = nn.ModuleList(Block(cfg.d_model, cfg.n_heads, cfg.dropout, "gelu", 2)
-                                    for _ in range(cfg.n_layers))
+        self.blocks = nn.ModuleList(Block(cfg.d_model, cfg.n_heads, cfg.dropout, "gelu", 2,
+                                          locality=cfg.locality) for _ in range(cfg.n_layers))
         self.norm = nn.LayerNorm(cfg.d_model)
         self.head = nn.Linear(cfg.d_model, n_classes)
 

@@ -44,6 +44,7 @@ with st.sidebar:
     form.widget("tokenizer", kind="selectbox", format_func={
         "patch": "linear patches", "shifted_patch": "shifted patches (SPT)",
         "conv_stem": "conv stem"}.get)
+    form.widget("locality")
     form.widget("dropout")
     st.header("Training (both models)")
     form.widgets(["lr", "batch_size"])

@@ -92,3 +92,26 @@ def test_block_options_and_gpt2_init():
     assert layers[0].mlp.c_proj.weight.std().item() == pytest.approx(0.02 / 4, rel=0.1)
     assert layers[0].attn.c_attn.bias.abs().sum() == 0
     assert torch.all(layers[0].ln_1.weight == 1)
+
+
+def test_locality_self_attention_masks_the_diagonal_and_learns_its_temperature():
+    """LSA (Lee et al. 2021): no token attends to itself, the temperature starts at sqrt(d_head)
+    and is a trained parameter, and both paths agree."""
+    torch.manual_seed(0)
+    lsa = MultiHeadAttention(16, 4, locality=True).eval()
+    x = torch.randn(2, 6, 16)
+    y, w = lsa(x, need_weights=True)
+    assert torch.all(w.diagonal(dim1=-2, dim2=-1) == 0)
+    assert torch.allclose(w.sum(-1), torch.ones(2, 4, 6))
+    assert torch.exp(lsa.log_temperature).item() == pytest.approx(2.0)  # sqrt(16 / 4)
+    with torch.no_grad():
+        lsa.log_temperature.fill_(math.log(0.5))  # a sharper softmax: both paths follow it
+    y_explicit, w = lsa(x, need_weights=True)
+    q, k, _ = lsa.qkv(x)
+    scores = (q @ k.transpose(-2, -1) / 0.5).masked_fill(torch.eye(6, dtype=torch.bool), -1e9)
+    assert torch.allclose(w, scores.softmax(-1), atol=1e-6)
+    assert torch.allclose(y_explicit, lsa(x)[0], atol=1e-5)
+    lsa(x)[0].sum().backward()
+    assert lsa.log_temperature.grad is not None and lsa.log_temperature.grad != 0
+    with pytest.raises(ValueError, match="non-causal"):
+        lsa(x, causal=True)

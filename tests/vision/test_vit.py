@@ -23,7 +23,8 @@ def test_vit_and_cnn_both_learn_well_above_chance():
 
 @pytest.mark.parametrize("kw", [dict(tokenizer="shifted_patch", pool="mean",
                                      pos_embedding="sinusoidal", patch_size=4),
-                                dict(tokenizer="conv_stem", pos_embedding="none", patch_size=8)])
+                                dict(tokenizer="conv_stem", pos_embedding="none", patch_size=8),
+                                dict(tokenizer="shifted_patch", locality=True, patch_size=7)])
 def test_every_tokeniser_and_pooling_runs(kw):
     cfg = V.VitConfig(d_model=32, n_layers=1, n_heads=2, **kw)
     vit, conv = V.build_models(cfg, (1, 28, 28), 10)
@@ -34,6 +35,8 @@ def test_every_tokeniser_and_pooling_runs(kw):
     assert maps[0].shape == (3, 2, g * g + (cfg.pool == "cls"), g * g + (cfg.pool == "cls"))
     views = V.cls_views(vit, x[:1])
     assert views["attention"].shape == (1, 2, g, g)
+    if cfg.locality:  # Lee et al.'s SPT + LSA: no token attends to itself
+        assert torch.all(maps[0].diagonal(dim1=-2, dim2=-1) == 0)
 
 
 def test_without_position_embeddings_a_mean_pooled_vit_ignores_patch_order():
