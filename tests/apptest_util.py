@@ -82,3 +82,19 @@ def progress_texts(at: AppTest) -> list[str]:
 def is_done(at: AppTest) -> bool:
     """True once the page's progress line says the run is done."""
     return any(t.startswith("Done") for t in progress_texts(at))
+
+
+def upload_images(at: AppTest, page_key: str, zip_bytes: bytes) -> AppTest:
+    """Choose "your images" as the dataset of ``page_key``'s form: the page asks for a zip, a
+    file that is not a zip gets its sentence, then ``zip_bytes`` is uploaded (not yet run)."""
+    at.selectbox(key=f"{page_key}.dataset").set_value("upload")
+    at.run()
+    assert not at.exception, at.exception
+    assert any("Upload a zip" in i.value for i in at.info), "the page says what to upload"
+    at.file_uploader(key=f"{page_key}.image_zip").upload("mine.zip", b"not a zip",
+                                                         "application/zip")
+    at.run()
+    assert any("not a zip archive" in e.value for e in at.error), [e.value for e in at.error]
+    at.file_uploader(key=f"{page_key}.image_zip").upload("digits.zip", zip_bytes,
+                                                         "application/zip")
+    return at

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from core.data import uploads
@@ -126,3 +127,25 @@ def test_runs_on_a_visitors_own_data_are_neither_shared_nor_cached():
         assert pool.submit(Run(demo, Cfg(), session="b")).from_cache
     finally:
         pool.shutdown()
+
+
+def test_split_upload_holds_out_a_seeded_share_of_each_class():
+    from core.data.uploads import split_upload
+
+    labelled = read_image_zip(_zip({**{f"a/{i}.png": _png(i) for i in range(10)},
+                                    **{f"b/{i}.png": _png(100 + i) for i in range(5)}}), size=8)
+    tr, te = split_upload(labelled, 0.2, seed=0)
+    assert te.y.bincount().tolist() == [2, 1] and tr.y.bincount().tolist() == [8, 4]
+    assert tr.name == te.name == "your images" and te.classes == ["a", "b"]
+    seen = {round(float(v) * 255) for v in torch.cat([tr.x, te.x]).mean((1, 2, 3))}
+    assert seen == {*range(10), *range(100, 105)}, "every image lands in exactly one part"
+    assert split_upload(labelled, 0.2, seed=0)[1].x.equal(te.x)
+    assert not split_upload(labelled, 0.2, seed=1)[1].x.equal(te.x)
+    unlabelled = read_image_zip(_zip({f"any/{i}.png": _png(i) for i in range(10)}), size=8,
+                                by_folder=False)
+    tr, te = split_upload(unlabelled, 0.9, seed=0)
+    assert len(tr) == 1 and len(te) == 9, "at least one image is left to train on"
+    with pytest.raises(UploadError, match="at least 2 are needed"):
+        split_upload(read_image_zip(_zip({"x.png": _png(1)}), size=8, by_folder=False), 0.2, 0)
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        split_upload(unlabelled, 1.0, seed=0)

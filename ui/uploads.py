@@ -47,3 +47,12 @@ def image_zip_uploader(page: str, size: int, channels: int = 1, by_folder: bool 
     st.caption(plain(f"Your images: {result[2]}, resized to {size}x{size}. They stay in this "
                      "session: runs on them are not shared with others."))
     return result[1], result[2]
+
+
+def ask_for_upload(size: int, by_folder: bool = True, at_least: int = 0) -> None:
+    """The sentence a page shows in place of its data preview until a zip is uploaded."""
+    layout = ("one folder per class (e.g. cats/001.jpg, dogs/002.jpg)" if by_folder
+              else "in any folders")
+    least = f", at least {at_least}" if at_least else ""
+    st.info(f"Upload a zip of your images in the sidebar: PNG or JPEG {layout}{least}; they are "
+            f"resized to {size}x{size} colour.", icon=":material/upload:")

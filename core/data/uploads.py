@@ -6,6 +6,8 @@ image set that a trainer reads by its id.
   pixel limit, keeps greyscale or colour (``channels``), and center-crops and resizes every
   image to the page's size. Anything else is refused with one plain sentence
   (:class:`UploadError`).
+* :func:`split_upload` holds out a seeded share of each class (of the one class of an
+  unlabelled set) for testing.
 * :func:`store_upload` writes the tensors under ``<data folder>/uploads/<id>.pt`` (the id is the
   SHA-256 of the tensors, so a config names the data it trained on) and :func:`load_upload` reads
   them back with ``weights_only=True`` in the run's worker process. A config carries the id in a
@@ -27,7 +29,8 @@ import torch
 
 from core.data import ImageData, data_root
 
-__all__ = ["UploadError", "read_image_zip", "store_upload", "load_upload", "LIMITS"]
+__all__ = ["UploadError", "read_image_zip", "split_upload", "store_upload", "load_upload",
+           "LIMITS", "UPLOAD_NAME"]
 
 LIMITS = {
     "max_zip_mb": 40,  # the archive as uploaded
@@ -39,22 +42,24 @@ LIMITS = {
 }
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 _ID = re.compile(r"^[0-9a-f]{64}$")
+UPLOAD_NAME = "your images"  # the name a trainer gives your images (ImageData.name)
 
 
 class UploadError(ValueError):
     """An upload that cannot be used; the message is one plain sentence."""
 
 
-def _members(z: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
+def _members(z: zipfile.ZipFile, by_folder: bool = True) -> list[zipfile.ZipInfo]:
     """The image files of the archive after the size checks (hidden files and folders skipped)."""
     files = []
+    where = " (one folder per class)" if by_folder else ""
     for info in z.infolist():
         parts = PurePosixPath(info.filename).parts
         if info.is_dir() or any(p.startswith(".") or p == "__MACOSX" for p in parts):
             continue
         if not info.filename.lower().endswith(IMAGE_SUFFIXES):
             raise UploadError(f"{info.filename!r} is not a PNG or JPEG image; the zip may hold "
-                              "only images (one folder per class).")
+                              f"only images{where}.")
         files.append(info)
     if not files:
         raise UploadError("The zip holds no PNG or JPEG images.")
@@ -132,7 +137,7 @@ def read_image_zip(data: bytes, size: int, channels: int = 1,
     except (zipfile.BadZipFile, OSError):
         raise UploadError("That file is not a zip archive.") from None
     with z:
-        files = _members(z)
+        files = _members(z, by_folder)
         classes, labels = _classes(files, by_folder)
         images = []
         for info in files:
@@ -148,6 +153,36 @@ def read_image_zip(data: bytes, size: int, channels: int = 1,
                           f"{LIMITS['min_per_class']}.")
     x = torch.from_numpy(np.stack(images)).float() / 255.0
     return ImageData(x, torch.tensor(labels, dtype=torch.int64), classes, "upload")
+
+
+def split_upload(data: ImageData, test_share: float,
+                 seed: int) -> tuple[ImageData, ImageData]:
+    """Your images split per class (an unlabelled set is one class): ``test_share`` of each
+    class, at least one image and never all of them, held out for testing, the rest shuffled
+    for training; the same ``seed`` gives the same split. Both parts keep ``data.classes`` and
+    are named :data:`UPLOAD_NAME`; x ``(N_train or N_test, C, H, W)``, y ``(N_...,)``.
+
+    Raises:
+        ValueError: for ``test_share`` outside (0, 1).
+        UploadError: when a class has fewer than two images (nothing would be left to train on).
+    """
+    if not 0 < test_share < 1:
+        raise ValueError(f"test_share must be between 0 and 1, got {test_share}")
+    g = torch.Generator().manual_seed(seed)
+    train_idx, test_idx = [], []
+    for c in range(len(data.classes)):
+        idx = (data.y == c).nonzero().flatten()
+        if len(idx) < 2:
+            raise UploadError(f"The class {data.classes[c]!r} has {len(idx)} image(s); at least "
+                              "2 are needed to hold one out for testing.")
+        idx = idx[torch.randperm(len(idx), generator=g)]
+        n_test = min(len(idx) - 1, max(1, round(test_share * len(idx))))
+        test_idx.append(idx[:n_test])
+        train_idx.append(idx[n_test:])
+    tr, te = torch.cat(train_idx), torch.cat(test_idx).sort().values
+    tr = tr[torch.randperm(len(tr), generator=g)]
+    return (ImageData(data.x[tr], data.y[tr], data.classes, UPLOAD_NAME),
+            ImageData(data.x[te], data.y[te], data.classes, UPLOAD_NAME))
 
 
 def _folder() -> Path:

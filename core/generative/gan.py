@@ -1,5 +1,9 @@
 """GANs trained live: a DCGAN on 28x28 (or 32x32x3) images and a 2-D mode-collapse lab.
 
+The DCGAN also trains on your own images (``dataset="upload"``): a zip of PNG/JPEG files in any
+folders, unlabelled, stored by :mod:`core.data.uploads` and named by the config's ``upload``
+field; they are resized to 32x32 colour (like CIFAR-10) and all of them train the GAN.
+
 Two demos:
 
 * ``gan`` — a DCGAN (Radford, Metz & Chintala, "Unsupervised Representation Learning with Deep
@@ -49,6 +53,7 @@ from torch.nn import functional as F
 from core.blocks import image_metrics
 from core.blocks.images import image_grid, lerp, slerp
 from core.data import ImageData, load_images
+from core.data.uploads import UPLOAD_NAME, UploadError, load_upload
 from core.diagnostics import watch
 from core.protocol import (
     CopyCadence,
@@ -63,7 +68,9 @@ from core.protocol import (
 )
 
 LOSSES = ("minimax", "nonsaturating", "hinge", "wgan-gp")
-DATASETS = ("mnist", "fashion_mnist", "cifar10", "mnist_full")
+DATASETS = ("mnist", "fashion_mnist", "cifar10", "mnist_full", "upload")
+UPLOAD_SIZE = 32  # your own images are resized to 32x32 colour (the 32x32x3 DCGAN of CIFAR-10)
+MIN_UPLOAD = 10  # images a GAN needs at least
 N_FIXED = 64  # the fixed latent vectors of the sample grid (8 x 8)
 N_FID = 500  # generated images per classifier-FID
 N_BN = 256  # latents that re-estimate the averaged generator's batch-norm statistics
@@ -260,7 +267,10 @@ class GanConfig(RunOptions):
     RETIRED_KEYS: ClassVar[tuple[str, ...]] = ("fid_every_s",)  # FID cadence: FID_SHARE
 
     dataset: str = param("mnist", choices=DATASETS, help="mnist = the bundled 4,000 training "
-                         "digits; the others load through the data layer when available")
+                         "digits; the others load through the data layer when available; "
+                         "upload: your own zip of images (any folders, no labels)")
+    upload: str = param("", help="id of the uploaded images (dataset=upload; set by the page "
+                        "after an upload, never read from a link)")
     latent_dim: int = param(64, lo=2, hi=128, label="Latent dimension",
                             help="size of the latent vector z ~ N(0, I)")
     g_channels: int = param(32, choices=(8, 16, 32, 48, 64), label="Generator width",
@@ -286,6 +296,10 @@ class GanConfig(RunOptions):
                        help="show samples from an exponential moving average of G's weights "
                        "(0 = the raw generator)")
     steps: int = param(3000, lo=10, hi=100000, help="generator updates")
+
+    def __post_init__(self) -> None:
+        if self.dataset == "upload" and not self.upload:
+            raise ValueError("upload a zip of your images first")
 
 
 class Generator(nn.Module):
@@ -367,15 +381,42 @@ def make_optimizers(cfg: GanConfig | Gan2dConfig, G: nn.Module,
             torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=betas))
 
 
-def load_gan_data(name: str) -> tuple[ImageData, ImageData]:
+def load_upload_images(upload: str) -> ImageData:
+    """Your images stored under the id ``upload``, all of them for training: x ``(N, 3, 32, 32)``
+    in [0, 1], named :data:`core.data.uploads.UPLOAD_NAME`.
+
+    Raises:
+        UploadError: for an unknown id, or fewer than :data:`MIN_UPLOAD` images.
+    """
+    data = load_upload(upload)
+    if len(data) < MIN_UPLOAD:
+        raise UploadError(f"A GAN needs at least {MIN_UPLOAD} images; your zip has {len(data)}.")
+    return ImageData(data.x, data.y, data.classes, UPLOAD_NAME)
+
+
+def load_gan_data(name: str, upload: str = "") -> tuple[ImageData, ImageData]:
     """(train, test) :class:`core.data.ImageData` for a GAN run (falls back to bundled MNIST
-    with a ``note`` when a downloadable set is unavailable)."""
+    with a ``note`` when a downloadable set is unavailable). ``name="upload"`` reads your images
+    by the id ``upload`` (:func:`load_upload_images`); they serve as both (no set is held out:
+    without a classifier of them no metric needs one).
+
+    Raises:
+        UploadError: for ``name="upload"`` with an unknown id or too few images.
+    """
+    if name == "upload":
+        data = load_upload_images(upload)
+        return data, data
     return load_images(name, "train"), load_images(name, "test")
 
 
-def data_preview(name: str, n: int = N_FIXED) -> tuple[np.ndarray, ImageData]:
-    """A uint8 grid of the first ``n`` training images of ``name``, and the training set."""
-    train = load_images(name, "train")
+def data_preview(name: str, n: int = N_FIXED, upload: str = "") -> tuple[np.ndarray, ImageData]:
+    """A uint8 grid of the first ``n`` training images of ``name`` (your images for
+    ``name="upload"``, by the id ``upload``), and the training set.
+
+    Raises:
+        UploadError: for ``name="upload"`` with an unknown id or too few images.
+    """
+    train = load_upload_images(upload) if name == "upload" else load_images(name, "train")
     return image_grid(train.x[:n]), train
 
 
@@ -492,8 +533,9 @@ def metrics_note(quality: SampleQuality) -> str | None:
     """One sentence on why FID and the "sure" share are missing for a set, or None."""
     if quality.available:
         return None
-    return (f"FID and the \"sure\" share need a classifier of {quality.dataset} images; only "
-            "MNIST and Fashion-MNIST have one here, so they are not shown for this set.")
+    what = "your own images" if quality.dataset == UPLOAD_NAME else f"{quality.dataset} images"
+    return (f"FID and the \"sure\" share need a classifier of {what}; only MNIST and "
+            "Fashion-MNIST have one here, so they are not shown for this set.")
 
 
 def sample_grid(G_avg: nn.Module, z_fixed: torch.Tensor,
@@ -531,10 +573,15 @@ def train_gan(cfg: GanConfig) -> Iterator[Snapshot]:
     ``classes`` (class names), ``metrics_note`` (str or None: why the quality metrics are
     missing), ``data_note`` (str or None). ``model`` is a frozen copy of the (averaged)
     generator on every snapshot, for the page's latent walks.
+
+    ``dataset="upload"`` trains on all your images at 32x32 colour, without the quality metrics.
+
+    Raises:
+        UploadError: for ``dataset="upload"`` with an unknown id or too few images.
     """
     device = start(cfg)
     tick = Ticker(total=cfg.steps)
-    train, test = load_gan_data(cfg.dataset)
+    train, test = load_gan_data(cfg.dataset, cfg.upload)
     x_all = (train.x * 2 - 1).to(device)  # (N, C, H, W) in [-1, 1]
     G, D, G_avg = make_models(cfg, train.shape, device)
     watch(G)  # per-layer diagnostics of the generator on every snapshot
@@ -757,7 +804,8 @@ def train_gan2d(cfg: Gan2dConfig) -> Iterator[Snapshot]:
 
 DEMOS = [
     Demo("gan", GanConfig, train_gan, title="DCGAN",
-         description="A DCGAN learns to draw 28x28 digits (or Fashion-MNIST / CIFAR-10)."),
+         description="A DCGAN learns to draw 28x28 digits (or Fashion-MNIST / CIFAR-10 / "
+         "your own images)."),
     Demo("gan2d", Gan2dConfig, train_gan2d, title="2-D GAN: mode-collapse lab",
          description="A GAN learns a ring of 8 or a grid of 25 Gaussians; modes covered."),
 ]

@@ -19,6 +19,11 @@ the reconstruction loss. It reconstructs better (nothing pulls its codes togethe
 do not fill N(0, I): decoding random N(0, I) vectors lands in the "holes" of its latent space.
 The VAE's KL term makes N(0, I) a sensible place to sample from.
 
+Your own images (``dataset="upload"``): a zip of PNG/JPEG files in any folders, unlabelled,
+stored by :mod:`core.data.uploads` and named by the config's ``upload`` field, resized to 32x32
+colour (the size of CIFAR-10, which the conv nets already model); a seeded fifth of them is held
+out for the test -ELBO.
+
 Shapes: images ``(N, C, H, W)`` in [0, 1] with ``H = W`` in {28, 32} for the convolutional nets
 (any size for the MLP); codes ``z`` ``(N, latent_dim)``; decoder logits ``(N, C, H, W)``.
 """
@@ -38,6 +43,7 @@ from torch import nn
 from core.blocks.images import image_grid, lerp
 from core.blocks.projection import pca_2d
 from core.data import ImageData, load_images
+from core.data.uploads import UploadError, load_upload, split_upload
 from core.protocol import (
     CopyCadence,
     Demo,
@@ -50,7 +56,10 @@ from core.protocol import (
     start,
 )
 
-DATASETS = ("mnist", "fashion_mnist", "cifar10")
+DATASETS = ("mnist", "fashion_mnist", "cifar10", "upload")
+UPLOAD_SIZE = 32        # your own images are resized to 32x32 colour (like CIFAR-10)
+TEST_SHARE = 0.2        # of your own images, held out for the test -ELBO
+MIN_UPLOAD = 10         # images needed at least (8 to train on, 2 held out)
 ARCHITECTURES = ("conv", "mlp")
 N_SAMPLES = 32          # fixed N(0, I) vectors decoded by both models
 N_PAIRS = 10            # held-out images shown with their reconstructions
@@ -65,12 +74,27 @@ MODEL_EVERY_S = 5.0     # a frozen copy of the models for the page at most every
 # ----------------------------------------------------------------------------- configs
 
 
+UPLOAD_HELP = "id of the uploaded images (dataset=upload; set by the page, never read from a link)"
+
+
+def check_upload(cfg: VaeConfig | AEConfig) -> None:
+    """Refuse ``dataset="upload"`` without an upload id.
+
+    Raises:
+        ValueError: one plain sentence asking for the zip.
+    """
+    if cfg.dataset == "upload" and not cfg.upload:
+        raise ValueError("upload a zip of your images first")
+
+
 @dataclass(frozen=True)
 class VaeConfig(RunOptions):
     """One VAE run (optionally with the AE baseline trained alongside on the same batches)."""
 
     dataset: str = param("mnist", choices=DATASETS,
-                         help="images to model (Fashion-MNIST and CIFAR-10 need a download)")
+                         help="images to model (Fashion-MNIST and CIFAR-10 need a download; "
+                         "upload: your own zip of images, any folders, no labels)")
+    upload: str = param("", help=UPLOAD_HELP)
     architecture: str = param("conv", choices=ARCHITECTURES,
                               help="convolutional encoder/decoder, or an MLP (784-400-z)")
     latent_dim: int = param(2, lo=2, hi=32, label="Latent dimension",
@@ -86,18 +110,25 @@ class VaeConfig(RunOptions):
     baseline: bool = param(True, label="Compare with a plain autoencoder",
                            help="train a plain autoencoder (AE) on the same batches")
 
+    def __post_init__(self) -> None:
+        check_upload(self)
+
 
 @dataclass(frozen=True)
 class AEConfig(RunOptions):
     """One plain (deterministic) autoencoder run: the VAE's nets without the KL term."""
 
     dataset: str = param("mnist", choices=DATASETS)
+    upload: str = param("", help=UPLOAD_HELP)
     architecture: str = param("conv", choices=ARCHITECTURES)
     latent_dim: int = param(2, lo=2, hi=32, label="Latent dimension")
     channels: int = param(16, choices=(8, 16, 32), label="Conv channels", aliases=("width",))
     lr: float = param(1e-3, lo=1e-5, hi=1e-1, log=True, label="Learning rate", help="Adam")
     batch_size: int = param(64, choices=(16, 32, 64, 128, 256), label="Batch size")
     epochs: int = param(10, lo=1, hi=100, help="passes over the training images")
+
+    def __post_init__(self) -> None:
+        check_upload(self)
 
 
 # ----------------------------------------------------------------------------- networks
@@ -330,9 +361,31 @@ def decode_images(model: VAE | AE, z: torch.Tensor) -> torch.Tensor:
     return torch.sigmoid(model.decode(z))
 
 
-def data_preview(dataset: str, n: int = 30) -> tuple[np.ndarray, ImageData, ImageData]:
-    """A uint8 grid of the first ``n`` training images (10 per row), and (train, test)."""
-    tr, te = load_images(dataset, "train"), load_images(dataset, "test")
+def load_vae_data(dataset: str, upload: str = "", seed: int = 0) -> tuple[ImageData, ImageData]:
+    """(train, test) :class:`core.data.ImageData`: the dataset's own splits, or for
+    ``dataset="upload"`` your images stored under the id ``upload`` (x ``(N, 3, 32, 32)``),
+    :data:`TEST_SHARE` of them held out by a split fixed by ``seed``.
+
+    Raises:
+        UploadError: for an unknown upload id or fewer than :data:`MIN_UPLOAD` images.
+    """
+    if dataset != "upload":
+        return load_images(dataset, "train"), load_images(dataset, "test")
+    data = load_upload(upload)
+    if len(data) < MIN_UPLOAD:
+        raise UploadError(f"A VAE needs at least {MIN_UPLOAD} images; your zip has {len(data)}.")
+    return split_upload(data, TEST_SHARE, seed)
+
+
+def data_preview(dataset: str, n: int = 30, upload: str = "",
+                 seed: int = 0) -> tuple[np.ndarray, ImageData, ImageData]:
+    """A uint8 grid of the first ``n`` training images (10 per row), and (train, test) as
+    :func:`load_vae_data` gives them.
+
+    Raises:
+        UploadError: as :func:`load_vae_data`.
+    """
+    tr, te = load_vae_data(dataset, upload, seed)
     return image_grid(tr.x[:n], ncol=10), tr, te
 
 
@@ -473,7 +526,7 @@ def evaluate(models: dict[str, VAE | AE], te: ImageData, xte: torch.Tensor,
 def _train(cfg: VaeConfig | AEConfig, with_vae: bool, with_ae: bool) -> Iterator[Snapshot]:
     device = start(cfg)
     gen = torch.Generator().manual_seed(cfg.seed)
-    tr, te = load_images(cfg.dataset, "train"), load_images(cfg.dataset, "test")
+    tr, te = load_vae_data(cfg.dataset, cfg.upload, cfg.seed)
     xtr, xte = tr.x.to(device), te.x.to(device)
     models = make_models(cfg, tuple(tr.shape), with_vae, with_ae, device)
     opts = {n: torch.optim.Adam(m.parameters(), lr=cfg.lr) for n, m in models.items()}
@@ -510,7 +563,8 @@ def train(cfg: VaeConfig) -> Iterator[Snapshot]:
     """Train a VAE (and, with ``cfg.baseline``, the AE on the same batches) on images.
 
     Both models see the same mini-batches with the same budget (``cfg.epochs`` passes); the
-    held-out split is the dataset's test split. A snapshot (step 0 first, then at most once a
+    held-out split is the dataset's test split (your images: a seeded :data:`TEST_SHARE` of
+    them, see :func:`load_vae_data`). A snapshot (step 0 first, then at most once a
     second and with at most a third of the time spent on it) carries:
 
     Metrics (held-out, nats per image): ``neg_elbo``, ``recon``, ``kl`` (VAE, beta = 1 in
@@ -530,6 +584,7 @@ def train(cfg: VaeConfig) -> Iterator[Snapshot]:
 
     Raises:
         ValueError: for unusable settings (e.g. a CUDA device that is not there).
+        UploadError: for ``dataset="upload"`` with an unknown id or too few images.
     """
     return _train(cfg, with_vae=True, with_ae=cfg.baseline)
 

@@ -34,9 +34,9 @@ import torch
 from torch import nn
 
 from core.blocks.images import image_grid, to_uint8_image
-from core.data import ImageData, load_images
+from core.data import load_images
 from core.data.translated import translated_digits
-from core.data.uploads import load_upload
+from core.data.uploads import load_upload, split_upload
 from core.diagnostics import watch
 from core.protocol import (
     CopyCadence,
@@ -318,7 +318,7 @@ def load_split(cfg: CnnConfig) -> Split:
     if cfg.dataset == "translated":
         tr, te = translated_digits("train"), translated_digits("test")
     elif cfg.dataset == "upload":
-        tr, te = split_upload(load_upload(cfg.upload), cfg.seed)
+        tr, te = split_upload(load_upload(cfg.upload), TEST_SHARE, cfg.seed)
     else:
         tr, te = load_images(cfg.dataset, "train"), load_images(cfg.dataset, "test")
     g = torch.Generator().manual_seed(cfg.seed)
@@ -327,23 +327,6 @@ def load_split(cfg: CnnConfig) -> Split:
     test_idx = torch.arange(min(len(te), MAX_TEST))
     return Split(tr.x[idx], tr.y[idx], te.x[test_idx], te.y[test_idx], list(tr.classes),
                  tr.name, tr.note)
-
-
-def split_upload(data: ImageData, seed: int) -> tuple[ImageData, ImageData]:
-    """Your own images split per class: :data:`TEST_SHARE` of each class (at least one image)
-    held out for testing, the rest for training; the same ``seed`` gives the same split."""
-    g = torch.Generator().manual_seed(seed)
-    train_idx, test_idx = [], []
-    for c in range(len(data.classes)):
-        idx = (data.y == c).nonzero().flatten()
-        idx = idx[torch.randperm(len(idx), generator=g)]
-        n_test = max(1, round(TEST_SHARE * len(idx)))
-        test_idx.append(idx[:n_test])
-        train_idx.append(idx[n_test:])
-    tr, te = torch.cat(train_idx), torch.cat(test_idx).sort().values
-    tr = tr[torch.randperm(len(tr), generator=g)]
-    return (ImageData(data.x[tr], data.y[tr], data.classes, "your images"),
-            ImageData(data.x[te], data.y[te], data.classes, "your images"))
 
 
 def data_preview(dataset: str, n: int = 16) -> tuple[np.ndarray, tuple[int, int, int], str | None]:
@@ -711,7 +694,7 @@ def train(cfg: CnnConfig) -> Iterator[Snapshot]:
     """Train the CNN and (``cfg.baseline``) the equal-size MLP on the same mini-batches.
 
     ``step`` counts mini-batches; ``total_steps = epochs * ceil(n_train / batch_size)``.
-    Metrics: ``loss``, ``train_acc`` (CNN, mean over the batches since the last snapshot),
+    Metrics: ``loss``, ``train_acc`` (CNN, mean over the last 32 batches),
     ``mlp_loss``, ``mlp_train_acc``, held-out ``test_acc``, ``test_loss``, ``mlp_test_acc``,
     ``mlp_test_loss`` (when evaluated: at most a quarter of the time, at every epoch end and at
     the end), ``epoch``. Artifacts: ``plan`` (:func:`layer_plan` rows), ``params`` / ``mlp_params``,

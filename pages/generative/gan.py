@@ -1,12 +1,15 @@
 """/gan: a DCGAN learns to draw digits live (fixed-z grid, losses, FID, latent walks), and a 2-D
 mode-collapse lab (ring / grid of Gaussians, D's decision surface, generator motion, modes)."""
 
+from functools import partial
+
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 import torch
 
 from core.blocks.images import gif_bytes, image_grid, to_uint8_image
+from core.data.uploads import UploadError
 from core.generative import gan, ssgan
 from core.registry import get_demo
 from ui.charts import (
@@ -21,6 +24,7 @@ from ui.charts import (
     show_image,
 )
 from ui.live import ConfigForm, RunView, run_panel, url_choice
+from ui.uploads import ask_for_upload, image_zip_uploader
 
 PAGE = "gan"
 PAGE_2D = "gan2d"
@@ -53,14 +57,23 @@ lab = url_choice("Lab", LABS, key=f"{PAGE}.lab", url_key="lab", format_func=LAB_
 # ================================================================== DCGAN on images
 
 
-def dcgan_sidebar() -> gan.GanConfig:
+def dcgan_sidebar() -> tuple[gan.GanConfig, str]:
+    """The DCGAN's config and the data set chosen in the sidebar (which the config only has
+    once it can be trained: ``upload`` needs a zip first)."""
     form = ConfigForm(PAGE, get_demo("gan"))
     form.show_notices()
     with st.sidebar:
         st.header("Data")
-        form.widget("dataset", kind="selectbox", format_func=lambda d: {
+        dataset = form.widget("dataset", kind="selectbox", format_func=lambda d: {
             "mnist": "MNIST (bundled 4,000)", "fashion_mnist": "Fashion-MNIST",
-            "cifar10": "CIFAR-10 (32x32 colour)", "mnist_full": "MNIST (60,000)"}[d])
+            "cifar10": "CIFAR-10 (32x32 colour)", "mnist_full": "MNIST (60,000)",
+            "upload": "your images (zip)"}[d])
+        upload_id = ""
+        if dataset == "upload":
+            upload_id, _ = image_zip_uploader(PAGE, size=gan.UPLOAD_SIZE, channels=3,
+                                              by_folder=False)
+            st.caption(f"All your images train the GAN (at least {gan.MIN_UPLOAD}; a few "
+                       "hundred of one kind of thing work best).")
         st.header("Networks")
         form.widgets(["latent_dim", "g_channels", "d_channels"])
         st.header("Training")
@@ -71,7 +84,31 @@ def dcgan_sidebar() -> gan.GanConfig:
         with st.expander("Seed and device"):
             form.widget("seed", kind="number")
             form.widget("device")
-    return form.config()
+    return form.config(upload=upload_id), dataset
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def dcgan_preview(dataset: str, upload: str) -> tuple[np.ndarray, str | None, int, str]:
+    """The grid of the first training images, the data note, the number of training images and
+    the set's name (raises :class:`UploadError` for an unusable upload)."""
+    grid, train = gan.data_preview(dataset, upload=upload)
+    return grid, train.note, len(train), train.name
+
+
+def dcgan_data_preview(dataset: str, upload: str) -> None:
+    """What the DCGAN view shows before a run: real training images, or what to upload."""
+    if dataset == "upload" and not upload:
+        ask_for_upload(gan.UPLOAD_SIZE, by_folder=False, at_least=gan.MIN_UPLOAD)
+        return
+    try:
+        grid, note, n, name = dcgan_preview(dataset, upload)
+    except UploadError as e:
+        st.error(plain(e), icon=":material/block:")
+        return
+    data_note(note)
+    st.markdown(f"**Real training images** ({n} from {name}). Press **Train**: the generator "
+                "starts from noise and learns to draw images like these.")
+    show_image(grid, width=420)
 
 
 def walk_section(view: RunView) -> None:
@@ -127,14 +164,11 @@ def class_hist_figure(hist: np.ndarray, classes: list[str], digits: bool) -> go.
     return fig
 
 
-def render_dcgan(view: RunView) -> None:
-    c = view.config
+def render_dcgan(view: RunView, dataset: str, upload: str) -> None:
+    """The DCGAN view; ``dataset`` and ``upload``: the set chosen in the sidebar and the id of
+    the uploaded images (previewed before a run)."""
     if view.latest is None:
-        grid, train = gan.data_preview(c.dataset)
-        data_note(train.note)
-        st.markdown(f"**Real training images** ({len(train)} from {train.name}). Press **Train**: "
-                    "the generator starts from noise and learns to draw images like these.")
-        show_image(grid, width=420)
+        dcgan_data_preview(dataset, upload)
         return
     art, m = view.latest.artifacts, view.latest.metrics
     data_note(art.get("data_note"))
@@ -415,9 +449,11 @@ if lab == "ssgan":
               compare=("test_acc", "base_test_acc", "loss_sup", "loss_unsup"),
               defer_first_paint=False)  # its preview is images only
 elif lab == LABS[0]:
-    cfg = dcgan_sidebar()
-    run_panel(PAGE, get_demo("gan"), cfg, render_dcgan, compare=("fid", "loss_d", "loss_g",
-                                                              "confident_share"),
+    cfg, chosen = dcgan_sidebar()
+    run_panel(PAGE, get_demo("gan"), cfg,
+              partial(render_dcgan, dataset="upload" if chosen == "upload" else cfg.dataset,
+                      upload=cfg.upload),
+              compare=("fid", "loss_d", "loss_g", "confident_share"),
               defer_first_paint=False)  # its preview is images only
 else:
     with st.expander("What changes collapse", expanded=False):

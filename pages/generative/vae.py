@@ -6,10 +6,20 @@ import streamlit as st
 import torch
 
 from core.blocks.images import image_grid
+from core.data.uploads import UPLOAD_NAME, UploadError
 from core.generative import vae as V
 from core.registry import get_demo
-from ui.charts import class_scatter, data_note, line_chart, page_header, show_chart, show_image
+from ui.charts import (
+    class_scatter,
+    data_note,
+    line_chart,
+    page_header,
+    plain,
+    show_chart,
+    show_image,
+)
 from ui.live import ConfigForm, RunView, run_panel
+from ui.uploads import ask_for_upload, image_zip_uploader
 
 PAGE = "vae"
 DEMO = get_demo("vae")
@@ -40,9 +50,15 @@ form = ConfigForm(PAGE, DEMO)
 form.show_notices()
 with st.sidebar:
     st.header("Data")
-    form.widget("dataset", kind="selectbox",
-                format_func=lambda d: {"mnist": "MNIST (bundled)", "fashion_mnist":
-                                       "Fashion-MNIST", "cifar10": "CIFAR-10"}[d])
+    dataset = form.widget("dataset", kind="selectbox", format_func=lambda d: {
+        "mnist": "MNIST (bundled)", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10",
+        "upload": "your images (zip)"}[d])
+    upload_id = ""
+    if dataset == "upload":
+        upload_id, _ = image_zip_uploader(PAGE, size=V.UPLOAD_SIZE, channels=3, by_folder=False)
+        st.caption(f"{V.TEST_SHARE:.0%} of your images are held out for the test −ELBO (at "
+                   f"least {V.MIN_UPLOAD} images in all). A few dozen train in seconds: raise "
+                   "**Epochs** to 30 or more.")
     st.header("Model")
     arch = form.widget("architecture")
     form.widget("latent_dim")
@@ -57,13 +73,34 @@ with st.sidebar:
     with st.expander("Seed and device"):
         form.widget("seed", kind="number")
         form.widget("device")
-cfg = form.config()
+cfg = form.config(upload=upload_id)
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
-def preview(dataset: str) -> tuple[np.ndarray, str | None, int, int]:
-    img, tr, te = V.data_preview(dataset)
+def preview(dataset: str, upload: str = "", seed: int = 0) -> tuple[np.ndarray, str | None,
+                                                                    int, int]:
+    """A grid of training images, the data note and the numbers of training and held-out
+    images (raises :class:`UploadError` for an unusable upload)."""
+    img, tr, te = V.data_preview(dataset, upload=upload, seed=seed)
     return img, tr.note, len(tr), len(te)
+
+
+def data_preview() -> None:
+    """What the page shows before a run: the data chosen in the sidebar, or what to upload."""
+    if dataset == "upload" and not cfg.upload:
+        ask_for_upload(V.UPLOAD_SIZE, by_folder=False)
+        return
+    try:
+        img, note, n_tr, n_te = preview(cfg.dataset, cfg.upload, cfg.seed if cfg.upload else 0)
+    except UploadError as e:
+        st.error(plain(e), icon=":material/block:")
+        return
+    data_note(note)
+    st.markdown(f"**{n_tr:,}** training and **{n_te:,}** held-out images. Some training "
+                "images:")
+    show_image(img)
+    st.caption("Press **Train**: reconstructions, the latent space, samples from N(0, I) "
+               "and the losses appear here and update while the networks learn.")
 
 
 def latent_figure(lat: dict, title: str, classes: list[str]) -> go.Figure:
@@ -99,19 +136,14 @@ def model_column(name: str, art: dict, m: dict, classes: list[str], judged: bool
         st.markdown("**Decoded grid over the prior's quantiles** (z₁ → right, z₂ → up, "
                     "from the 5th to the 95th percentile of N(0, 1)):")
         show_image(art[f"{name}_manifold"])
-    st.markdown("**Interpolation** between the codes of a held-out 0 and 1:")
+    pair = "two held-out images" if art.get("dataset") == UPLOAD_NAME else "a held-out 0 and 1"
+    st.markdown(f"**Interpolation** between the codes of {pair}:")
     show_image(art[f"{name}_interp"])
 
 
 def render(view: RunView) -> None:
     if view.latest is None:
-        img, note, n_tr, n_te = preview(view.config.dataset)
-        data_note(note)
-        st.markdown(f"**{n_tr:,}** training and **{n_te:,}** held-out images. Some training "
-                    "images:")
-        show_image(img)
-        st.caption("Press **Train**: reconstructions, the latent space, samples from N(0, I) "
-                   "and the losses appear here and update while the networks learn.")
+        data_preview()
         return
     art, m = view.latest.artifacts, view.latest.metrics
     data_note(art.get("note"))

@@ -16,7 +16,7 @@ from core.registry import get_demo
 from core.vision import cnn
 from ui.charts import MARGIN, data_note, heatmap, line_chart, page_header, plain, show_chart
 from ui.live import ConfigForm, RunView, run_panel
-from ui.uploads import image_zip_uploader
+from ui.uploads import ask_for_upload, image_zip_uploader
 
 PAGE, DEMO = "cnn", get_demo("cnn")
 ARCH = ("n_layers", "channels", "kernel_size", "padding", "stride", "pooling", "batch_norm")
@@ -339,8 +339,7 @@ def own_digit_tab(view: RunView, art: dict) -> None:
 def render(view: RunView) -> None:
     if view.latest is None:
         if samples is None:
-            st.info("Upload a zip of your images in the sidebar: one folder per class (e.g. "
-                    "cats/001.jpg, dogs/002.jpg), PNG or JPEG.", icon=":material/upload:")
+            ask_for_upload(cnn.UPLOAD_SIZE)
         else:
             st.image(_big(samples, 2), caption="Held-out images the network will be tested on "
                      "(press Train)" if form.current("dataset") != "upload" else

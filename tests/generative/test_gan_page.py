@@ -2,7 +2,7 @@
 lab (plane, modes readout) without exceptions."""
 
 
-from tests.apptest_util import is_done, open_page, page_charts, train_until
+from tests.apptest_util import button, is_done, open_page, page_charts, train_until, upload_images
 
 
 def test_gan_page_dcgan_and_latent_walk(clean_streamlit):
@@ -106,3 +106,29 @@ def test_gan_page_semi_supervised_lab(clean_streamlit):
         assert t in titles, titles
     q = {k: (v[0] if isinstance(v, list) else v) for k, v in at.query_params.items()}
     assert q.get("lab") == "ssgan"
+
+
+def test_your_images_train_the_dcgan_on_the_page_and_stay_out_of_the_link(clean_streamlit):
+    from tests.vision.test_cnn import digit_zip
+
+    at = upload_images(open_page("gan"), "gan", digit_zip())
+    at.select_slider(key="gan.steps").set_value(200)
+    at.select_slider(key="gan.g_channels").set_value(8)
+    at.select_slider(key="gan.d_channels").set_value(8)
+    at.run()
+    assert not at.exception, at.exception
+    assert any("90 images, resized to 32x32" in c.value for c in at.caption)
+    assert any("90 from your images" in m.value for m in at.markdown), "a preview of them"
+
+    def d_tells_them_apart(at) -> bool:  # D(x) and D(G(z)) start at 0.5 both
+        m = {x.label: x.value for x in at.metric}
+        return "mean D(x)" in m and float(m["mean D(x)"]) - float(m["mean D(G(z))"]) > 0.3
+
+    train_until(at, d_tells_them_apart, timeout=120)
+    assert any("classifier of your own images" in i.value for i in at.info), \
+        "the page says plainly why there is no FID"
+    assert at.get("imgs") or at.get("image"), "the samples are drawn"
+    button(at, "Stop").click()  # the core test trains it to the end
+    at.run()
+    q = {k: (v[0] if isinstance(v, list) else v) for k, v in at.query_params.items()}
+    assert q.get("dataset") == "upload" and "upload" not in q

@@ -1,7 +1,7 @@
 """AppTest: /vae shows a data preview, trains VAE and AE side by side and draws both panels."""
 
 
-from tests.apptest_util import is_done, open_page, page_charts, train_until
+from tests.apptest_util import button, is_done, open_page, page_charts, train_until, upload_images
 
 
 def test_vae_page_trains_and_compares(clean_streamlit):
@@ -38,3 +38,27 @@ def test_old_vae_links_still_open_their_settings(clean_streamlit):
     assert not at.exception and not at.warning
     assert at.select_slider(key="vae.channels").value == 32
     assert at.query_params["channels"] in ("32", ["32"]) and "width" not in at.query_params
+
+
+def test_your_images_train_the_vae_on_the_page_and_stay_out_of_the_link(clean_streamlit):
+    from tests.vision.test_cnn import digit_zip
+
+    at = upload_images(open_page("vae"), "vae", digit_zip())
+    at.select_slider(key="vae.epochs").set_value(30)
+    at.select_slider(key="vae.batch_size").set_value(16)
+    at.run()
+    assert not at.exception, at.exception
+    assert any("90 images, resized to 32x32" in c.value for c in at.caption)
+    assert any("**72** training and **18** held-out" in m.value for m in at.markdown)
+
+    def elbo_falls(at) -> bool:  # untrained: about 2,100 nats
+        elbo = [m.value for m in at.metric if m.label == "Held-out −ELBO"]
+        return bool(elbo) and float(elbo[0].split()[0]) < 1200
+
+    train_until(at, elbo_falls, timeout=120)
+    assert any("two held-out images" in m.value for m in at.markdown)
+    assert "AE reconstruction" in [m.label for m in at.metric]
+    button(at, "Stop").click()  # the core test trains it to the end
+    at.run()
+    q = {k: (v[0] if isinstance(v, list) else v) for k, v in at.query_params.items()}
+    assert q.get("dataset") == "upload" and "upload" not in q

@@ -205,14 +205,14 @@ def digit_zip(digits=(0, 1, 7), per_class: int = 30) -> bytes:
 def test_an_image_zip_trains_the_cnn(monkeypatch, tmp_path):
     """Your own images: a zip of three classes trains well above chance (1/3), the held-out
     share is per class and fixed by the seed, and a missing upload is refused in words."""
-    from core.data.uploads import read_image_zip, store_upload
+    from core.data.uploads import read_image_zip, split_upload, store_upload
 
     monkeypatch.setenv("LIVEPROP_DATA", str(tmp_path))
     data = read_image_zip(digit_zip(), size=cnn.UPLOAD_SIZE, channels=3)
     upload_id = store_upload(data)
-    tr, te = cnn.split_upload(data, seed=0)
+    tr, te = split_upload(data, cnn.TEST_SHARE, seed=0)
     assert len(te) == 18 and len(tr) == 72 and te.y.bincount().tolist() == [6, 6, 6]
-    assert cnn.split_upload(data, seed=0)[1].x.equal(te.x)
+    assert split_upload(data, cnn.TEST_SHARE, seed=0)[1].x.equal(te.x)
     cfg = cnn.CnnConfig(dataset="upload", upload=upload_id, epochs=12, batch_size=16,
                         baseline=False, seed=0)
     snaps = list(cnn.train(cfg))

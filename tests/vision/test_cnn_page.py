@@ -6,7 +6,7 @@ import io
 import numpy as np
 from PIL import Image
 
-from tests.apptest_util import chart_titles, is_done, open_page, train_until
+from tests.apptest_util import chart_titles, is_done, open_page, train_until, upload_images
 
 
 def _png(arr: np.ndarray) -> bytes:
@@ -79,15 +79,7 @@ def test_hostile_link_values_get_a_notice(clean_streamlit):
 def test_an_image_zip_trains_on_the_page_and_stays_out_of_the_link(clean_streamlit):
     from tests.vision.test_cnn import digit_zip
 
-    at = open_page("cnn")
-    at.selectbox(key="cnn.dataset").set_value("upload")
-    at.run()
-    assert not at.exception, at.exception
-    assert any("Upload a zip" in i.value for i in at.info), "the page says what to upload"
-    at.file_uploader(key="cnn.image_zip").upload("mine.zip", b"not a zip", "application/zip")
-    at.run()
-    assert any("not a zip archive" in e.value for e in at.error), [e.value for e in at.error]
-    at.file_uploader(key="cnn.image_zip").upload("digits.zip", digit_zip(), "application/zip")
+    at = upload_images(open_page("cnn"), "cnn", digit_zip())
     at.slider(key="cnn.epochs").set_value(12)
     at.run()
     assert not at.exception, at.exception
