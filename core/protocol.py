@@ -26,10 +26,13 @@ Nothing here imports Streamlit: the same trainers run headless through
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import copy
 import dataclasses
+import functools
 import math
+import operator
 import os
 import time
 from collections.abc import Callable, Generator, Iterator
@@ -415,7 +418,8 @@ class EvalBudget:
                     metrics["fid"] = fid(...)
 
     After an evaluation that took ``c`` seconds the next one waits
-    ``max(min_interval_s, c * (1 - share) / share)``.
+    ``max(min_interval_s, c * (1 - share) / share)``. ``LIVEPROP_EVAL_ALWAYS=1`` (tests) makes
+    every call due: what an evaluation does must not change the run however often it comes.
     """
 
     def __init__(self, share: float = 0.25, min_interval_s: float = 1.0) -> None:
@@ -424,10 +428,11 @@ class EvalBudget:
         self.share, self.min_interval_s = share, min_interval_s
         self._next = -math.inf  # the first evaluation runs at once
         self.spent_s = 0.0  # seconds spent evaluating so far
+        self.always = os.environ.get("LIVEPROP_EVAL_ALWAYS") == "1"
 
     def due(self, final: bool = False) -> bool:
         """True when an evaluation may run now (always when ``final``)."""
-        return final or time.perf_counter() >= self._next
+        return final or self.always or time.perf_counter() >= self._next
 
     @contextlib.contextmanager
     def timed(self) -> Iterator[None]:
@@ -461,11 +466,19 @@ class CopyCadence:
         return None
 
 
-class RunningMean:
-    """Means of scalars (floats or 0-d tensors) since the last :meth:`pop`, per name: the training
-    loss reported at a snapshot is the mean over the steps since the previous one.
+MEAN_WINDOW = 32  # values in a RunningMean's reported mean (see there)
 
-    Tensors are summed on their device and read once per :meth:`pop` (no GPU sync per step)::
+
+class RunningMean:
+    """The training loss reported at a snapshot: per name, the mean of the last ``window``
+    values added (fewer at the start), for the names added since the last :meth:`pop`.
+
+    The window counts values, not seconds: snapshots come on the wall clock (:class:`Ticker`),
+    so a mean "since the last snapshot" would change from run to run; this one depends only on
+    the run's steps, and the final metrics reproduce from the config. ``window=None``: the mean
+    of the values since the last :meth:`pop` (for a phase of a fixed number of steps).
+
+    Tensors are kept on their device and read once per :meth:`pop` (no GPU sync per step)::
 
         losses = RunningMean()
         for step in ...:
@@ -474,24 +487,31 @@ class RunningMean:
                 metrics = losses.pop()          # {"loss": ..., "acc": ...}
     """
 
-    def __init__(self) -> None:
-        self._sum: dict[str, Any] = {}
-        self._n: dict[str, int] = {}
+    def __init__(self, window: int | None = MEAN_WINDOW) -> None:
+        if window is not None and window < 1:
+            raise ValueError(f"window={window} must be at least 1 (or None)")
+        self.window = window
+        self._values: dict[str, collections.deque] = {}
+        self._fresh: dict[str, None] = {}  # names added since the last pop, in order
 
     def add(self, **values: float | torch.Tensor) -> None:
         """Add one value per name."""
         for k, v in values.items():
             if isinstance(v, torch.Tensor):
                 v = v.detach().float()
-            self._sum[k] = self._sum[k] + v if k in self._sum else v
-            self._n[k] = self._n.get(k, 0) + 1
+            self._values.setdefault(k, collections.deque(maxlen=self.window)).append(v)
+            self._fresh[k] = None
 
     def pop(self) -> dict[str, float]:
-        """``{name: mean}`` over the values added since the last call, then start afresh; names
-        with no value since are left out."""
-        out = {k: float(s) / self._n[k] for k, s in self._sum.items()}
-        self._sum.clear()
-        self._n.clear()
+        """``{name: mean}`` for the names added since the last call (names with no value since
+        are left out)."""
+        out = {}
+        for k in self._fresh:
+            total = functools.reduce(operator.add, self._values[k])
+            out[k] = float(total) / len(self._values[k])
+        self._fresh.clear()
+        if self.window is None:
+            self._values.clear()
         return out
 
 

@@ -369,7 +369,7 @@ def train(cfg: GanVaeAeConfig) -> Iterator[Snapshot]:
 
     Snapshot ``step`` counts tenths of a second of the slowest model's budget used (``total
     _steps = 10 * seconds``). Metrics: ``loss_ae``, ``loss_vae``, ``loss_d``, ``loss_g`` (means
-    since the last snapshot), ``steps_<m>`` (batches seen by each model); on evaluation
+    of the last 32 steps), ``steps_<m>`` (batches seen by each model); on evaluation
     snapshots (at most :data:`EVAL_SHARE` of the time, and the final one) ``fid_<m>`` and
     ``sure_<m>`` (MNIST / Fashion-MNIST only), ``recon_ae`` / ``recon_vae`` (held-out nats per
     image), ``nn_dist_<m>`` (mean L2 distance of 100 samples to their nearest training image)

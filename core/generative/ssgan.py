@@ -307,8 +307,8 @@ def load_data(cfg: SsganConfig) -> tuple[ImageData, ImageData]:
 def train(cfg: SsganConfig) -> Iterator[Snapshot]:
     """Train a semi-supervised GAN and the labels-only network side by side, live.
 
-    Metrics: ``loss_sup``, ``loss_unsup``, ``loss_g``, ``loss_base`` (means since the last
-    snapshot, nats; ``loss_g`` is the squared feature distance under feature matching),
+    Metrics: ``loss_sup``, ``loss_unsup``, ``loss_g``, ``loss_base`` (means of the last
+    32 steps, nats; ``loss_g`` is the squared feature distance under feature matching),
     ``d_real`` / ``d_fake`` (mean D(x)); at most :data:`EVAL_SHARE` of the time and on the final
     snapshot: ``test_acc`` (held-out accuracy of the SSGAN's discriminator as a K-class
     classifier) and ``base_test_acc`` (labels-only network), on up to :data:`MAX_TEST` held-out

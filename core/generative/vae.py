@@ -312,16 +312,19 @@ def vae_loss(model: VAE, x: torch.Tensor, beta: float = 1.0) -> tuple[torch.Tens
 
 
 def evaluate_vae(model: VAE, x: torch.Tensor, batch: int = 500,
-                 return_codes: bool = False) -> dict[str, float] | tuple[dict, torch.Tensor]:
+                 return_codes: bool = False, seed: int = 0
+                 ) -> dict[str, float] | tuple[dict, torch.Tensor]:
     """Held-out ``neg_elbo``, ``recon`` and ``kl`` in nats per image (one z sample per image).
 
     ``neg_elbo = recon + kl`` is the negative evidence lower bound, an upper bound on
     ``-log p(x)``; the single-sample estimate is unbiased for it. With ``return_codes`` also
-    returns the posterior means ``mu`` ``(N, latent_dim)``.
+    returns the posterior means ``mu`` ``(N, latent_dim)``. The z samples come from a forked
+    random state seeded with ``seed``: an evaluation leaves training's random stream as it was.
     """
     rec = kl = 0.0
     mus = []
-    with eval_mode(model):
+    with torch.random.fork_rng(devices=[x.device] if x.is_cuda else []), eval_mode(model):
+        torch.manual_seed(seed)
         for i in range(0, len(x), batch):
             xb = x[i:i + batch]
             logits, mu, logvar = model(xb)

@@ -746,7 +746,8 @@ def train_graphs(cfg: GraphClsConfig) -> Iterator[Snapshot]:
                         generator=torch.Generator().manual_seed(cfg.seed))
     full = DataLoader(tr + te, batch_size=256)
     is_test = np.r_[np.zeros(len(tr), bool), np.ones(len(te), bool)]
-    tick, copies, losses = Ticker(total=cfg.epochs), CopyCadence(every_s=0), RunningMean()
+    tick, copies = Ticker(total=cfg.epochs), CopyCadence(every_s=0)
+    losses = RunningMean(window=None)  # popped every epoch: the epoch's mean
     art, axes = {"note": note or ""}, None
     for epoch in range(1, cfg.epochs + 1):
         train_graph_epoch(model, loader, opt, device, losses)

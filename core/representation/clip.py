@@ -365,7 +365,7 @@ def encoder_payload(model: Clip, zero_shot_seen: float) -> dict:
 def train(cfg: ClipConfig) -> Iterator[Snapshot]:
     """Train CLIP on one-object scenes of the seen compositions.
 
-    Metrics: ``loss`` (symmetric InfoNCE, nats, mean since the last snapshot), ``temperature``,
+    Metrics: ``loss`` (symmetric InfoNCE, nats, mean of the last 32 steps), ``temperature``,
     and when evaluated ``zero_shot_seen`` (= ``test_acc``), ``zero_shot_heldout``,
     ``zero_shot_heldout_only`` (accuracies in [0, 1]; chance 1/20, 1/20, 1/4), ``mean_cos``,
     ``mean_cos_text`` (the collapse meters). Artifacts: ``similarity`` (16, 16), ``sim_images``

@@ -586,7 +586,6 @@ def pretrain(cfg: SimCLRConfig, x_all: torch.Tensor, model: nn.ModuleDict, live:
     """SimCLR pretraining on images x_all (N, C, H, W); yields ``(step, metrics, artifacts,
     expected total steps, last)`` when a snapshot is due (see :func:`train` for the names)."""
     gen = torch.Generator().manual_seed(cfg.seed)
-    sim_gen = torch.Generator().manual_seed(cfg.seed + 2)  # keeps batches independent of timing
     bs = min(cfg.batch_size, len(x_all))
     steps_per_epoch = max(1, len(x_all) // bs)
     augment = build_augment(cfg, x_all.shape[1], x_all.shape[-1]).to(device)
@@ -610,7 +609,8 @@ def pretrain(cfg: SimCLRConfig, x_all: torch.Tensor, model: nn.ModuleDict, live:
             tick.total = step if last else clock.total
             if not tick(step):
                 continue
-            metrics, pos, neg = batch_metrics(z, sim_gen)
+            # negatives sampled from a generator of this step: not from how many snapshots came
+            metrics, pos, neg = batch_metrics(z, torch.Generator().manual_seed(cfg.seed + 2 + step))
             metrics = {**losses.pop(), **metrics, "epoch": epoch + (b + 1) / steps_per_epoch}
             art = {**art, "pos_hist": pos, "neg_hist": neg}
             if math.isfinite(metrics["nt_xent"]) and live.budget.due(last):
@@ -625,7 +625,7 @@ def pretrain(cfg: SimCLRConfig, x_all: torch.Tensor, model: nn.ModuleDict, live:
 def train(cfg: SimCLRConfig) -> Iterator[Snapshot]:
     """Pretrain with SimCLR, then evaluate with few labels; yields live snapshots.
 
-    Metrics: ``nt_xent`` (nats, mean since the previous snapshot), ``pos_sim`` / ``neg_sim``
+    Metrics: ``nt_xent`` (nats, mean of the last 32 steps), ``pos_sim`` / ``neg_sim``
     (mean cosine of positive and negative pairs in the batch), ``contrast_acc`` (fraction of
     views whose most similar other view is their positive), ``live_probe_k10`` (linear-probe
     accuracy on the mapped held-out images with 10 labels per class, at each map update), and at

@@ -437,7 +437,7 @@ def train(cfg: DtConfig) -> Iterator[Snapshot]:
     """Collect (or reuse) the offline dataset, train the DT and BC, then evaluate per target.
 
     Steps ``1..cfg.steps`` are gradient steps (metrics ``loss``: DT action cross-entropy in nats,
-    ``bc_loss``: the BC baseline's, means since the last snapshot); steps ``cfg.steps + 1 ..``
+    ``bc_loss``: the BC baseline's, means of the last 32 steps); steps ``cfg.steps + 1 ..``
     evaluate one target return each (metrics ``target_return``, ``achieved_return`` (mean over
     ``eval_episodes``), ``achieved_std``, ``bc_return``, ``dataset_best_return``,
     ``dataset_mean_return``). Artifacts: ``dataset_returns`` (n_episodes,), ``eval`` (n_done, 3)

@@ -403,7 +403,7 @@ def train_phase(agent: Agent, buffer: ReplayBuffer, cfg: DqnConfig, step: int,
         for g in agent.opt.param_groups:
             g["lr"] = cfg.lr * (1.0 - 0.9 * step / cfg.steps)
     target_net = agent.q_net if cfg.no_target else agent.target_net
-    phase = RunningMean()
+    phase = RunningMean(window=None)  # the mean over this phase, every step of it
     for _ in range(cfg.gradient_steps):
         batch = (buffer.latest(cfg.batch_size, device) if cfg.no_replay
                  else buffer.sample(cfg.batch_size, device))

@@ -248,7 +248,6 @@ def train(cfg: GridConfig) -> Iterator[Snapshot]:
     V_star, Q_star = value_iteration(env, cfg.gamma)
     states = reachable(env)
     rng = np.random.default_rng(cfg.seed)
-    eval_rng = np.random.default_rng(cfg.seed + 10_000)
     Q = np.zeros((env.h, env.w, 4))
     eps = cfg.epsilon_start
     tick = Ticker(total=cfg.episodes)
@@ -264,7 +263,9 @@ def train(cfg: GridConfig) -> Iterator[Snapshot]:
         metrics = {"episode_return": ret, "steps": float(len(path) - 1), "epsilon": eps,
                    "value_gap": float(gap),
                    "policy_agreement": policy_agreement(Q, Q_star, states),
-                   "eval_return": greedy_return(env, Q, eval_rng, cfg.max_steps)}
+                   # a fresh generator per evaluation: the same slips however many came before
+                   "eval_return": greedy_return(env, Q, np.random.default_rng(cfg.seed + 10_000),
+                                                cfg.max_steps)}
         yield Snapshot(episode, tick.elapsed, metrics,
                        {"q": Q.copy(), "v_star": V_star, "q_star": Q_star, "path": path,
                         "grid": grid},

@@ -603,7 +603,7 @@ def train(cfg: CaptioningConfig) -> Iterator[Snapshot]:
     """Train the chosen decoders side by side on the same batches; yield snapshots.
 
     Metrics, per decoder d in ``cfg.decoders``: ``loss_d`` (teacher-forcing cross-entropy in
-    nats/word, mean over the steps since the last snapshot), and when scored on held-out images
+    nats/word, mean over the last 32 steps), and when scored on held-out images
     (from the second snapshot on, at most every 1.5 s and a quarter of the time, and at the end)
     ``bleu4_d`` and ``exact_match_d`` in [0, 1]. The plain ``loss``, ``bleu4``, ``exact_match``
     are their means over the decoders trained.

@@ -397,7 +397,10 @@ def forecast_future(model: Forecaster, v: np.ndarray, horizon: int, window: int,
     was = model.training
     model.train()
     paths = []
-    with torch.no_grad():
+    dev = model.mean.device
+    with torch.no_grad(), torch.random.fork_rng(devices=[dev.index or 0] if dev.type == "cuda"
+                                                else []):
+        torch.manual_seed(0)  # MC dropout's own stream: the training's random stream is untouched
         for _ in range(horizon):
             nxt = model(window_s)[:, -1:]
             nxt = nxt + noise_std * torch.randn(nxt.shape, generator=gen).to(nxt.device)

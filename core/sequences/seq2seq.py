@@ -614,7 +614,7 @@ def train_step(model: Seq2Seq, opt: torch.optim.Optimizer, cfg: Seq2SeqConfig,
 def train(cfg: Seq2SeqConfig) -> Iterator[Snapshot]:
     """Train the LSTM encoder-decoder with Adam (gradient norm clipped at 1) and yield snapshots.
 
-    Metrics: ``loss`` (training loss with teacher forcing, mean since the last snapshot: nats
+    Metrics: ``loss`` (training loss with teacher forcing, mean of the last 32 steps: nats
     per answer symbol, or nats per pixel for image answers), and, scored on the untrained model
     at step 0, then at most every EVAL_EVERY_S and 20% of the time, and at the end:
     ``exact_match`` (unseen questions, greedy decoding), ``exact_match_seen``,

@@ -545,7 +545,7 @@ def snapshot_artifacts(model: GPT, examples: torch.Tensor, n_answer: int) -> dic
 def train(cfg: TransformerConfig) -> Iterator[Snapshot]:
     """Train the GPT on the task and yield live snapshots.
 
-    Metrics: ``loss`` (training answer cross-entropy, nats/token, mean since the last snapshot),
+    Metrics: ``loss`` (training answer cross-entropy, nats/token, mean of the last 32 steps),
     ``test_loss``, ``token_acc`` and ``exact_match`` on the held-out sequences (fractions),
     ``exact_match_no_pe`` (exact match on the first 250 held-out sequences with the positional
     encoding removed at test time; absent when ``pos_encoding="none"``) and ``lr``. Every

@@ -299,12 +299,16 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 10
     return correct / max(1, len(x))
 
 
-def sampled_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, tau: float) -> float:
+def sampled_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, tau: float,
+                     seed: int = 0) -> float:
     """Share of ``x`` whose *sampled* class (Gumbel-max on the logits) is right: what the
-    Gumbel output layer's forward pass sees during training."""
+    Gumbel output layer's forward pass sees during training. The noise comes from its own
+    generator seeded with ``seed``, never from the training's random stream."""
     with eval_mode(model):
         logits = model(x)
-    return float((gumbel_softmax(logits, tau, hard=True).argmax(-1) == y).float().mean())
+    gen = torch.Generator(device=logits.device).manual_seed(seed)
+    return float((gumbel_softmax(logits, tau, hard=True, generator=gen).argmax(-1) == y)
+                 .float().mean())
 
 
 def train_classifier(cfg: ClassifierConfig) -> Iterator[Snapshot]:
@@ -345,7 +349,7 @@ def train_classifier(cfg: ClassifierConfig) -> Iterator[Snapshot]:
                     metrics_eval = {"test_acc": accuracy(models["gumbel"], xte, yte),
                                     "test_acc_softmax": accuracy(models["softmax"], xte, yte),
                                     "test_acc_sampled": sampled_accuracy(models["gumbel"], xte,
-                                                                         yte, tau)}
+                                                                         yte, tau, cfg.seed)}
             with eval_mode(*models.values()):
                 probs = np.stack([models[k](xte[:1]).softmax(-1)[0].cpu().numpy()
                                   for k in ("softmax", "gumbel")])
@@ -401,18 +405,20 @@ class CategoricalVAE(nn.Module):
         """One-hot or relaxed codes (B, N, K) -> pixel probabilities (B, 1, 28, 28)."""
         return torch.sigmoid(self.decoder(z.flatten(1))).view(-1, 1, 28, 28)
 
-    def forward(self, x: torch.Tensor, tau: float, hard: bool = False
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, tau: float, hard: bool = False,
+                generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         q_logits = self.encode(x)
-        z = gumbel_softmax(q_logits, tau, hard)
+        z = gumbel_softmax(q_logits, tau, hard, generator=generator)
         return self.decoder(z.flatten(1)), q_logits
 
 
-def neg_elbo(model: CategoricalVAE, x: torch.Tensor, tau: float, hard: bool
+def neg_elbo(model: CategoricalVAE, x: torch.Tensor, tau: float, hard: bool,
+             generator: torch.Generator | None = None
              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(-ELBO, recon, kl)`` per image in nats: Bernoulli cross-entropy of the pixels and
-    ``KL(q(z|x) || Uniform(K))`` summed over the N latents (Jang et al., Eq. 6 setup)."""
-    x_logits, q_logits = model(x, tau, hard)
+    ``KL(q(z|x) || Uniform(K))`` summed over the N latents (Jang et al., Eq. 6 setup); the
+    Gumbel noise from ``generator`` (default: the global random stream)."""
+    x_logits, q_logits = model(x, tau, hard, generator)
     recon = F.binary_cross_entropy_with_logits(x_logits, x.flatten(1), reduction="sum") / len(x)
     log_q = torch.log_softmax(q_logits, -1)
     kl = (log_q.exp() * (log_q + math.log(model.n_classes))).sum((1, 2)).mean()
@@ -475,7 +481,10 @@ def train_vae(cfg: VaeConfig) -> Iterator[Snapshot]:
             final = step == cfg.steps
             if budget.due(final):
                 with budget.timed(), eval_mode(model):
-                    test = {"test_neg_elbo": float(neg_elbo(model, xte[:500], tau, cfg.hard)[0])}
+                    # its own noise: an evaluation due on the clock must not move training's RNG
+                    test_gen = torch.Generator(device=device).manual_seed(cfg.seed)
+                    test = {"test_neg_elbo": float(neg_elbo(model, xte[:500], tau, cfg.hard,
+                                                            test_gen)[0])}
             codes, recons = code_images(model, xte[:8])
             with eval_mode(model):
                 samples = image_grid(model.decode(z_prior).cpu(), ncol=8)

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from core.protocol import (
+    MEAN_WINDOW,
     CopyCadence,
     EvalBudget,
     RunningMean,
@@ -187,6 +188,20 @@ def test_eval_budget_keeps_a_minimum_interval_for_cheap_evaluations(clock):
         EvalBudget(share=0.0)
 
 
+def test_eval_budget_is_always_due_with_liveprop_eval_always(clock, monkeypatch):
+    """The reproduction test (tests/test_reproduce.py) evaluates at every snapshot this way."""
+    monkeypatch.setenv("LIVEPROP_EVAL_ALWAYS", "1")
+    budget = EvalBudget(share=0.1, min_interval_s=10.0)
+    with budget.timed():
+        clock.now += 1.0
+    assert budget.due()
+    monkeypatch.delenv("LIVEPROP_EVAL_ALWAYS")
+    budget = EvalBudget(share=0.1, min_interval_s=10.0)
+    with budget.timed():
+        clock.now += 1.0
+    assert not budget.due()
+
+
 def test_eval_budget_counts_an_evaluation_that_raised(clock):
     budget = EvalBudget(share=0.5, min_interval_s=0.0)
     with pytest.raises(RuntimeError), budget.timed():
@@ -230,9 +245,33 @@ def test_running_mean_of_floats_and_tensors():
     out = mean.pop()
     assert out == {"loss": pytest.approx(3.0), "acc": pytest.approx(0.75)}
     assert all(type(v) is float for v in out.values())
-    assert mean.pop() == {}, "pop starts afresh"
+    assert mean.pop() == {}, "nothing added since the last pop"
     mean.add(acc=0.25)
-    assert mean.pop() == {"acc": 0.25}, "names without a value since the last pop are left out"
+    assert mean.pop() == {"acc": pytest.approx(0.5833333)}, \
+        "the last values of a name (not only those since the last pop); names without a value " \
+        "since the last pop are left out"
+
+
+def test_running_mean_depends_on_the_values_not_on_when_it_is_popped():
+    """The mean of the last ``window`` values, whenever the snapshots come: two runs that pop at
+    different steps report the same value at the same step."""
+    values = [float(i * i % 7) for i in range(50)]
+    often, rarely = RunningMean(window=4), RunningMean(window=4)
+    for i, v in enumerate(values):
+        often.add(loss=torch.tensor(v))
+        rarely.add(loss=v)
+        out = often.pop()
+        if i % 9 == 8:
+            assert rarely.pop() == out == {"loss": pytest.approx(sum(values[i - 3:i + 1]) / 4)}
+    assert RunningMean(window=2).window == 2 and RunningMean().window == MEAN_WINDOW
+    phase = RunningMean(window=None)  # the mean since the last pop
+    for v in (1.0, 2.0, 3.0):
+        phase.add(loss=v)
+    assert phase.pop() == {"loss": 2.0}
+    phase.add(loss=10.0)
+    assert phase.pop() == {"loss": 10.0}
+    with pytest.raises(ValueError, match="window"):
+        RunningMean(window=0)
 
 
 def test_running_mean_does_not_keep_the_graph_or_alias_the_first_tensor():
