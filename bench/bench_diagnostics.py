@@ -1,5 +1,6 @@
-"""What the diagnostics (core.diagnostics.watch) cost: training throughput of the playground and
-DQN trainers with and without them, interleaved in one run (A B A B ...), same seeds.
+"""What the diagnostics (core.diagnostics.watch) cost: training time of every trainer that opts in
+(playground, CNN, GAN, DQN) with and without them, interleaved in one run (A B A B ...), same
+seeds. "Off" replaces the trainer module's ``watch`` by the identity.
 
     .venv/bin/python bench/bench_diagnostics.py [--repeats 3]
 
@@ -9,25 +10,31 @@ Writes bench/results/diagnostics.md.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
 import torch
 
-from core import diagnostics
-from core.executors import Driver
-from core.registry import get_demo
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from core import diagnostics  # noqa: E402
+from core.executors import Driver  # noqa: E402
+from core.registry import get_demo  # noqa: E402
 
 CASES = {"playground": {"steps": 2000, "hidden": "8,8", "activation": "relu"},
+         "cnn": {"epochs": 1, "n_train": 2000},
+         "gan": {"steps": 400},
          "dqn": {"steps": 6000, "learning_starts": 500, "eval_every": 100000}}
 
 
 def timed(name: str, values: dict, opt_in: bool) -> float:
     """Seconds to train the demo to its end (diagnostics on or off)."""
     demo = get_demo(name)
-    real_watch = diagnostics.watch
+    module = sys.modules[demo.train.__module__]
+    real_watch = module.watch
     if not opt_in:
-        diagnostics.watch = lambda model: model  # the trainer's one line does nothing
+        module.watch = lambda model: model  # the trainer's one line does nothing
     try:
         driver = Driver(demo, demo.config_cls(**values))
         t0 = time.perf_counter()
@@ -37,7 +44,8 @@ def timed(name: str, values: dict, opt_in: bool) -> float:
                 assert end.state == "done", end.message
                 return time.perf_counter() - t0
     finally:
-        diagnostics.watch = real_watch
+        module.watch = real_watch
+        diagnostics.release()
 
 
 def main() -> None:
