@@ -18,7 +18,9 @@ from bench.load_client import StreamlitServer
 from tests.conftest import ROOT
 from ui.pages import existing_pages
 
-pytestmark = pytest.mark.browser
+# one server and one Chromium for the module: under pytest-xdist every test of it runs in the
+# same worker (`--dist loadgroup`), beside the other tests in the other worker
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 OUT = ROOT / "test-output" / "browser"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
