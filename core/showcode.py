@@ -17,7 +17,7 @@ import sys
 from typing import Any
 
 from core.protocol import Demo, config_to_dict
-from core.pyast import parse
+from core.pyast import getsource, parse
 
 __all__ = ["trainer_script"]
 
@@ -76,7 +76,7 @@ def _segment(src: str, node: ast.stmt) -> str:
 @functools.cache
 def _module_source(name: str) -> tuple[str, ast.Module]:
     """The source of module ``name`` and its parse tree, read once per process."""
-    src = inspect.getsource(sys.modules[name])
+    src = getsource(sys.modules[name])
     return src, parse(src)  # type: ignore[return-value]
 
 

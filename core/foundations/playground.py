@@ -24,6 +24,7 @@ from torch import nn
 from core.data import toy2d
 from core.diagnostics import watch
 from core.protocol import CopyCadence, Demo, RunOptions, Snapshot, Ticker, eval_mode, param, start
+from core.pyast import getsource
 
 FEATURES = ("x1", "x2", "x1sq", "x2sq", "x1x2", "sinx1", "sinx2")
 FEATURE_LABELS = {"x1": "x₁", "x2": "x₂", "x1sq": "x₁²", "x2sq": "x₂²", "x1x2": "x₁x₂",
@@ -383,7 +384,6 @@ def to_python(cfg: PlaygroundConfig) -> str:
     It is assembled from the very functions the trainer uses (data generator, features, model,
     penalty), so the "Show code" panel can never drift from what the page trains.
     """
-    import inspect
 
     act_src = ("ACTIVATIONS = {'relu': nn.ReLU, 'tanh': nn.Tanh, 'sigmoid': nn.Sigmoid, "
                "'linear': nn.Identity}\n")
@@ -391,14 +391,13 @@ def to_python(cfg: PlaygroundConfig) -> str:
         f'"""Liveprop MLP playground run, as plain PyTorch.\n\nSettings: '
         f'{ {k: v for k, v in vars(cfg).items() if k != "csv"} }\n"""\n',
         "import numpy as np\nimport torch\nfrom torch import nn\n\n",
-        _data_source(cfg), "\n\n", inspect.getsource(featurize), "\n\n", act_src, "\n\n",
-        inspect.getsource(MLP), "\n\n", inspect.getsource(penalty), "\n\n",
+        _data_source(cfg), "\n\n", getsource(featurize), "\n\n", act_src, "\n\n",
+        getsource(MLP), "\n\n", getsource(penalty), "\n\n",
         _split_source(cfg), _training_source(cfg)])
 
 
 def _data_source(cfg: PlaygroundConfig) -> str:
     """The script's data: the user's points inline, or the source of :func:`core.data.toy2d`."""
-    import inspect
 
     from core import data as data_mod
 
@@ -407,7 +406,7 @@ def _data_source(cfg: PlaygroundConfig) -> str:
         pts = ",\n    ".join(f"({a:.6g}, {b:.6g})" for a, b in X.tolist())
         return (f"X_ALL = np.array([\n    {pts}\n], dtype=np.float32)\n"
                 f"Y_ALL = np.array({y.tolist()}, dtype=np.int64)\n")
-    return inspect.getsource(data_mod.toy2d).replace(
+    return getsource(data_mod.toy2d).replace(
         'if name not in TOY_DATASETS:\n        raise ValueError(f"unknown 2-D dataset {name!r}; '
         'allowed: {\', \'.join(TOY_DATASETS)}")\n    ', "")
 

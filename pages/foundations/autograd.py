@@ -4,7 +4,6 @@ The engine and the trainer live in core/foundations/autograd.py."""
 
 from __future__ import annotations
 
-import inspect
 import re
 
 import numpy as np
@@ -14,6 +13,7 @@ import streamlit as st
 
 from core.foundations import autograd as ag
 from core.protocol import Demo
+from core.pyast import getsource
 from core.registry import get_demo
 from ui.charts import MARGIN, PALETTE, line_chart, metric_row, page_header, plain, show_chart
 from ui.live import ConfigForm, RunView, first_paint_deferred, run_panel
@@ -149,7 +149,7 @@ st.header("Pitfalls")
 
 def _source(fn) -> str:
     """A function's source without its docstring."""
-    return re.sub(r'\n\s*""".*?"""', "", inspect.getsource(fn), count=1, flags=re.S).strip()
+    return re.sub(r'\n\s*""".*?"""', "", getsource(fn), count=1, flags=re.S).strip()
 
 
 PITFALLS = {"reused": "Reused node (b = a + a)", "twice": "backward twice / no zero_grad",
@@ -205,7 +205,7 @@ st.markdown("A module is a class: `__init__` creates its **parameters** (`nn.Par
             "says what to compute, and autograd records the graph as it runs. This RBF layer "
             "learns K centres on two iris measurements (Fisher's 150 flowers); a linear layer "
             "on top turns the K bumps into 3 species scores.")
-st.code(inspect.getsource(ag.RBF), language="python")
+st.code(getsource(ag.RBF), language="python")
 form = ConfigForm(PAGE, get_demo("module"))
 form.show_notices()
 f1, f2, f3, f4 = st.columns(4)

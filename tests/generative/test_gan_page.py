@@ -2,7 +2,15 @@
 lab (plane, modes readout) without exceptions."""
 
 
-from tests.apptest_util import button, is_done, open_page, page_charts, train_until, upload_images
+from tests.apptest_util import (
+    button,
+    chart_titles,
+    is_done,
+    open_page,
+    page_charts,
+    train_until,
+    upload_images,
+)
 
 
 def test_gan_page_dcgan_and_latent_walk(clean_streamlit):
@@ -20,6 +28,7 @@ def test_gan_page_dcgan_and_latent_walk(clean_streamlit):
     titles = " | ".join(c.proto.spec for c in page_charts(at))  # Plotly titles sit in layout
     for t in ("Losses of D and G", "What D says", "Classifier-FID", "Which digit"):
         assert t in titles, titles
+    assert "Gradient norm" in chart_titles(at), "the diagnostics panel draws for the generator"
     assert at.slider(key="gan.walk_t") is not None
     at.radio(key="gan.walk_mode").set_value("lerp")
     at.slider(key="gan.walk_axis").set_value(5)
