@@ -196,12 +196,23 @@ class ThreadExecutor:
 # ------------------------------------------------------------------------------ processes
 
 
+WORKER_NICE = 5  # training yields the CPU to the server's page runs (clicks, polls) when both want it
+
+
+def _lower_priority() -> None:
+    """Lower this worker process's CPU priority by :data:`WORKER_NICE` (a no-op where the OS
+    refuses): a class's clicks are answered first, training takes every cycle they leave."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.nice(WORKER_NICE)
+
+
 def _child_main(conn: Any, demo: Demo, config: Any, threads: int) -> None:
     """The worker process: wait for ``go``, drive the trainer, obey commands at snapshots
     (``pause`` waits for the next ``go``; ``stop`` ends the process; ``threads`` applies at
     once)."""
     import torch
 
+    _lower_priority()
     torch.set_num_threads(max(1, threads))
     driver = Driver(demo, config)
     stopping = False

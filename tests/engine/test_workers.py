@@ -39,7 +39,8 @@ def toy_train(cfg: ToyConfig) -> Iterator[Snapshot]:
         if cfg.block_s and step == 2:
             time.sleep(cfg.block_s)  # a long phase that does not yield
         if tick(step):
-            yield Snapshot(step, tick.elapsed, {"loss": (w - 3) ** 2, "pid": float(os.getpid())},
+            yield Snapshot(step, tick.elapsed, {"loss": (w - 3) ** 2, "pid": float(os.getpid()),
+                                            "nice": float(os.nice(0))},
                            total_steps=cfg.steps, final=step == cfg.steps, pace_s=cfg.pace_s)
 
 
@@ -76,6 +77,9 @@ def test_a_run_trains_in_its_own_process_to_the_end(pool):
     assert run.step == 30 and len(run.history) == 30
     pid = int(run.history[-1]["pid"])
     assert pid != os.getpid(), "the trainer ran in the server's own process"
+    from core.executors import WORKER_NICE  # the server's page runs come first
+
+    assert run.history[-1]["nice"] == min(19, os.nice(0) + WORKER_NICE)
     assert wait_for(lambda: not _alive(pid), 10), "the worker process outlived its run"
 
 
