@@ -157,3 +157,27 @@ def test_a_lesson_locks_controls_and_the_presenter_moves_the_class(browser, serv
     presenter.screenshot(path=str(OUT / "lesson-presenter.png"), full_page=True)
     presenter.close()
     student.close()
+
+
+def test_a_digit_drawn_on_the_cnn_pad_is_classified(browser, server):
+    """/cnn's drawing pad (streamlit-drawable-canvas) takes mouse strokes, and the model that
+    just trained answers with its view of the drawing."""
+    page = browser.new_page(viewport={"width": 1400, "height": 2000})
+    page.goto(f"{server.url}/cnn?dataset=mnist&epochs=1&n_train=1000")
+    page.get_by_role("button", name="Train", exact=True).first.click()
+    page.get_by_text("Done · ").first.wait_for(timeout=120_000)
+    page.get_by_role("tab", name="Your digit").click()
+    page.get_by_text("…or draw one:").first.scroll_into_view_if_needed()
+    pads = page.locator("canvas")
+    pads.last.wait_for(timeout=30_000)
+    box = next(b for b in (pads.nth(i).bounding_box() for i in range(pads.count()))
+               if b and b["width"] == 200 and b["height"] == 200)
+    x, y = box["x"] + 100, box["y"] + 40
+    page.mouse.move(x, y)
+    page.mouse.down()
+    for i in range(1, 21):  # a vertical stroke: a "1"
+        page.mouse.move(x, y + 6 * i, steps=2)
+    page.mouse.up()
+    page.get_by_text("as the network sees it").first.wait_for(timeout=30_000)
+    assert page.locator("[data-testid='stException']").count() == 0
+    page.close()
