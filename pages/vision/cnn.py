@@ -35,7 +35,8 @@ page_header(
      r"x_{c',\,si+u-p,\,sj+v-p}\Big)"],
     try_this="train with the defaults and watch *test accuracy*: the CNN pulls away from the "
     "equal-size MLP within the first epoch. Then set **Pooling** to *none* and **Stride** to 3, "
-    "or **Kernel size** to 9 with 4 **Conv blocks**, and read the shape table before you train.",
+    "or **Kernel size** to 9 with 4 **Conv blocks**, and read the shape table before you train. "
+    "On *MNIST*, set **Random shifts** to 2: held-out accuracy passes 98% within about 30 s.",
 )
 
 form = ConfigForm(PAGE, DEMO)
