@@ -436,10 +436,17 @@ class EvalBudget:
 
     @contextlib.contextmanager
     def timed(self) -> Iterator[None]:
-        """Time the evaluation inside the block and schedule the next one from its cost."""
+        """Time the evaluation inside the block and schedule the next one from its cost.
+
+        The block runs on a fork of torch's global RNG (CPU, and the current CUDA device once
+        CUDA is initialized): whatever it draws, or a module it builds, leaves the training's
+        random stream as it was, so evaluating more or less often does not change the run.
+        """
         t0 = time.perf_counter()
+        cuda = [torch.cuda.current_device()] if torch.cuda.is_initialized() else []
         try:
-            yield
+            with torch.random.fork_rng(devices=cuda):
+                yield
         finally:
             cost = time.perf_counter() - t0
             self.spent_s += cost

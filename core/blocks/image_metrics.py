@@ -94,7 +94,8 @@ def _weights(dataset: str) -> Path:
 def _load(device: str, path: Path) -> LeNet:
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing; run `python assets/train_classifier.py`")
-    model = LeNet()
+    with torch.random.fork_rng(devices=[]):  # building it must not move a training's RNG
+        model = LeNet()
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     model.eval()
     for p in model.parameters():

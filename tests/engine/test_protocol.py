@@ -316,3 +316,15 @@ def test_eval_mode_restores_modes_after_an_error_and_can_keep_grad():
         assert not m.training and torch.is_grad_enabled()
         assert m(torch.ones(1, 2)).requires_grad
     assert m.training
+
+
+def test_an_evaluation_leaves_the_training_random_stream_as_it_was():
+    """Whatever runs inside ``timed()`` (sampling, building a model) does not move torch's RNG,
+    so a run's numbers do not depend on how often it was evaluated (issue 20's reproduction)."""
+    torch.manual_seed(0)
+    expected = torch.randn(3)
+    torch.manual_seed(0)
+    with EvalBudget().timed():
+        torch.randn(100)
+        torch.nn.Linear(8, 8)
+    assert torch.equal(torch.randn(3), expected)

@@ -196,3 +196,18 @@ def test_fid_budget_spaces_evaluations(monkeypatch):
     times = [s.time_s for s in with_fid]
     assert all(b - a >= gan.FID_EVERY_S for a, b in zip(times[:-2], times[1:-1]))
     assert len(with_fid) <= 2 + snaps[-1].time_s / gan.FID_EVERY_S
+
+
+def test_a_run_does_not_depend_on_whether_the_classifier_was_loaded_before(monkeypatch):
+    """Building the FID classifier (once per process) must not draw from the training's RNG:
+    in CI a run evaluated at every step in a fresh process differed from the same run in a
+    process that had loaded it already."""
+    monkeypatch.setenv("LIVEPROP_EVAL_ALWAYS", "1")  # evaluate at every snapshot
+    cfg = gan.GanConfig(g_channels=8, d_channels=8, latent_dim=8, batch_size=16, steps=6,
+                        device="cpu")
+    finals = []
+    for cold in (True, False):
+        if cold:
+            clf._load.cache_clear()
+        finals.append(run_to_end(gan.train_gan, cfg)[-1].metrics)
+    assert finals[0]["loss_g"] == finals[1]["loss_g"] and finals[0]["fid"] == finals[1]["fid"]
