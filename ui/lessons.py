@@ -25,7 +25,7 @@ from core.lessons import LESSONS_DIR, Lesson, LessonError, load_lesson
 from ui.charts import plain
 
 if TYPE_CHECKING:
-    from ui.live import ConfigForm
+    from ui.form import ConfigForm
 
 QUERY, STEP_QUERY, PRESENT_QUERY, ROOM_QUERY = "lesson", "lesson_step", "present", "room"
 LESSON_KEYS = (QUERY, STEP_QUERY, PRESENT_QUERY, ROOM_QUERY)

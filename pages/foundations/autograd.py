@@ -16,6 +16,7 @@ from core.protocol import Demo
 from core.pyast import getsource
 from core.registry import get_demo
 from ui.charts import MARGIN, PALETTE, line_chart, metric_row, page_header, plain, show_chart
+from ui.form import select_slider
 from ui.live import ConfigForm, RunView, first_paint_deferred, run_panel
 
 PAGE, PAGE_X = "autograd", "autograd_expr"
@@ -40,7 +41,6 @@ deferred = first_paint_deferred()
 # the explorer has settings (in the URL) but nothing to train: a demo that is never run
 xform = ConfigForm(PAGE_X, Demo(name="autograd_expr", config_cls=ag.ExpressionConfig,
                                 train=lambda cfg: iter(())))
-xform.show_notices()
 expr_key = xform.key("expr")
 if expr_key not in st.session_state:
     st.session_state[expr_key] = xform.current("expr")
@@ -207,7 +207,6 @@ st.markdown("A module is a class: `__init__` creates its **parameters** (`nn.Par
             "on top turns the K bumps into 3 species scores.")
 st.code(getsource(ag.RBF), language="python")
 form = ConfigForm(PAGE, get_demo("module"))
-form.show_notices()
 f1, f2, f3, f4 = st.columns(4)
 with f1:
     form.widget("features", kind="segmented")
@@ -216,10 +215,8 @@ with f2:
 with f3:
     form.widget("lr")
 with f4:
-    form.widget("steps", kind="select_slider", options=[50, 100, 200, 400, 800, 1500, 3000])
-with st.expander("Seed and device"):
-    form.widget("seed", kind="number")
-    form.widget("device")
+    form.widget("steps", **select_slider(50, 100, 200, 400, 800, 1500, 3000))
+form.run_options()
 cfg = form.config()
 SPECIES = ("setosa", "versicolor", "virginica")
 

@@ -29,25 +29,17 @@ page_header(
 )
 
 form = ConfigForm(PAGE, DEMO)
-form.show_notices()
 with st.sidebar:
-    st.header("Dataset")
-    form.widget("style", format_func={"map": "map-style", "iterable": "iterable"}.get)
-    form.widget("item", format_func={"image": "image (1,28,28)",
-                                     "ink_rows": "inked rows (L,28)"}.get)
-    form.widget("transforms", kind="selectbox")
-    form.widget("imbalance")
-    form.widget("load_ms")
-    st.header("DataLoader")
-    form.widget("batch_size")
-    form.widget("shuffle")
-    form.widget("sampler", kind="selectbox")
-    form.widgets(["drop_last", "num_workers", "prefetch_factor", "persistent_workers",
-                  "pin_memory"])
-    st.header("Measurement")
-    form.widgets(["epochs", "max_batches", "throughput"])
-    with st.expander("Seed"):
-        form.widget("seed", kind="number")
+    form.section("Dataset", ["style", "item", "transforms", "imbalance", "load_ms"],
+                 style={"format_func": {"map": "map-style", "iterable": "iterable"}.get},
+                 item={"format_func": {"image": "image (1,28,28)",
+                                       "ink_rows": "inked rows (L,28)"}.get},
+                 transforms={"kind": "selectbox"})
+    form.section("DataLoader", ["batch_size", "shuffle", "sampler", "drop_last", "num_workers",
+                                "prefetch_factor", "persistent_workers", "pin_memory"],
+                 sampler={"kind": "selectbox"})
+    form.section("Measurement", ["epochs", "max_batches", "throughput"])
+    form.run_options(title="Seed", device=False)
 form.widget("fix_seeding", help="worker_init_fn=seed_worker: reseed the dataset's own NumPy "
             "generator from torch.initial_seed() in each worker")
 cfg = form.config()

@@ -9,6 +9,7 @@ import streamlit as st
 from core.foundations import optimizers as opt
 from core.registry import get_demo
 from ui.charts import MARGIN, PALETTE, data_note, line_chart, metric_row, page_header, show_chart
+from ui.form import select_slider
 from ui.live import ConfigForm, RunView, run_panel, url_choice
 
 PAGE, PAGE_SWEEP, PAGE_LR, PAGE_SLICE = ("optimizers", "optimizer_sweep", "lr_finder",
@@ -84,7 +85,6 @@ def surface_defaults() -> None:
 
 def race_sidebar() -> opt.RaceConfig:
     form = ConfigForm(PAGE, get_demo("optimizers"))
-    form.show_notices()
     with st.sidebar:
         st.header("Surface")
         surf = form.widget("surface", kind="selectbox", on_change=surface_defaults)
@@ -102,11 +102,9 @@ def race_sidebar() -> opt.RaceConfig:
             for name in opt.OPTIMIZERS:
                 form.widget(f"lr_{name}", label=opt.NAMES[name])
         form.widgets(["momentum", "beta1", "beta2", "weight_decay"])
-        form.widget("steps", kind="select_slider",
-                    options=[50, 100, 200, 300, 500, 1000, 2000, 5000])
-        form.widget("animate_s")
-        with st.expander("Seed"):
-            form.widget("seed", kind="number")
+        form.widgets(["steps", "animate_s"],
+                     steps=select_slider(50, 100, 200, 300, 500, 1000, 2000, 5000))
+        form.run_options(title="Seed", device=False)
     if not chosen:
         st.warning("Choose at least one optimizer; until then all seven race.")
         return form.config()
@@ -216,7 +214,6 @@ def render_race(view: RunView) -> None:
 
 def sweep_sidebar() -> opt.SweepConfig:
     form = ConfigForm(PAGE_SWEEP, get_demo("optimizer_sweep"), url_prefix="sweep.")
-    form.show_notices()
     with st.sidebar:
         st.header("Surface")
         surf = form.widget("surface", kind="selectbox")
@@ -224,10 +221,9 @@ def sweep_sidebar() -> opt.SweepConfig:
             form.widget("kappa")
         if surf == "noisy_quadratic":
             form.widget("noise")
-        st.header("Tuning budget (the same for every optimizer)")
-        form.widgets(["n_lrs", "lr_lo", "lr_hi", "n_starts"])
-        form.widget("steps", kind="select_slider", options=[50, 100, 200, 300, 500, 1000, 2000])
-        form.widget("momentum")
+        form.section("Tuning budget (the same for every optimizer)",
+                     ["n_lrs", "lr_lo", "lr_hi", "n_starts", "steps", "momentum"],
+                     steps=select_slider(50, 100, 200, 300, 500, 1000, 2000))
         with st.expander("Seed"):
             form.widget("seed", kind="number", help="also draws the random starts")
     return form.config()
@@ -290,18 +286,13 @@ def render_sweep(view: RunView) -> None:
 
 def lr_sidebar() -> opt.LrFinderConfig:
     form = ConfigForm(PAGE_LR, get_demo("lr_finder"), url_prefix="lr.")
-    form.show_notices()
     with st.sidebar:
         st.header("Range test (fastai defaults)")
-        form.widget("optimizer", kind="selectbox", format_func=opt.NAMES.get)
-        form.widgets(["start_lr", "end_lr", "num_it"])
-        form.widget("batch_size")
-        st.header("Then a short run per suggestion")
-        form.widget("steps", kind="select_slider", options=[50, 100, 200, 300, 500, 1000])
-        form.widgets(["hidden", "momentum"])
-        with st.expander("Seed and device"):
-            form.widget("seed", kind="number")
-            form.widget("device")
+        form.widgets(["optimizer", "start_lr", "end_lr", "num_it", "batch_size"], optimizer={
+            "kind": "selectbox", "format_func": opt.NAMES.get})
+        form.section("Then a short run per suggestion", ["steps", "hidden", "momentum"],
+                     steps=select_slider(50, 100, 200, 300, 500, 1000))
+        form.run_options()
     return form.config()
 
 
@@ -366,19 +357,13 @@ def render_lr(view: RunView) -> None:
 
 def slice_sidebar() -> opt.LandscapeConfig:
     form = ConfigForm(PAGE_SLICE, get_demo("optimizer_landscape"), url_prefix="slice.")
-    form.show_notices()
     with st.sidebar:
         st.header("Optimizers on MNIST")
         chosen = pick_optimizers(form, f"{PAGE_SLICE}.pills")
-        form.widget("lr_scale")
-        form.widget("steps", kind="select_slider", options=[50, 100, 200, 300, 500, 1000, 2000])
-        form.widgets(["batch_size", "hidden"])
-        st.header("Slice")
-        form.widget("directions")
-        form.widget("grid")
-        with st.expander("Seed and device"):
-            form.widget("seed", kind="number")
-            form.widget("device")
+        form.widgets(["lr_scale", "steps", "batch_size", "hidden"],
+                     steps=select_slider(50, 100, 200, 300, 500, 1000, 2000))
+        form.section("Slice", ["directions", "grid"])
+        form.run_options()
     if not chosen:
         st.warning("Choose at least one optimizer.")
         return form.config()

@@ -8,6 +8,7 @@ from core.foundations import playground as pg
 from core.protocol import config_to_dict
 from core.registry import get_demo
 from ui.charts import MARGIN, PALETTE, line_chart, page_header, show_chart
+from ui.form import select_slider
 from ui.live import ConfigForm, RunView, run_panel
 
 PAGE = "playground"
@@ -29,7 +30,6 @@ page_header(
 )
 
 form = ConfigForm(PAGE, DEMO)
-form.show_notices()
 with st.sidebar:
     st.header("Data")
     ds = form.widget("dataset", kind="selectbox")
@@ -53,8 +53,7 @@ with st.sidebar:
                            "-3,3,2\n-4,4,2\n", file_name="points.csv", key=f"{PAGE}.example")
     else:
         form.widget("n_points")
-    form.widget("noise")
-    form.widget("train_ratio")
+    form.widgets(["noise", "train_ratio"])
     st.header("Features")
     chosen = st.pills("Inputs", [pg.FEATURE_LABELS[f] for f in pg.FEATURES],
                       selection_mode="multi", key=f"{PAGE}.features_pills",
@@ -72,20 +71,11 @@ with st.sidebar:
         default = cur[i] if i < len(cur) else 4
         sizes.append(cols[i % 3].number_input(f"Layer {i + 1}", 1, 8, default,
                                               key=f"{PAGE}.layer{i}"))
-    form.widget("activation", kind="selectbox")
-    form.widget("dropout")
-    form.widget("batch_norm")
-    st.header("Training")
-    form.widget("optimizer")
-    form.widget("lr")
-    form.widget("batch_size")
-    form.widget("regularization")
-    form.widget("reg_rate")
-    form.widget("steps", kind="select_slider",
-                options=[100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000])
-    with st.expander("Seed and device"):
-        form.widget("seed", kind="number")
-        form.widget("device")
+    form.widgets(["activation", "dropout", "batch_norm"], activation={"kind": "selectbox"})
+    form.section("Training", ["optimizer", "lr", "batch_size", "regularization", "reg_rate",
+                              "steps"],
+                 steps=select_slider(100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000))
+    form.run_options()
 
 problem = None
 if not any(feats.values()):

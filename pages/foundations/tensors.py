@@ -13,6 +13,7 @@ from core.foundations import tensors as tn
 from core.protocol import Demo
 from core.registry import get_demo
 from ui.charts import MARGIN, PALETTE, heatmap, line_chart, metric_row, page_header, plain, show_chart
+from ui.form import select_slider
 from ui.live import ConfigForm, RunView, first_paint_deferred, run_panel
 
 PAGE, PAGE_X, PAGE_MM = "tensors", "tensors_explore", "tensors_matmul"
@@ -42,7 +43,6 @@ deferred = first_paint_deferred()
 # the explorers have settings (in the URL) but nothing to train: a demo that is never run
 xform = ConfigForm(PAGE_X, Demo(name="tensors_explore", config_cls=tn.ExplorerConfig,
                                 train=lambda cfg: iter(())))
-xform.show_notices()
 
 # ---------------------------------------------------------------------------- broadcasting
 st.header("Broadcasting")
@@ -235,18 +235,14 @@ st.markdown("The same 1-feature linear regression `y = w·x + b + noise` is trai
             "*every* target, and its minimum is a flat line at the mean of y "
             "(PyTorch issue 16045 and its many successors). Torch only warns.")
 form = ConfigForm(PAGE, get_demo("broadcast_bug"))
-form.show_notices()
 b1, b2, b3 = st.columns(3)
 with b1:
     form.widgets(["true_w", "true_b"])
 with b2:
     form.widgets(["noise", "n_points"])
 with b3:
-    form.widget("lr")
-    form.widget("steps", kind="select_slider", options=[50, 100, 200, 300, 500, 1000, 2000])
-with st.expander("Seed and device"):
-    form.widget("seed", kind="number")
-    form.widget("device")
+    form.widgets(["lr", "steps"], steps=select_slider(50, 100, 200, 300, 500, 1000, 2000))
+form.run_options()
 cfg = form.config()
 
 
@@ -309,7 +305,6 @@ st.markdown("`A @ B` for two n × n matrices costs 2n³ floating-point operation
             "live on this server (which other visitors may be using at the same time: a busy "
             "server gives this run fewer cores).")
 mform = ConfigForm(PAGE_MM, get_demo("matmul"), url_prefix="mm.")
-mform.show_notices()
 m1, m2, m3, m4 = st.columns(4)
 with m1:
     mform.widget("max_size", kind="select_slider")

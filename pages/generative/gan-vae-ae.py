@@ -11,6 +11,7 @@ from core.data import load_images
 from core.generative import compare as C
 from core.registry import get_demo
 from ui.charts import MARGIN, PALETTE, data_note, line_chart, page_header, plain, show_chart, show_image
+from ui.form import DATASET, select_slider
 from ui.live import ConfigForm, RunView, run_panel
 
 PAGE, DEMO = "gan-vae-ae", get_demo("gan_vae_ae")
@@ -38,20 +39,12 @@ page_header(
 )
 
 form = ConfigForm(PAGE, DEMO)
-form.show_notices()
 form.widget("latent_dim", kind="select_slider", options=[2, 4, 8, 16, 32, 64, 128])
 with st.sidebar:
-    st.header("Data")
-    form.widget("dataset", kind="selectbox", format_func=lambda d: {
-        "mnist": "MNIST (bundled 4,000)", "fashion_mnist": "Fashion-MNIST",
-        "cifar10": "CIFAR-10 (32x32 colour)"}[d])
-    st.header("Budget")
-    form.widget("seconds", kind="select_slider", options=[5, 10, 20, 30, 60, 120, 300, 600])
-    st.header("Networks and training")
-    form.widgets(["channels", "batch_size", "lr", "lr_g", "lr_d"])
-    with st.expander("Seed and device"):
-        form.widget("seed", kind="number")
-        form.widget("device")
+    form.section("Data", ["dataset"], dataset=DATASET)
+    form.section("Budget", ["seconds"], seconds=select_slider(5, 10, 20, 30, 60, 120, 300, 600))
+    form.section("Networks and training", ["channels", "batch_size", "lr", "lr_g", "lr_d"])
+    form.run_options()
 cfg = form.config()
 
 

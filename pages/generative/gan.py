@@ -23,6 +23,7 @@ from ui.charts import (
     show_chart,
     show_image,
 )
+from ui.form import DATASET, select_slider
 from ui.live import ConfigForm, RunView, run_panel, url_choice
 from ui.uploads import ask_for_upload, image_zip_uploader
 
@@ -61,29 +62,20 @@ def dcgan_sidebar() -> tuple[gan.GanConfig, str]:
     """The DCGAN's config and the data set chosen in the sidebar (which the config only has
     once it can be trained: ``upload`` needs a zip first)."""
     form = ConfigForm(PAGE, get_demo("gan"))
-    form.show_notices()
     with st.sidebar:
         st.header("Data")
-        dataset = form.widget("dataset", kind="selectbox", format_func=lambda d: {
-            "mnist": "MNIST (bundled 4,000)", "fashion_mnist": "Fashion-MNIST",
-            "cifar10": "CIFAR-10 (32x32 colour)", "mnist_full": "MNIST (60,000)",
-            "upload": "your images (zip)"}[d])
+        dataset = form.widget("dataset", **DATASET)
         upload_id = ""
         if dataset == "upload":
             upload_id, _ = image_zip_uploader(PAGE, size=gan.UPLOAD_SIZE, channels=3,
                                               by_folder=False)
             st.caption(f"All your images train the GAN (at least {gan.MIN_UPLOAD}; a few "
                        "hundred of one kind of thing work best).")
-        st.header("Networks")
-        form.widgets(["latent_dim", "g_channels", "d_channels"])
-        st.header("Training")
-        form.widgets(["loss", "lr_g", "lr_d", "beta1", "batch_size", "d_steps",
-                      "label_smoothing", "diffaugment", "ema"])
-        form.widget("steps", kind="select_slider",
-                    options=[200, 500, 1000, 2000, 3000, 5000, 10000, 20000])
-        with st.expander("Seed and device"):
-            form.widget("seed", kind="number")
-            form.widget("device")
+        form.section("Networks", ["latent_dim", "g_channels", "d_channels"])
+        form.section("Training", ["loss", "lr_g", "lr_d", "beta1", "batch_size", "d_steps",
+                                  "label_smoothing", "diffaugment", "ema", "steps"],
+                     steps=select_slider(200, 500, 1000, 2000, 3000, 5000, 10000, 20000))
+        form.run_options()
     return form.config(upload=upload_id), dataset
 
 
@@ -231,21 +223,14 @@ def render_dcgan(view: RunView, dataset: str, upload: str) -> None:
 
 def lab_sidebar() -> gan.Gan2dConfig:
     form = ConfigForm(PAGE_2D, get_demo("gan2d"))
-    form.show_notices()
     with st.sidebar:
-        st.header("Target")
-        form.widget("target", format_func=lambda t: {"ring8": "ring of 8",
-                                                     "grid25": "grid of 25"}[t])
-        st.header("Training")
-        form.widgets(["loss", "lr_g", "lr_d", "d_steps", "beta1", "batch_size",
-                      "label_smoothing"])
-        form.widget("steps", kind="select_slider",
-                    options=[200, 500, 1000, 1500, 2000, 3000, 5000, 10000, 20000])
-        st.header("Networks")
-        form.widgets(["latent_dim", "g_hidden", "d_hidden"])
-        with st.expander("Seed and device"):
-            form.widget("seed", kind="number")
-            form.widget("device")
+        form.section("Target", ["target"], target={"format_func": {
+            "ring8": "ring of 8", "grid25": "grid of 25"}.get})
+        form.section("Training", ["loss", "lr_g", "lr_d", "d_steps", "beta1", "batch_size",
+                                  "label_smoothing", "steps"],
+                     steps=select_slider(200, 500, 1000, 1500, 2000, 3000, 5000, 10000, 20000))
+        form.section("Networks", ["latent_dim", "g_hidden", "d_hidden"])
+        form.run_options()
     return form.config()
 
 
@@ -345,22 +330,14 @@ def render_lab(view: RunView) -> None:
 
 def ssgan_sidebar() -> ssgan.SsganConfig:
     form = ConfigForm(PAGE_SS, get_demo("ssgan"))
-    form.show_notices()
     with st.sidebar:
-        st.header("Labels")
-        form.widget("dataset", kind="selectbox", format_func=lambda d: {
-            "mnist": "MNIST (bundled 4,000)", "fashion_mnist": "Fashion-MNIST"}[d])
-        form.widget("labels_per_class", kind="select_slider",
-                    options=[1, 2, 3, 5, 10, 20, 50, 100])
-        st.header("Semi-supervised loss")
-        form.widgets(["unsup_weight", "feature_matching"])
-        st.header("GAN")
-        form.widgets(["lr_d", "lr_g", "beta1", "batch_size", "latent_dim", "hidden"])
-        form.widget("steps", kind="select_slider",
-                    options=[100, 300, 500, 1000, 1500, 2000, 3000, 5000, 10000])
-        with st.expander("Seed and device"):
-            form.widget("seed", kind="number")
-            form.widget("device")
+        form.section("Labels", ["dataset", "labels_per_class"], dataset=DATASET,
+                     labels_per_class=select_slider(1, 2, 3, 5, 10, 20, 50, 100))
+        form.section("Semi-supervised loss", ["unsup_weight", "feature_matching"])
+        form.section("GAN", ["lr_d", "lr_g", "beta1", "batch_size", "latent_dim", "hidden",
+                             "steps"],
+                     steps=select_slider(100, 300, 500, 1000, 1500, 2000, 3000, 5000, 10000))
+        form.run_options()
     return form.config()
 
 

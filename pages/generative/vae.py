@@ -18,6 +18,7 @@ from ui.charts import (
     show_chart,
     show_image,
 )
+from ui.form import DATASET, select_slider
 from ui.live import ConfigForm, RunView, run_panel
 from ui.uploads import ask_for_upload, image_zip_uploader
 
@@ -47,12 +48,9 @@ page_header(
 )
 
 form = ConfigForm(PAGE, DEMO)
-form.show_notices()
 with st.sidebar:
     st.header("Data")
-    dataset = form.widget("dataset", kind="selectbox", format_func=lambda d: {
-        "mnist": "MNIST (bundled)", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10",
-        "upload": "your images (zip)"}[d])
+    dataset = form.widget("dataset", **DATASET)
     upload_id = ""
     if dataset == "upload":
         upload_id, _ = image_zip_uploader(PAGE, size=V.UPLOAD_SIZE, channels=3, by_folder=False)
@@ -61,18 +59,10 @@ with st.sidebar:
                    "**Epochs** to 30 or more.")
     st.header("Model")
     arch = form.widget("architecture")
-    form.widget("latent_dim")
-    if arch == "conv":
-        form.widget("channels")
-    form.widget("beta")
-    st.header("Training")
-    form.widget("lr")
-    form.widget("batch_size")
-    form.widget("epochs", kind="select_slider", options=[1, 2, 3, 5, 10, 15, 20, 30, 50, 100])
-    form.widget("baseline")
-    with st.expander("Seed and device"):
-        form.widget("seed", kind="number")
-        form.widget("device")
+    form.widgets(["latent_dim", "channels", "beta"] if arch == "conv" else ["latent_dim", "beta"])
+    form.section("Training", ["lr", "batch_size", "epochs", "baseline"],
+                 epochs=select_slider(1, 2, 3, 5, 10, 15, 20, 30, 50, 100))
+    form.run_options()
 cfg = form.config(upload=upload_id)
 
 

@@ -12,6 +12,7 @@ import streamlit as st
 from core.graphs import gnn
 from core.registry import get_demo
 from ui.charts import MARGIN, PALETTE, class_scatter, data_note, line_chart, page_header, show_chart
+from ui.form import select_slider
 from ui.live import ConfigForm, RunView, first_paint_deferred, run_panel
 
 PAGE = "gnn"
@@ -37,7 +38,6 @@ page_header(
 )
 
 form = ConfigForm(PAGE, get_demo("gnn"))
-form.show_notices()
 with st.sidebar:
     st.header("Graph")
     ds = form.widget("dataset", kind="selectbox")
@@ -50,14 +50,10 @@ with st.sidebar:
     if model_kind == "gat":
         form.widget("n_heads")
     form.widget("dropout")
-    st.header("Training")
-    form.widget("lr")
-    form.widget("weight_decay", format_func=lambda v: f"{v:g}")
-    form.widget("epochs", kind="select_slider", options=[20, 50, 100, 200, 300, 500, 1000, 2000])
-    form.widget("patience")
-    with st.expander("Seed and device"):
-        form.widget("seed", kind="number")
-        form.widget("device")
+    form.section("Training", ["lr", "weight_decay", "epochs", "patience"],
+                 weight_decay={"format_func": lambda v: f"{v:g}"},
+                 epochs=select_slider(20, 50, 100, 200, 300, 500, 1000, 2000))
+    form.run_options()
 
 cfg = form.config()  # a cross-field error (e.g. too few SBM nodes) shows and falls back
 
@@ -312,7 +308,6 @@ st.markdown("To label a whole graph (is this molecule mutagenic? does this graph
             "vector $h_G = \\sum_i h_i$ (or mean, or max) and classify that. MUTAG needs a "
             "download; offline the page generates trees and trees-plus-one-edge (one cycle).")
 gform = ConfigForm("gnn_graph", get_demo("gnn_graph"), url_prefix="graph.")
-gform.show_notices()
 g1, g2, g3, g4, g5 = st.columns(5)
 with g1:
     gform.widget("dataset", kind="selectbox")

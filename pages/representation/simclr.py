@@ -22,6 +22,7 @@ from ui.charts import (
     page_header,
     show_chart,
 )
+from ui.form import DATASET, select_slider
 from ui.live import ConfigForm, RunView, run_panel
 
 PAGE = "simclr"
@@ -58,7 +59,6 @@ page_header(
 )
 
 form = ConfigForm(PAGE, DEMO)
-form.show_notices()
 toggled: dict[str, bool] = {}
 
 
@@ -73,9 +73,7 @@ def toggle(name: str) -> bool:
 
 with st.sidebar:
     st.header("Data")
-    ds = form.widget("dataset", kind="selectbox",
-                     format_func=lambda v: {"mnist": "MNIST (bundled)", "fashion_mnist":
-                                            "Fashion-MNIST", "cifar10": "CIFAR-10"}[v])
+    ds = form.widget("dataset", **DATASET)
     st.header("Augmentations")
     if toggle("crop"):
         form.widget("crop_scale")
@@ -86,31 +84,24 @@ with st.sidebar:
         if toggle("color_jitter"):
             form.widget("jitter_strength")
         toggle("flip")
-    st.header("Model and loss")
-    form.widget("encoder", format_func=lambda v: {"cnn": "small CNN", "resnet": "ResNet"}[v])
-    form.widget("channels")
-    form.widget("proj_dim")
-    form.widget("temperature")
-    st.header("Training")
-    form.widget("batch_size")
-    form.widget("lr")
-    form.widget("epochs", kind="select_slider", options=[1, 2, 5, 10, 20, 30, 50, 100, 200])
-    form.widget("max_seconds", kind="select_slider", options=[0.0, 30.0, 60.0, 120.0, 300.0, 600.0],
-                format_func=lambda v: "no limit" if v == 0 else f"{v:.0f} s")
-    st.header("Live view")
-    form.widget("embedding", format_func=lambda v: {"tsne": "t-SNE", "pca": "PCA",
-                                                    "umap": "UMAP", "off": "off"}[v])
+    form.section("Model and loss", ["encoder", "channels", "proj_dim", "temperature"], encoder={
+        "format_func": {"cnn": "small CNN", "resnet": "ResNet"}.get})
+    form.section("Training", ["batch_size", "lr", "epochs", "max_seconds"],
+                 epochs=select_slider(1, 2, 5, 10, 20, 30, 50, 100, 200),
+                 max_seconds={"kind": "select_slider",
+                              "options": [0.0, 30.0, 60.0, 120.0, 300.0, 600.0],
+                              "format_func": lambda v: "no limit" if v == 0 else f"{v:.0f} s"})
+    form.section("Live view", ["embedding"], embedding={"format_func": {
+        "tsne": "t-SNE", "pca": "PCA", "umap": "UMAP", "off": "off"}.get})
     if form.current("embedding") == "umap" and not umap_available():
         st.caption("UMAP is not installed here; the map falls back to t-SNE.")
     form.widget("map_points")
     st.header("Evaluation")
     toggle("evaluate")
     toggle("finetune")
-    form.widget("eval_steps", kind="select_slider", options=[50, 100, 200, 300, 500, 1000])
-    form.widget("label_draws")
-    with st.expander("Seed and device"):
-        form.widget("seed", kind="number")
-        form.widget("device")
+    form.widgets(["eval_steps", "label_draws"],
+                 eval_steps=select_slider(50, 100, 200, 300, 500, 1000))
+    form.run_options()
 
 cfg = form.config(**toggled)
 

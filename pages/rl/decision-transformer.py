@@ -10,6 +10,7 @@ from core import handoff
 from core.registry import get_demo
 from core.rl import decision_transformer as dt
 from ui.charts import MARGIN, PALETTE, line_chart, metric_row, page_header, plain, show_chart
+from ui.form import select_slider
 from ui.live import ConfigForm, RunView, run_panel
 from ui.pages import page
 
@@ -36,7 +37,6 @@ page_header(
 )
 
 form = ConfigForm(PAGE, DEMO)
-form.show_notices()
 # DQN runs finished in this server, newest first: {settings: policies}
 finished = {e.run: e.payload for e in handoff.finished(handoff.POLICIES) if e.demo == dt.DQN_DEMO}
 DEFAULT_RUN = dt.DtConfig().dqn_run
@@ -62,24 +62,14 @@ with st.sidebar:
                     help="runs finished on the DQN page (with its settings), or a short run "
                     "trained first")
     form.widget("n_episodes")
-    st.header("Transformer")
-    form.widget("context_len")
-    form.widget("d_model")
-    form.widget("n_layers")
-    form.widget("n_heads")
-    form.widget("dropout")
-    st.header("Training")
-    form.widget("lr")
-    form.widget("batch_size")
-    form.widget("steps", kind="select_slider",
-                options=[100, 300, 500, 1000, 1500, 2000, 3000, 5000, 10000])
+    form.section("Transformer", ["context_len", "d_model", "n_layers", "n_heads", "dropout"])
+    form.section("Training", ["lr", "batch_size", "steps"],
+                 steps=select_slider(100, 300, 500, 1000, 1500, 2000, 3000, 5000, 10000))
     st.header("Evaluation")
     targets_text = form.widget("targets", label="Target returns (comma separated)", kind="text",
                                help="the returns to ask the model for, e.g. 50,150,300,500")
     form.widget("eval_episodes")
-    with st.expander("Seed and device"):
-        form.widget("seed", kind="number")
-        form.widget("device")
+    form.run_options()
 
 problem = None
 try:

@@ -12,6 +12,7 @@ from core.blocks.images import gif_bytes
 from core.registry import get_demo
 from core.rl import dqn
 from ui.charts import MARGIN, PALETTE, line_chart, metric_row, page_header, show_chart
+from ui.form import select_slider
 from ui.live import ConfigForm, RunView, run_panel
 from ui.pages import page
 
@@ -53,43 +54,23 @@ with st.expander("Why replay and a target network stabilise learning", icon=":ma
         "*truncated*, not failed: their last transition still bootstraps from s′.")
 
 form = ConfigForm(PAGE, DEMO)
-form.show_notices()
 with st.sidebar:
-    st.header("Training")
-    form.widget("lr")
-    form.widget("lr_decay")
-    form.widget("gamma")
-    form.widget("n_step")
-    form.widget("batch_size")
-    form.widget("steps", kind="select_slider",
-                options=[2_000, 5_000, 10_000, 20_000, 30_000, 50_000, 100_000, 200_000])
-    st.header("Replay and updates")
-    form.widget("buffer_size", kind="select_slider",
-                options=[1_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000])
-    form.widget("learning_starts", kind="select_slider",
-                options=[0, 100, 500, 1_000, 2_000, 5_000, 10_000])
-    form.widget("train_freq", kind="select_slider", options=[1, 4, 16, 64, 128, 256, 512, 1000])
-    form.widget("gradient_steps", kind="select_slider", options=[1, 4, 16, 32, 64, 128, 256, 512])
-    st.header("Target network")
-    form.widget("target_update_period", kind="select_slider",
-                options=[1, 10, 64, 128, 256, 500, 1_000, 5_000, 10_000])
-    form.widget("tau")
-    form.widget("double_dqn")
-    st.header("Exploration (ε-greedy)")
-    form.widget("epsilon_start")
-    form.widget("epsilon_end")
-    form.widget("exploration_fraction")
-    st.header("Network and ablations")
-    form.widget("hidden")
-    form.widget("no_replay")
-    form.widget("no_target")
-    with st.expander("Evaluation, seed and device"):
-        form.widget("eval_every", kind="select_slider",
-                    options=[500, 1_000, 2_500, 5_000, 10_000, 50_000])
-        form.widget("eval_episodes")
-        form.widget("max_grad_norm")
-        form.widget("seed", kind="number")
-        form.widget("device")
+    form.section("Training", ["lr", "lr_decay", "gamma", "n_step", "batch_size", "steps"],
+                 steps=select_slider(2_000, 5_000, 10_000, 20_000, 30_000, 50_000, 100_000, 200_000))
+    form.section("Replay and updates", ["buffer_size", "learning_starts", "train_freq",
+                                        "gradient_steps"],
+                 buffer_size=select_slider(1_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000),
+                 learning_starts=select_slider(0, 100, 500, 1_000, 2_000, 5_000, 10_000),
+                 train_freq=select_slider(1, 4, 16, 64, 128, 256, 512, 1000),
+                 gradient_steps=select_slider(1, 4, 16, 32, 64, 128, 256, 512))
+    form.section("Target network", ["target_update_period", "tau", "double_dqn"],
+                 target_update_period=select_slider(1, 10, 64, 128, 256, 500, 1_000, 5_000, 10_000))
+    form.section("Exploration (ε-greedy)", ["epsilon_start", "epsilon_end",
+                                            "exploration_fraction"])
+    form.section("Network and ablations", ["hidden", "no_replay", "no_target"])
+    form.run_options("eval_every", "eval_episodes", "max_grad_norm",
+                     title="Evaluation, seed and device",
+                     eval_every=select_slider(500, 1_000, 2_500, 5_000, 10_000, 50_000))
 
 cfg = form.config()  # cross-field errors (ε end > ε start, ...) show and fall back to defaults
 

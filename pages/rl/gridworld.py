@@ -7,6 +7,7 @@ import streamlit as st
 from core.registry import get_demo
 from core.rl import gridworld as gw
 from ui.charts import MARGIN, line_chart, page_header, show_chart
+from ui.form import select_slider
 from ui.live import ConfigForm, RunView, run_panel
 
 PAGE = "gridworld"
@@ -29,7 +30,6 @@ page_header(
 )
 
 form = ConfigForm(PAGE, DEMO, defaults=gw.GridConfig(pace_ms=20))
-form.show_notices()
 layout_key = form.key("layout")
 if layout_key not in st.session_state:
     st.session_state[layout_key] = gw.PRESETS["classic"]
@@ -62,16 +62,12 @@ with st.sidebar:
                 label = {".": "·", "#": "■"}.get(cells[r, c], cells[r, c])
                 cols[c].button(label, key=f"{PAGE}.cell{r}_{c}", on_click=_paint, args=(r, c),
                                width="stretch")
-    st.header("Agent")
-    form.widget("algorithm", format_func={"q_learning": "Q-learning", "sarsa": "SARSA"}.get)
-    form.widgets(["alpha", "gamma", "epsilon_start", "epsilon_decay", "epsilon_end"])
-    form.widget("episodes", kind="select_slider",
-                options=[50, 100, 200, 500, 1000, 2000, 5000, 10000])
-    st.header("World")
-    form.widgets(["slip", "step_cost", "pace_ms"])
-    with st.expander("Seed and episode cap"):
-        form.widget("seed", kind="number")
-        form.widget("max_steps")
+    form.section("Agent", ["algorithm", "alpha", "gamma", "epsilon_start", "epsilon_decay",
+                           "epsilon_end", "episodes"],
+                 algorithm={"format_func": {"q_learning": "Q-learning", "sarsa": "SARSA"}.get},
+                 episodes=select_slider(50, 100, 200, 500, 1000, 2000, 5000, 10000))
+    form.section("World", ["slip", "step_cost", "pace_ms"])
+    form.run_options("max_steps", title="Seed and episode cap", device=False)
 
 try:
     gw.parse_layout(st.session_state[layout_key])

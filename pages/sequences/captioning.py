@@ -12,6 +12,7 @@ from core.data.captions import COLORS, RELATIONS, SHAPES, SIZES
 from core.registry import get_demo
 from core.sequences import captioning as cap
 from ui.charts import MARGIN, PALETTE, data_note, line_chart, page_header, show_chart
+from ui.form import select_slider
 from ui.live import ConfigForm, RunView, run_panel
 
 PAGE = "captioning"
@@ -72,7 +73,6 @@ with st.expander("Teacher forcing, the LSTM gates and attention, in equations",
              r"\exp\!\Big(\tfrac14\sum_{n=1}^{4}\log p_n\Big)")
 
 form = ConfigForm(PAGE, DEMO)
-form.show_notices()
 with st.sidebar:
     st.header("Data")
     ds = form.widget("dataset", kind="selectbox", format_func=lambda d: {
@@ -85,23 +85,16 @@ with st.sidebar:
     form.widget("decoders", kind="selectbox", format_func=lambda d: {
         "all": "all three side by side", "rnn+lstm": "vanilla RNN + LSTM",
         "rnn": "vanilla RNN", "lstm": "LSTM", "transformer": "Transformer"}[d])
-    form.widget("hidden")
-    form.widget("n_layers")
-    form.widget("n_heads")
-    st.header("Training")
-    form.widget("lr")
-    form.widget("batch_size")
-    form.widget("max_grad_norm", kind="select_slider", options=[0.0, 0.1, 0.5, 1.0, 5.0, 100.0])
-    form.widget("steps", kind="select_slider",
-                options=[50, 100, 200, 400, 800, 1500, 3000, 6000, 10000])
+    form.widgets(["hidden", "n_layers", "n_heads"])
+    form.section("Training", ["lr", "batch_size", "max_grad_norm", "steps"],
+                 max_grad_norm=select_slider(0.0, 0.1, 0.5, 1.0, 5.0, 100.0),
+                 steps=select_slider(50, 100, 200, 400, 800, 1500, 3000, 6000, 10000))
     st.header("Decoding")
     method = form.widget("decoding")
     if method == "beam":
         form.widget("beam_size")
-    form.widget("eval_size", kind="select_slider", options=[50, 100, 200, 500])
-    with st.expander("Seed and device"):
-        form.widget("seed", kind="number")
-        form.widget("device")
+    form.widget("eval_size", **select_slider(50, 100, 200, 500))
+    form.run_options()
 
 if form.current("hidden") % form.current("n_heads"):
     st.error(f"The width {form.current('hidden')} must be divisible by the number of heads "

@@ -8,6 +8,7 @@ import streamlit as st
 from core.registry import get_demo
 from core.sequences import seq2seq as s2s
 from ui.charts import heatmap, line_chart, page_header, show_chart, show_image
+from ui.form import select_slider
 from ui.live import ConfigForm, RunView, run_panel
 
 PAGE = "seq2seq"
@@ -42,26 +43,14 @@ page_header(
 )
 
 form = ConfigForm(PAGE, DEMO)
-form.show_notices()
 with st.sidebar:
-    st.header("Task")
-    form.widget("modality", kind="radio", format_func=lambda m: MODALITY_LABELS.get(m, m))
-    form.widget("ops", format_func=lambda o: {"+-": "+ and −", "+": "+ only", "-": "− only"}[o])
-    form.widget("train_fraction")
-    form.widget("reverse_input")
-    st.header("Network")
-    form.widget("n_layers")
-    form.widget("hidden")
-    form.widget("embed_dim")
-    st.header("Training")
-    form.widget("teacher_forcing")
-    form.widget("lr")
-    form.widget("batch_size")
-    form.widget("steps", kind="select_slider",
-                options=[200, 500, 1000, 2000, 3000, 4000, 6000, 10000, 20000])
-    with st.expander("Seed and device"):
-        form.widget("seed", kind="number")
-        form.widget("device")
+    form.section("Task", ["modality", "ops", "train_fraction", "reverse_input"], modality={
+        "kind": "radio", "format_func": lambda m: MODALITY_LABELS.get(m, m)}, ops={
+        "format_func": {"+-": "+ and −", "+": "+ only", "-": "− only"}.get})
+    form.section("Network", ["n_layers", "hidden", "embed_dim"])
+    form.section("Training", ["teacher_forcing", "lr", "batch_size", "steps"],
+                 steps=select_slider(200, 500, 1000, 2000, 3000, 4000, 6000, 10000, 20000))
+    form.run_options()
 cfg = form.config()
 
 

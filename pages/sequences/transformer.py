@@ -8,6 +8,7 @@ from plotly.subplots import make_subplots
 from core.registry import get_demo
 from core.sequences import transformer as tx
 from ui.charts import MARGIN, heatmap, line_chart, metric_row, page_header, show_chart
+from ui.form import select_slider
 from ui.live import ConfigForm, RunView, run_panel
 
 PAGE = "transformer"
@@ -39,35 +40,20 @@ page_header(
 )
 
 form = ConfigForm(PAGE, DEMO)
-form.show_notices()
 with st.sidebar:
     st.header("Task")
     task = form.widget("task", kind="selectbox",
                        format_func=lambda t: {"copy": "copy", "reverse": "reverse",
                                               "sort": "sort", "add": "addition (45+23=68)",
                                               "addsub": "addition and subtraction"}[t])
-    if task in tx.SEQ_TASKS:
-        form.widget("length")
-    else:
-        form.widget("reverse_answer")
-    st.header("Model")
-    form.widget("n_layers")
-    form.widget("n_heads")
-    form.widget("d_model")
-    form.widget("pos_encoding", kind="selectbox")
-    form.widget("dropout")
-    st.header("Training")
-    form.widget("lr")
-    form.widget("warmup", kind="select_slider",
-                options=[0, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000])
-    form.widget("lr_schedule")
-    form.widget("batch_size")
-    form.widget("steps", kind="select_slider",
-                options=[50, 100, 200, 400, 600, 1000, 1500, 2000, 3000, 5000, 10000])
-    form.widget("weight_decay")
-    with st.expander("Seed and device"):
-        form.widget("seed", kind="number")
-        form.widget("device")
+    form.widget("length" if task in tx.SEQ_TASKS else "reverse_answer")
+    form.section("Model", ["n_layers", "n_heads", "d_model", "pos_encoding", "dropout"],
+                 pos_encoding={"kind": "selectbox"})
+    form.section("Training", ["lr", "warmup", "lr_schedule", "batch_size", "steps",
+                              "weight_decay"],
+                 warmup=select_slider(0, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000),
+                 steps=select_slider(50, 100, 200, 400, 600, 1000, 1500, 2000, 3000, 5000, 10000))
+    form.run_options()
 cfg = form.config()
 
 

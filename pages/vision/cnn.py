@@ -15,6 +15,7 @@ from core.data.uploads import UploadError, load_upload
 from core.registry import get_demo
 from core.vision import cnn
 from ui.charts import MARGIN, data_note, heatmap, line_chart, page_header, plain, show_chart
+from ui.form import DATASET
 from ui.live import ConfigForm, RunView, run_panel
 from ui.uploads import ask_for_upload, image_zip_uploader
 
@@ -40,30 +41,20 @@ page_header(
 )
 
 form = ConfigForm(PAGE, DEMO)
-form.show_notices()
 with st.sidebar:
-    st.header("Data")
-    form.widget("dataset", kind="selectbox", format_func=lambda d: {
-        "translated": "translated digits (40x40)", "mnist": "MNIST (bundled)",
-        "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100",
-        "upload": "your images (zip)"}[d])
+    form.section("Data", ["dataset"], dataset=DATASET)
     upload_id = ""
     if form.current("dataset") == "upload":
         upload_id, _ = image_zip_uploader(PAGE, size=cnn.UPLOAD_SIZE, channels=3)
         st.caption(f"{cnn.TEST_SHARE:.0%} of each class is held out for testing. A few dozen "
                    "images train in seconds: raise **Epochs** to 20 or more.")
     form.widgets(["n_train", "augment"])
-    st.header("Network")
-    form.widgets(["n_layers", "channels", "kernel_size", "padding", "stride"])
-    form.widget("pooling", kind="segmented")
-    form.widget("activation", kind="selectbox")
-    form.widgets(["batch_norm", "dropout"])
-    st.header("Training")
-    form.widget("optimizer", kind="segmented")
-    form.widgets(["lr", "batch_size", "epochs", "baseline"])
-    with st.expander("Seed and device"):
-        form.widget("seed", kind="number")
-        form.widget("device")
+    form.section("Network", ["n_layers", "channels", "kernel_size", "padding", "stride",
+                             "pooling", "activation", "batch_norm", "dropout"],
+                 pooling={"kind": "segmented"}, activation={"kind": "selectbox"})
+    form.section("Training", ["optimizer", "lr", "batch_size", "epochs", "baseline"],
+                 optimizer={"kind": "segmented"})
+    form.run_options()
 
 
 @st.cache_data(show_spinner=False, max_entries=8)

@@ -11,6 +11,7 @@ from core.data import load_images
 from core.registry import get_demo
 from core.vision import gumbel as gb
 from ui.charts import MARGIN, PALETTE, data_note, heatmap, line_chart, page_header, show_chart
+from ui.form import select_slider
 from ui.live import ConfigForm, RunView, first_paint_deferred, run_panel, url_choice
 
 PAGE = "gumbel"
@@ -171,15 +172,11 @@ lab = url_choice("Lab", LABS, key=f"{PAGE}.lab", url_key="lab", format_func=LAB_
 
 def classifier_sidebar():
     form = ConfigForm(PAGE, get_demo("gumbel_classifier"))
-    form.show_notices()
     with st.sidebar:
-        st.header("Classifier")
-        form.widget("dataset", kind="selectbox")
-        form.widgets(["tau", "hard", "anneal", "tau_min", "channels", "lr", "batch_size"])
-        form.widget("steps", kind="select_slider", options=[50, 100, 200, 300, 600, 1000, 2000, 5000])
-        with st.expander("Seed and device"):
-            form.widget("seed", kind="number")
-            form.widget("device")
+        form.section("Classifier", ["dataset", "tau", "hard", "anneal", "tau_min", "channels",
+                                    "lr", "batch_size", "steps"], dataset={"kind": "selectbox"},
+                     steps=select_slider(50, 100, 200, 300, 600, 1000, 2000, 5000))
+        form.run_options()
     return form.config()
 
 
@@ -236,16 +233,12 @@ def render_classifier(view: RunView) -> None:
 
 def vae_sidebar():
     form = ConfigForm("gumbel_vae", get_demo("gumbel_vae"), url_prefix="vae.")
-    form.show_notices()
     with st.sidebar:
-        st.header("Categorical VAE")
-        form.widget("dataset", kind="selectbox")
-        form.widgets(["n_latents", "n_classes", "hidden", "tau", "tau_min", "hard", "lr",
-                      "batch_size"])
-        form.widget("steps", kind="select_slider", options=[50, 200, 500, 1000, 1500, 3000, 10000])
-        with st.expander("Seed and device"):
-            form.widget("seed", kind="number")
-            form.widget("device")
+        form.section("Categorical VAE", ["dataset", "n_latents", "n_classes", "hidden", "tau",
+                                         "tau_min", "hard", "lr", "batch_size", "steps"],
+                     dataset={"kind": "selectbox"},
+                     steps=select_slider(50, 200, 500, 1000, 1500, 3000, 10000))
+        form.run_options()
     return form.config()
 
 

@@ -11,6 +11,7 @@ from core.data import load_images
 from core.registry import get_demo
 from core.vision import vit as V
 from ui.charts import MARGIN, PALETTE, data_note, line_chart, page_header, show_chart
+from ui.form import DATASET, select_slider
 from ui.live import ConfigForm, RunView, run_panel
 
 PAGE, DEMO = "vit", get_demo("vit")
@@ -33,25 +34,16 @@ page_header(
 )
 
 form = ConfigForm(PAGE, DEMO)
-form.show_notices()
 with st.sidebar:
-    st.header("Data")
-    form.widget("dataset", kind="selectbox", format_func={
-        "mnist": "MNIST (bundled)", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}.get)
-    form.widget("data_fraction")
-    st.header("ViT")
-    form.widgets(["patch_size", "n_layers", "n_heads", "d_model", "pool", "pos_embedding"])
-    form.widget("tokenizer", kind="selectbox", format_func={
-        "patch": "linear patches", "shifted_patch": "shifted patches (SPT)",
-        "conv_stem": "conv stem"}.get)
-    form.widget("locality")
-    form.widget("dropout")
-    st.header("Training (both models)")
-    form.widgets(["lr", "batch_size"])
-    form.widget("steps", kind="select_slider", options=[50, 200, 500, 1000, 1500, 3000, 5000])
-    with st.expander("Seed and device"):
-        form.widget("seed", kind="number")
-        form.widget("device")
+    form.section("Data", ["dataset", "data_fraction"], dataset=DATASET)
+    form.section("ViT", ["patch_size", "n_layers", "n_heads", "d_model", "pool",
+                         "pos_embedding", "tokenizer", "locality", "dropout"],
+                 tokenizer={"kind": "selectbox", "format_func": {
+                     "patch": "linear patches", "shifted_patch": "shifted patches (SPT)",
+                     "conv_stem": "conv stem"}.get})
+    form.section("Training (both models)", ["lr", "batch_size", "steps"],
+                 steps=select_slider(50, 200, 500, 1000, 1500, 3000, 5000))
+    form.run_options()
 cfg = form.config()
 
 
