@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.protocol import Snapshot, config_to_dict
+from core.protocol import RunOptions, Snapshot, config_to_dict
 
 __all__ = ["bundle_files", "write_bundle", "zip_bundle", "reproduce_command", "metrics_row"]
 
@@ -194,6 +194,8 @@ def bundle_files(demo_name: str, config: Any, rows: list[dict[str, float]],
         last: the newest snapshot (its artifacts become files), or None.
         model: the model to save (the snapshot's frozen copy), or None.
     """
+    if last is not None and last.final and isinstance(config, RunOptions):
+        config = config.reproducible(last.metrics)  # a wall-clock budget pins the work done
     files = {"config.json": json.dumps({"demo": demo_name, **config_to_dict(config)},
                                        indent=2).encode(),
              "metrics.jsonl": "".join(json.dumps(r) + "\n" for r in rows).encode(),

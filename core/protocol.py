@@ -317,6 +317,12 @@ class RunOptions:
     device: str = param("auto", choices=("auto", "cpu", "cuda"),
                         help="auto: the GPU when there is one, else the CPU")
 
+    def reproducible(self, metrics: dict[str, float]) -> RunOptions:
+        """The config that repeats this finished run exactly, given its final ``metrics``: the
+        config itself, unless its trainer stops on the wall clock, which then pins the work done
+        (``core.bundle`` writes this config and its command into a run's bundle)."""
+        return self
+
 
 def start(config: RunOptions) -> torch.device:
     """Seed every RNG from ``config.seed`` and return ``config.device`` resolved: the first line

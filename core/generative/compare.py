@@ -30,6 +30,7 @@ Shapes: images ``(N, C, S, S)`` in [0, 1] with ``S`` in {28, 32}; ``z`` ``(N, la
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Iterator
@@ -83,6 +84,36 @@ class GanVaeAeConfig(RunOptions):
     batch_size: int = param(64, choices=(16, 32, 64, 128), label="Batch size")
     seconds: int = param(60, lo=3, hi=600, label="Training seconds per model",
                          help="wall-clock training budget of each of the three models")
+    batches: str = param("", label="Batches per model (ae,vae,gan)",
+                         help="train exactly these numbers of batches instead of the "
+                         "wall-clock budget, e.g. 900,700,400; a downloaded run's command sets "
+                         "them, so it repeats the run exactly")
+
+    def __post_init__(self) -> None:
+        parse_batches(self.batches)
+
+    def reproducible(self, metrics: dict[str, float]) -> GanVaeAeConfig:
+        """This config with ``batches`` pinned to the batches each model saw (``steps_<m>`` of
+        the final metrics): the wall-clock budget differs from machine to machine."""
+        if self.batches or not all(f"steps_{m}" in metrics for m in MODELS):
+            return self
+        seen = ",".join(str(int(metrics[f"steps_{m}"])) for m in MODELS)
+        return dataclasses.replace(self, batches=seen)
+
+
+def parse_batches(text: str) -> dict[str, int] | None:
+    """``"900,700,400"`` -> ``{"ae": 900, "vae": 700, "gan": 400}``; ``""`` -> None.
+
+    Raises:
+        ValueError: unless the text is empty or three whole numbers >= 1, comma separated.
+    """
+    if not text.strip():
+        return None
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) != len(MODELS) or not all(p.isdigit() and int(p) >= 1 for p in parts):
+        raise ValueError(f"batches must be {len(MODELS)} whole numbers >= 1 for "
+                         f"{', '.join(MODELS)}, e.g. 900,700,400; got {text[:40]!r}")
+    return dict(zip(MODELS, map(int, parts)))
 
 
 # ============================================================================== networks
@@ -191,10 +222,13 @@ def recon_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
 
 
-def vae_terms(vae: VAE, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(recon, kl)`` per image ``(N,)`` in nats, one reparameterised z per image."""
+def vae_terms(vae: VAE, x: torch.Tensor,
+              gen: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(recon, kl)`` per image ``(N,)`` in nats, one reparameterised z per image (noise from
+    ``gen``, on ``x``'s device, or torch's global RNG)."""
     mu, logvar = vae.enc(x).chunk(2, 1)
-    z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+    eps = torch.randn(mu.shape, generator=gen, device=mu.device, dtype=mu.dtype)
+    z = mu + torch.exp(0.5 * logvar) * eps
     kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(1)
     return recon_nll(vae.dec(z), x), kl
 
@@ -205,20 +239,22 @@ def _step(opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
     opt.step()
 
 
-def train_step(name: str, model: nn.Module, opts: dict, x: torch.Tensor) -> dict[str, torch.Tensor]:
+def train_step(name: str, model: nn.Module, opts: dict, x: torch.Tensor,
+               gen: torch.Generator | None = None) -> dict[str, torch.Tensor]:
     """One update of model ``name`` on the batch ``x`` ``(B, C, S, S)``; its detached losses:
     ``loss_ae`` (recon), ``loss_vae`` (-ELBO), or ``loss_d`` / ``loss_g`` (one D and one G
-    update with the non-saturating loss)."""
+    update with the non-saturating loss). ``gen`` (on ``x``'s device) draws the model's noise,
+    so each model's run does not depend on how the three steps interleave."""
     if name == "ae":
         loss = recon_nll(model.dec(model.enc(x)), x).mean()
         _step(opts["ae"], loss)
         return {"loss_ae": loss.detach()}
     if name == "vae":
-        rec, kl = vae_terms(model, x)
+        rec, kl = vae_terms(model, x, gen)
         loss = (rec + kl).mean()
         _step(opts["vae"], loss)
         return {"loss_vae": loss.detach()}
-    z = torch.randn(len(x), model.dec.latent_dim, device=x.device)
+    z = torch.randn(len(x), model.dec.latent_dim, generator=gen, device=x.device)
     fake = torch.sigmoid(model.dec(z))
     d_real, d_fake = model.disc(x), model.disc(fake.detach())
     loss_d = (F.binary_cross_entropy_with_logits(d_real, torch.ones_like(d_real))
@@ -358,14 +394,29 @@ def prepare(cfg: GanVaeAeConfig, tr: ImageData, te: ImageData, device: torch.dev
     return data
 
 
-def pick_model(used: dict[str, float]) -> str:
-    """The model that has trained for the least time so far (ties: the first in order)."""
-    return min(used, key=used.get)
+def pick_model(used: dict[str, float], seen: dict[str, int],
+               target: dict[str, int] | None) -> str | None:
+    """The model to train next: the one that has trained for the least time so far, or with
+    ``target`` batches per model the one furthest from its target (ties: the first in order);
+    None when every model has seen its ``target``."""
+    if target is None:
+        return min(used, key=used.get)
+    left = [m for m in MODELS if seen[m] < target[m]]
+    return min(left, key=lambda m: seen[m] / target[m]) if left else None
+
+
+def progress(used: dict[str, float], seen: dict[str, int], target: dict[str, int] | None,
+             seconds: int) -> float:
+    """The share of the run done: the slowest model's share of its budget, in [0, 1]."""
+    if target is None:
+        return min(min(used.values()) / seconds, 1.0)
+    return min(seen[m] / target[m] for m in MODELS)
 
 
 def train(cfg: GanVaeAeConfig) -> Iterator[Snapshot]:
     """Train AE, VAE and GAN side by side: same batches in the same order, ``cfg.seconds`` of
-    training wall-clock each (evaluation and each model's first, set-up step excluded).
+    training wall-clock each (evaluation and each model's first, set-up step excluded), or
+    exactly ``cfg.batches`` batches each (:meth:`GanVaeAeConfig.reproducible`).
 
     Snapshot ``step`` counts tenths of a second of the slowest model's budget used (``total
     _steps = 10 * seconds``). Metrics: ``loss_ae``, ``loss_vae``, ``loss_d``, ``loss_g`` (means
@@ -393,22 +444,25 @@ def train(cfg: GanVaeAeConfig) -> Iterator[Snapshot]:
     used, seen = dict.fromkeys(MODELS, 0.0), dict.fromkeys(MODELS, 0)
     tick, losses = Ticker(), RunningMean()
     budget, copies = EvalBudget(share=EVAL_SHARE, min_interval_s=EVAL_EVERY_S), CopyCadence(5.0)
-    total, last_step = 10 * cfg.seconds, -1
+    total, last_step, target = 10 * cfg.seconds, -1, parse_batches(cfg.batches)
+    noise = {m: torch.Generator(device=device).manual_seed(cfg.seed * 1_000 + i)
+             for i, m in enumerate(MODELS)}
     while True:
-        final = min(used.values()) >= cfg.seconds
+        final = progress(used, seen, target, cfg.seconds) >= 1.0
         if not final and last_step >= 0:
             opts = opts or make_optimizers(cfg, models)
-            name = pick_model(used)
+            name = pick_model(used, seen, target)
             x = data["x_train"][batch_indices(seen[name], len(tr), cfg.batch_size,
                                               cfg.seed).to(device)]
             t0 = time.perf_counter()
-            losses.add(**train_step(name, models[name], opts, x))
+            losses.add(**train_step(name, models[name], opts, x, noise[name]))
             if seen[name] > 0:  # a model's first step pays one-off set-up costs: not counted
                 used[name] += time.perf_counter() - t0
             seen[name] += 1
         if not (tick(0) or final):
             continue
-        step = total if final else min(total - 1, max(last_step + 1, int(10 * min(used.values()))))
+        done = int(total * progress(used, seen, target, cfg.seconds))
+        step = total if final else min(total - 1, max(last_step + 1, done))
         metrics = losses.pop() | {f"steps_{k}": float(v) for k, v in seen.items()}
         art = dict(fixed)
         if budget.due(final):

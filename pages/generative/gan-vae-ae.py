@@ -46,6 +46,9 @@ with st.sidebar:
     form.section("Networks and training", ["channels", "batch_size", "lr", "lr_g", "lr_d"])
     form.run_options()
 cfg = form.config()
+if cfg.batches:  # from a downloaded run's command or link
+    st.info(plain(f"This run trains exactly {cfg.batches} batches (AE, VAE, GAN), as the run "
+                  "it repeats did, instead of the time budget."), icon=":material/replay:")
 
 
 @st.cache_data(show_spinner=False, max_entries=4)

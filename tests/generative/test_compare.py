@@ -2,6 +2,7 @@
 fair shared budget, every metric of the page."""
 
 import numpy as np
+import pytest
 import torch
 
 from core.data import load_images
@@ -27,7 +28,31 @@ def test_batches_are_shared_and_the_least_used_model_trains_next():
     assert torch.equal(a, C.batch_indices(5, 4000, 64, seed=0)) and len(a) == 64
     epoch = torch.cat([C.batch_indices(i, 200, 64, seed=0) for i in range(4)])
     assert sorted(epoch.tolist()) == list(range(200))  # one epoch is a permutation
-    assert C.pick_model({"ae": 1.0, "vae": 0.5, "gan": 0.7}) == "vae"
+    seen = {"ae": 10, "vae": 6, "gan": 9}
+    assert C.pick_model({"ae": 1.0, "vae": 0.5, "gan": 0.7}, seen, None) == "vae"
+    # with batches pinned: the model furthest from its target, None once all reached theirs
+    assert C.pick_model({"ae": 1.0, "vae": 0.5, "gan": 0.7}, seen,
+                        {"ae": 20, "vae": 6, "gan": 10}) == "ae"
+    assert C.pick_model(dict.fromkeys(C.MODELS, 0.0), seen, seen) is None
+
+
+def test_pinned_batches_repeat_a_wall_clock_run_exactly():
+    """The bundle of a wall-clock run pins each model's batches; that config trains each model
+    on exactly those batches and ends with the same numbers, however the steps interleave."""
+    cfg = C.GanVaeAeConfig(seconds=3, channels=8, latent_dim=4, batch_size=16, device="cpu")
+    last = list(C.train(cfg))[-1]
+    pinned = cfg.reproducible(last.metrics)
+    assert pinned.batches == ",".join(str(int(last.metrics[f"steps_{m}"])) for m in C.MODELS)
+    again = list(C.train(pinned))[-1].metrics
+    # the final evaluation, and the loss means of the models trained since the last snapshot
+    keys = {"steps_ae", "steps_vae", "steps_gan", "fid_ae", "fid_vae", "fid_gan", "recon_ae",
+            "recon_vae", "nn_dist_gan"} | (again.keys() & last.metrics.keys() & {
+            "loss_ae", "loss_vae", "loss_d", "loss_g"})
+    for k in sorted(keys):
+        assert again[k] == pytest.approx(last.metrics[k], rel=1e-5), k
+    assert pinned.reproducible(again) is pinned  # already pinned
+    with pytest.raises(ValueError, match="whole numbers"):
+        C.GanVaeAeConfig(batches="10,x,3")
 
 
 def test_three_models_train_side_by_side_with_every_metric():
