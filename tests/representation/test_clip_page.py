@@ -27,6 +27,28 @@ def test_clip_page_trains_and_reads_typed_prompts(clean_streamlit):
     assert "Zero-shot probabilities" not in " ".join(chart_titles(at))
 
 
+def test_clip_page_on_digit_strips(clean_streamlit):
+    at = open_page("clip")
+    at.segmented_control(key="clip.data").set_value("digits")
+    at.select_slider(key="clip.steps").set_value(20)
+    at.select_slider(key="clip.width").set_value(8)
+    at.select_slider(key="clip.batch_size").set_value(16)
+    at.run()
+    assert not at.exception
+    assert any("Strips of" in m.value for m in at.markdown), "strips are previewed"
+    train_until(at, is_done, timeout=90)
+    titles = " | ".join(chart_titles(at))
+    for part in ("Zero-shot accuracy", "single test digits", "Zero-shot probabilities"):
+        assert part in titles, titles
+    assert any(m.label == "Single digits" for m in at.metric)
+    assert at.text_input(key="clip.classes.digits").value.startswith("zero, one")
+    at.text_input(key="clip.query.digits").set_value("three red")
+    at.run()
+    assert not at.exception
+    errors = " ".join(e.value for e in at.error)
+    assert "red" in errors and "it knows only: eight, five" in errors
+
+
 def test_clip_link_values_are_checked(clean_streamlit):
     from streamlit.testing.v1 import AppTest
 
