@@ -90,3 +90,5 @@ def test_learning_rate_warms_up_then_decays():
     assert all(a >= b for a, b in zip(f[10:], f[11:])) and f[-1] < 0.01
     const = clip.ClipConfig(warmup=0, lr_schedule="constant", steps=50)
     assert {clip.lr_factor(s, const) for s in range(50)} == {1.0}
+    short = clip.ClipConfig(warmup=30, steps=20)  # a short run warms up for a fifth of it
+    assert clip.lr_factor(3, short) == pytest.approx(1.0)

@@ -75,7 +75,7 @@ class ClipConfig(RunOptions):
     lr: float = param(3e-3, lo=1e-5, hi=1e-1, log=True, label="Learning rate",
                       help="the peak rate, reached at the end of the warm-up")
     warmup: int = param(30, lo=0, hi=5000, label="Warm-up steps",
-                        help="linear learning-rate warm-up from 0")
+                        help="linear learning-rate warm-up from 0 (at most a fifth of the steps)")
     lr_schedule: str = param("cosine", choices=LR_SCHEDULES, label="LR schedule",
                              help="after warm-up: cosine decay to 0 at the last step (the "
                              "paper), or constant")
@@ -84,13 +84,15 @@ class ClipConfig(RunOptions):
 
 def lr_factor(step: int, cfg: ClipConfig) -> float:
     """The learning rate at ``step`` (0-based, the step about to be taken) as a share of
-    ``cfg.lr``: a linear warm-up over ``cfg.warmup`` steps, then a cosine decay to 0 at the
-    last step or a constant rate (the paper warms up and decays with a cosine)."""
-    if step < cfg.warmup:
-        return (step + 1) / cfg.warmup
+    ``cfg.lr``: a linear warm-up over ``cfg.warmup`` steps (at most a fifth of the run), then
+    a cosine decay to 0 at the last step or a constant rate (the paper warms up and decays
+    with a cosine)."""
+    warmup = min(cfg.warmup, cfg.steps // 5)
+    if step < warmup:
+        return (step + 1) / warmup
     if cfg.lr_schedule == "constant":
         return 1.0
-    done = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    done = (step - warmup) / max(1, cfg.steps - warmup)
     return 0.5 * (1.0 + math.cos(math.pi * min(1.0, done)))
 
 
