@@ -15,7 +15,12 @@ from ui.charts import PALETTE, class_scatter, line_chart
 
 
 def spec(chart) -> dict:
-    return chart.to_dict()
+    """The chart's Vega-Lite spec, checked against Vega-Lite's JSON schema (altair's copy)."""
+    import altair as alt
+
+    d = chart.to_dict()
+    alt.LayerChart.from_dict({**d, "data": {"values": chart.data.to_dict("records")}})
+    return d
 
 
 def data_of(chart) -> pd.DataFrame:
@@ -106,14 +111,20 @@ show_chart(class_scatter(np.zeros((2, 2)), np.array([0, 1]), ["a", "b"], "Scatte
 '''
 
 
-def test_show_chart_draws_either_kind_in_the_given_container(tmp_path):
+def run_script(script: str, tmp_path) -> AppTest:
+    """Run ``script`` as a Streamlit app that imports this repository; asserts no exception."""
     from tests.conftest import ROOT
 
-    path = tmp_path / "charts_app.py"
-    path.write_text(f"import sys\nsys.path.insert(0, {str(ROOT)!r})\n" + SCRIPT)
+    path = tmp_path / "app.py"
+    path.write_text(f"import sys\nsys.path.insert(0, {str(ROOT)!r})\n" + script)
     at = AppTest.from_file(str(path), default_timeout=60)
     at.run()
     assert not at.exception, at.exception
+    return at
+
+
+def test_show_chart_draws_either_kind_in_the_given_container(tmp_path):
+    at = run_script(SCRIPT, tmp_path)
     vega, plotly = at.get("vega_lite_chart"), at.get("plotly_chart")
     assert len(vega) == 1 and "Loss curve" in vega[0].proto.spec
     assert len(plotly) == 1 and "Scatter" in plotly[0].proto.spec
@@ -147,13 +158,7 @@ compare_chart(runs, runs[-1], ("loss",), key="cmp")
 
 
 def test_compare_overlay_draws_every_run_labelled_by_its_settings(tmp_path):
-    from tests.conftest import ROOT
-
-    path = tmp_path / "compare_app.py"
-    path.write_text(f"import sys\nsys.path.insert(0, {str(ROOT)!r})\n" + COMPARE)
-    at = AppTest.from_file(str(path), default_timeout=60)
-    at.run()
-    assert not at.exception, at.exception
+    at = run_script(COMPARE, tmp_path)
     assert at.expander[0].label == "Compare runs (2)"
     chart = json.loads(at.get("vega_lite_chart")[0].proto.spec)
     domain = chart["layer"][0]["encoding"]["color"]["scale"]["domain"]

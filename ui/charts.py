@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import altair as alt
@@ -54,12 +55,30 @@ def data_note(note: str | None) -> None:
         st.warning(note, icon=":material/cloud_off:")
 
 
+@dataclass(frozen=True)
+class VegaLite:
+    """A Vega-Lite chart: its ``data`` (a long table) and its ``spec`` without the data.
+
+    Built as plain dicts rather than through Altair: Altair validates every spec against the
+    Vega-Lite JSON schema and deep-copies it on every change, ~0.1 s per line chart, paid on
+    every poll of a training page (most of a busy page's server time). Draw it with
+    :func:`show_chart`; :meth:`to_dict` is the spec.
+    """
+
+    data: pd.DataFrame
+    spec: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.spec
+
+
 def line_chart(history: pd.DataFrame, metrics: Sequence[str], title: str = "",
                x: str = "step", y_title: str = "", log_y: bool = False, height: int = 280,
                names: dict[str, str] | None = None, colors: dict[str, str] | None = None,
-               emphasis: str | None = None, legend: str = "top") -> alt.Chart:
+               emphasis: str | None = None, legend: str = "top") -> VegaLite:
     """Lines of ``metrics`` (columns of ``history``) against the column ``x``, as a Vega-Lite
-    chart (draw it with :func:`show_chart`).
+    chart (draw it with :func:`show_chart`): one layer of lines, one of invisible points that
+    carry the tooltips.
 
     Args:
         history: one row per snapshot; NaN cells are gaps a line skips, missing columns are
@@ -80,26 +99,36 @@ def line_chart(history: pd.DataFrame, metrics: Sequence[str], title: str = "",
     if log_y:
         data = data[data["value"] > 0]
     domain = [names.get(m, m) for m in shown]
-    scale = alt.Scale(domain=domain, range=[colors.get(m, PALETTE[i % len(PALETTE)])
-                                             for i, m in enumerate(shown)])
-    width = alt.condition(alt.datum.series == names.get(emphasis, emphasis), alt.value(3.5),
-                          alt.value(1.5)) if emphasis else alt.value(2)
-    base = alt.Chart(data).encode(
-        x=alt.X("x:Q", title=x),
-        y=alt.Y("value:Q", title=y_title or None, scale=alt.Scale(type="log" if log_y else "linear",
-                                                              zero=False)),
-        color=alt.Color("series:N", scale=scale, sort=domain, title=None,
-                        legend=alt.Legend(orient=legend, labelLimit=400)))
-    hover = base.mark_point(size=40, opacity=0).encode(tooltip=[
-        alt.Tooltip("series:N", title="line"), alt.Tooltip("x:Q", title=x),
-        alt.Tooltip("value:Q", title=y_title or "value", format=".4~g")])
-    chart = alt.layer(base.mark_line().encode(strokeWidth=width), hover).properties(
-        height=max(80, height - 80),  # the plot area: title, legend and axis take ~80 px more
-        autosize=alt.AutoSizeParams(type="fit-x", contains="padding"))
-    return chart.properties(title=title) if title else chart
+    encoding = {
+        "x": {"field": "x", "type": "quantitative", "title": x},
+        "y": {"field": "value", "type": "quantitative", "title": y_title or None,
+              "scale": {"type": "log" if log_y else "linear", "zero": False}},
+        "color": {"field": "series", "type": "nominal", "sort": domain, "title": None,
+                  "scale": {"domain": domain, "range": [colors.get(m, PALETTE[i % len(PALETTE)])
+                                                        for i, m in enumerate(shown)]},
+                  "legend": {"orient": legend, "labelLimit": 400}},
+    }
+    width = {"condition": {"test": {"field": "series", "equal": names.get(emphasis, emphasis)},
+                           "value": 3.5}, "value": 1.5} if emphasis else {"value": 2}
+    tooltip = [{"field": "series", "type": "nominal", "title": "line"},
+               {"field": "x", "type": "quantitative", "title": x},
+               {"field": "value", "type": "quantitative", "title": y_title or "value",
+                "format": ".4~g"}]
+    spec: dict[str, Any] = {
+        "$schema": "https://vega.github.io/schema/vega-lite/v6.json",
+        "height": max(80, height - 80),  # the plot area: title, legend and axis take ~80 px more
+        "autosize": {"type": "fit-x", "contains": "padding"},
+        "layer": [{"mark": {"type": "line"}, "encoding": {**encoding, "strokeWidth": width}},
+                  {"mark": {"type": "point", "size": 40, "opacity": 0},
+                   "encoding": {**encoding, "tooltip": tooltip}}],
+    }
+    if title:
+        spec["title"] = title
+    return VegaLite(data, spec)
 
 
-def show_chart(fig: go.Figure | alt.TopLevelMixin, key: str | None = None, where: Any = None) -> None:
+def show_chart(fig: go.Figure | VegaLite | alt.TopLevelMixin, key: str | None = None,
+               where: Any = None) -> None:
     """Draw a figure from this module, Plotly or Vega-Lite, at the width of its container.
 
     ``where`` is a container to draw in (a column from ``st.columns``, an expander...; default:
@@ -108,6 +137,8 @@ def show_chart(fig: go.Figure | alt.TopLevelMixin, key: str | None = None, where
     target = where if where is not None else st
     if isinstance(fig, go.Figure):
         target.plotly_chart(fig, key=key)
+    elif isinstance(fig, VegaLite):
+        target.vega_lite_chart(fig.data, fig.spec, key=key, width="stretch")
     else:
         target.altair_chart(fig, key=key, width="stretch")
 

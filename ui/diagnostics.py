@@ -4,13 +4,12 @@ weight histograms. :func:`ui.live.run_panel` draws it under the page's charts.""
 
 from __future__ import annotations
 
-import altair as alt
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 from core.diagnostics import HIST_KEY, PREFIX
-from ui.charts import line_chart, plain, show_chart
+from ui.charts import VegaLite, line_chart, plain, show_chart
 
 RULE_OF_THUMB = 1e-3  # a healthy update-to-weight ratio per step (Karpathy, CS231n notes)
 
@@ -25,7 +24,7 @@ def has_diagnostics(history: pd.DataFrame) -> bool:
     return any(str(c).startswith(PREFIX) for c in history.columns)
 
 
-def _ratio_chart(history: pd.DataFrame, cols: dict[str, str]) -> alt.Chart:
+def _ratio_chart(history: pd.DataFrame, cols: dict[str, str]) -> VegaLite:
     """The ratios per layer and the rule of thumb as a grey line."""
     rule = "rule of thumb (1e-3)"
     data = history.assign(**{rule: RULE_OF_THUMB})
@@ -45,18 +44,24 @@ def _activation_table(history: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def _histograms(hist: dict) -> alt.Chart:
+def _histograms(hist: dict) -> VegaLite:
+    """One small bar chart per layer (at most 8), four to a row, each with its own axes."""
     frames = []
     for layer, (counts, edges) in list(hist.items())[:8]:
         edges = np.asarray(edges, dtype=float)
         frames.append(pd.DataFrame({"layer": layer, "left": edges[:-1], "right": edges[1:],
                                     "count": np.asarray(counts)}))
     data = pd.concat(frames, ignore_index=True)
-    return alt.Chart(data).mark_bar().encode(
-        x=alt.X("left:Q", title="weight"), x2="right:Q", y=alt.Y("count:Q", title=None),
-        tooltip=["layer", "count"],
-    ).properties(height=110).facet(facet=alt.Facet("layer:N", title=None), columns=4).resolve_scale(
-        x="independent", y="independent")
+    bars = {"mark": {"type": "bar"}, "height": 110, "encoding": {
+        "x": {"field": "left", "type": "quantitative", "title": "weight"},
+        "x2": {"field": "right"},
+        "y": {"field": "count", "type": "quantitative", "title": None},
+        "tooltip": [{"field": "layer", "type": "nominal"},
+                    {"field": "count", "type": "quantitative"}]}}
+    return VegaLite(data, {"$schema": "https://vega.github.io/schema/vega-lite/v6.json",
+                           "facet": {"field": "layer", "type": "nominal", "title": None},
+                           "columns": 4, "spec": bars,
+                           "resolve": {"scale": {"x": "independent", "y": "independent"}}})
 
 
 def diagnostics_panel(history: pd.DataFrame, artifacts: dict, key: str) -> None:
@@ -83,6 +88,7 @@ def diagnostics_panel(history: pd.DataFrame, artifacts: dict, key: str) -> None:
         hist = artifacts.get(HIST_KEY) if artifacts else None
         if hist:
             st.markdown("**Weights now** (histogram per layer)")
-            st.altair_chart(_histograms(hist), key=f"{key}.diag_hist")
+            chart = _histograms(hist)  # a facet: its own width, not the container's
+            st.vega_lite_chart(chart.data, chart.spec, key=f"{key}.diag_hist")
         elif hist is not None:
             st.caption(plain("No weights to show."))

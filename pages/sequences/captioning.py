@@ -1,6 +1,5 @@
 """/captioning: a vanilla RNN, an LSTM and a Transformer decoder caption the same images, live."""
 
-import altair as alt
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -11,7 +10,7 @@ from core.blocks.images import image_grid
 from core.data.captions import COLORS, RELATIONS, SHAPES, SIZES
 from core.registry import get_demo
 from core.sequences import captioning as cap
-from ui.charts import MARGIN, PALETTE, data_note, line_chart, page_header, show_chart
+from ui.charts import MARGIN, PALETTE, VegaLite, data_note, line_chart, page_header, show_chart
 from ui.form import select_slider
 from ui.live import ConfigForm, RunView, run_panel
 
@@ -139,7 +138,7 @@ def grad_figure(grads: dict[str, np.ndarray]) -> go.Figure:
 
 
 def decoder_chart(history: pd.DataFrame, metric: str, title: str, y_title: str,
-                  log_y: bool = False) -> alt.Chart:
+                  log_y: bool = False) -> VegaLite:
     keys = [f"{metric}_{k}" for k in cap.DECODERS]
     fig = line_chart(history, keys, title, y_title=y_title, log_y=log_y,
                      names={f"{metric}_{k}": cap.DECODER_NAMES[k] for k in cap.DECODERS},
