@@ -1,4 +1,5 @@
-"""The catalogue of pages: section, URL path, title, icon, one-line description.
+"""The catalogue of pages: section, URL path, title, icon, one-line description, read from
+``ui/pages.toml``.
 
 ``app.py`` builds the navigation from this list and shows only the pages whose file exists, so a
 page appears in the app as soon as its file lands. A page's file is
@@ -9,6 +10,7 @@ thumbnail ``assets/thumbs/<url_path>.png`` when there is one.
 
 from __future__ import annotations
 
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,67 +43,23 @@ SECTION_DIRS = {"Foundations": "foundations", "Vision": "vision", "Generative": 
                 "Sequences": "sequences", "Representation learning": "representation",
                 "Graphs": "graphs", "Reinforcement learning": "rl"}
 
-PAGES = [
-    PageInfo("Foundations", "pages/foundations/playground.py", "playground", "MLP playground",
-             ":material/scatter_plot:",
-             "A neural network learns 2-D decision boundaries; watch every neuron while it trains."),
-    PageInfo("Foundations", "pages/foundations/tensors.py", "tensors", "Tensors",
-             ":material/view_in_ar:",
-             "Broadcasting, views and strides, the silent-broadcast loss bug, matmul throughput."),
-    PageInfo("Foundations", "pages/foundations/autograd.py", "autograd", "Autograd",
-             ":material/account_tree:",
-             "Type an expression, watch the graph run forward and backward; nn.Module from scratch."),
-    PageInfo("Foundations", "pages/foundations/optimizers.py", "optimizers", "Optimizers",
-             ":material/landscape:",
-             "SGD, momentum, RMSprop and Adam race on loss surfaces; the learning-rate finder."),
-    PageInfo("Foundations", "pages/foundations/dataloader.py", "dataloader", "Dataset & DataLoader",
-             ":material/conveyor_belt:",
-             "Batches, samplers, collate and workers on a timeline; the worker-seeding bug."),
-    PageInfo("Vision", "pages/vision/cnn.py", "cnn", "Convolutional networks", ":material/filter:",
-             "A CNN trains live: shapes, filters, feature maps, the formula of one unit, Grad-CAM."),
-    PageInfo("Vision", "pages/vision/gumbel.py", "gumbel", "Gumbel-softmax", ":material/casino:",
-             "Sampling categories with gradients: Gumbel-max, the relaxation, straight-through."),
-    PageInfo("Vision", "pages/vision/vit.py", "vit", "ViT vs CNN", ":material/grid_view:",
-             "A Vision Transformer against a CNN on the same small data; attention rollout."),
-    PageInfo("Vision", "pages/vision/segmentation.py", "segmentation", "Segmentation",
-             ":material/texture:",
-             "A U-Net with switchable skips against a decoder on CLIP features."),
-    PageInfo("Generative", "pages/generative/gan.py", "gan", "GAN", ":material/auto_awesome:",
-             "A DCGAN learns to draw digits; latent walks and a mode-collapse lab."),
-    PageInfo("Generative", "pages/generative/vae.py", "vae", "VAE", ":material/blur_on:",
-             "A variational autoencoder's latent space, next to a plain autoencoder's."),
-    PageInfo("Generative", "pages/generative/gan-vae-ae.py", "gan-vae-ae", "GAN vs VAE vs autoencoder",
-             ":material/compare:",
-             "Three generative models, same data and budget: which generates, which memorises."),
-    PageInfo("Sequences", "pages/sequences/transformer.py", "transformer", "Transformer attention",
-             ":material/grid_on:",
-             "Self-attention heatmaps form while a Transformer learns to reverse, sort and add."),
-    PageInfo("Sequences", "pages/sequences/captioning.py", "captioning", "Image captioning",
-             ":material/subtitles:",
-             "Vanilla RNN vs LSTM vs Transformer decoders caption images; attention per word."),
-    PageInfo("Sequences", "pages/sequences/seq2seq.py", "seq2seq", "Seq2seq arithmetic",
-             ":material/calculate:",
-             "An LSTM encoder-decoder does arithmetic from text, images of digits, or to images."),
-    PageInfo("Sequences", "pages/sequences/forecasting.py", "forecasting", "Forecasting",
-             ":material/show_chart:",
-             "RNN, LSTM and GRU forecast real series; vanishing gradients made visible."),
-    PageInfo("Representation learning", "pages/representation/simclr.py", "simclr", "SimCLR",
-             ":material/hub:",
-             "Contrastive self-supervised learning: t-SNE of features and a few-label probe."),
-    PageInfo("Representation learning", "pages/representation/clip.py", "clip", "CLIP",
-             ":material/join_inner:",
-             "Images and captions in one space: a tiny CLIP trained live, zero-shot from words."),
-    PageInfo("Graphs", "pages/graphs/gnn.py", "gnn", "Graph neural networks", ":material/share:",
-             "GCN, GraphSAGE and GAT classify nodes; embeddings move live on the graph."),
-    PageInfo("Reinforcement learning", "pages/rl/gridworld.py", "gridworld", "Grid-world Q-learning",
-             ":material/apps:", "Tabular Q-learning and SARSA against value iteration."),
-    PageInfo("Reinforcement learning", "pages/rl/dqn.py", "dqn", "DQN on CartPole",
-             ":material/sports_esports:",
-             "Deep Q-learning balances a pole; ablate replay and the target network."),
-    PageInfo("Reinforcement learning", "pages/rl/decision-transformer.py", "decision-transformer",
-             "Decision Transformer", ":material/route:",
-             "RL as sequence modelling: condition on the return you want."),
-]
+
+def _catalogue(path: Path) -> list[PageInfo]:
+    """The pages listed in ``path`` (TOML: an array of tables per section), in their order.
+
+    Raises:
+        ValueError: for a section not in :data:`SECTIONS`.
+    """
+    pages = []
+    for section, entries in tomllib.loads(path.read_text(encoding="utf-8")).items():
+        if section not in SECTION_DIRS:
+            raise ValueError(f"{path.name}: unknown section {section!r}; known: {SECTIONS}")
+        pages += [PageInfo(section, f"pages/{SECTION_DIRS[section]}/{e['url_path']}.py",
+                           e["url_path"], e["title"], e["icon"], e["blurb"]) for e in entries]
+    return pages
+
+
+PAGES = _catalogue(ROOT / "ui" / "pages.toml")
 
 
 def page(url_path: str) -> PageInfo:
