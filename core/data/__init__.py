@@ -30,6 +30,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from core.checks import check_choice
+
 __all__ = ["ImageData", "IMAGE_DATASETS", "TOY_DATASETS", "data_root", "offline", "load_images",
            "toy2d", "load_mnist_idx", "read_idx_split", "shared_data_dir", "SYSTEM_DIRS"]
 
@@ -294,10 +296,8 @@ def load_images(name: str = "mnist", split: str = "train") -> ImageData:
     Raises:
         ValueError: for an unknown name or split.
     """
-    if name not in IMAGE_DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; allowed: {', '.join(IMAGE_DATASETS)}")
-    if split not in ("train", "test"):
-        raise ValueError(f"unknown split {split!r}; allowed: train, test")
+    check_choice("dataset", name, IMAGE_DATASETS)
+    check_choice("split", split, ("train", "test"))
     d = _load_cached(name, split)
     d.requested = name
     return d
@@ -370,8 +370,7 @@ def toy2d(name: str, n: int = 400, noise: float = 0.0, seed: int = 0,
     Raises:
         ValueError: for an unknown name or bad sizes.
     """
-    if name not in TOY_DATASETS:
-        raise ValueError(f"unknown 2-D dataset {name!r}; allowed: {', '.join(TOY_DATASETS)}")
+    check_choice("2-D dataset", name, TOY_DATASETS)
     if n < 2:
         raise ValueError("n must be at least 2")
     rng = np.random.default_rng(seed)

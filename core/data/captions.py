@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from core.checks import check_choice
+
 __all__ = ["Vocab", "CaptionData", "CAPTION_DATASETS", "COLORS", "SHAPES", "SIZES",
            "RELATIONS", "NUMBER_WORDS", "shape_scenes", "digit_strips", "load_captions",
            "render_scene", "compose_scene", "scene_caption", "shape_mask"]
@@ -147,8 +149,7 @@ def scene_caption(first: tuple[str, str, str], second: tuple[str, str, str], rel
     Raises:
         ValueError: for an unknown relation or style.
     """
-    if relation not in RELATIONS:
-        raise ValueError(f"unknown relation {relation!r}; allowed: {', '.join(RELATIONS)}")
+    check_choice("relation", relation, RELATIONS)
     if style not in ("long", "short"):
         raise ValueError(f"unknown caption style {style!r}; allowed: long, short")
     return f"{_describe(*first, style)} {relation} {_describe(*second, style)}"
@@ -162,8 +163,7 @@ def compose_scene(first: tuple[str, str, str], second: tuple[str, str, str],
     Raises:
         ValueError: for an unknown relation, size, color or shape.
     """
-    if relation not in RELATIONS:
-        raise ValueError(f"unknown relation {relation!r}; allowed: {', '.join(RELATIONS)}")
+    check_choice("relation", relation, RELATIONS)
     for size, color, _ in (first, second):
         if size not in SIZES or color not in COLORS:
             raise ValueError(f"unknown size or color {size!r}, {color!r}; allowed: "
@@ -315,8 +315,7 @@ def load_captions(name: str = "shapes", n_train: int = 4000, n_test: int = 500, 
     Raises:
         ValueError: for an unknown name or non-positive sizes.
     """
-    if name not in CAPTION_DATASETS:
-        raise ValueError(f"unknown captioning set {name!r}; allowed: {', '.join(CAPTION_DATASETS)}")
+    check_choice("captioning set", name, CAPTION_DATASETS)
     if n_train < 1 or n_test < 1:
         raise ValueError("n_train and n_test must be positive")
     note = None

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from core.checks import check_choice
 from core.data import data_root, offline
 
 __all__ = ["GRAPHS", "GRAPH_SETS", "load_graph", "sbm_graph", "load_graph_dataset",
@@ -143,8 +144,7 @@ def load_graph(name: str, *, root: str | Path | None = None, seed: int = 0, **sb
     Raises:
         ValueError: for an unknown name.
     """
-    if name not in GRAPHS:
-        raise ValueError(f"unknown graph {name!r}; allowed: {', '.join(GRAPHS)}")
+    check_choice("graph", name, GRAPHS)
     note = ""
     if name == "karate":
         d = _karate()
@@ -229,8 +229,7 @@ def load_graph_dataset(name: str, *, root: str | Path | None = None, seed: int =
     Raises:
         ValueError: for an unknown name.
     """
-    if name not in GRAPH_SETS:
-        raise ValueError(f"unknown graph set {name!r}; allowed: {', '.join(GRAPH_SETS)}")
+    check_choice("graph set", name, GRAPH_SETS)
     if name == "mutag":
         folder = Path(root) if root is not None else data_root() / "TUDataset"
         try:

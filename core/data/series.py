@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from core.checks import check_choice
+
 __all__ = ["Series", "SERIES", "load_series", "parse_series_csv", "adding_problem",
            "copy_memory", "MIN_POINTS", "MAX_POINTS", "MAX_CSV_BYTES"]
 
@@ -112,8 +114,7 @@ def load_series(name: str, csv_text: str = "") -> Series:
     Raises:
         ValueError: for an unknown name or a CSV that :func:`parse_series_csv` rejects.
     """
-    if name not in SERIES:
-        raise ValueError(f"unknown series {name!r}; allowed: {', '.join(SERIES)}")
+    check_choice("series", name, SERIES)
     if name == "csv":
         values, times = parse_series_csv(csv_text)
         return _as_series("csv", values, times)

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from core.checks import check_choice
 from core.protocol import Demo, RunOptions, Snapshot, Ticker, param, start
 
 MAX_DIMS = 5
@@ -113,8 +114,7 @@ def broadcast(a_shape: tuple[int, ...], b_shape: tuple[int, ...], op: str = "+")
     Raises:
         ValueError: for an unknown ``op``.
     """
-    if op not in OPS:
-        raise ValueError(f"unknown operation {op!r}; allowed: {', '.join(OPS)}")
+    check_choice("operation", op, OPS)
     a = torch.arange(math.prod(a_shape), dtype=torch.float32).reshape(a_shape)
     b = (torch.arange(math.prod(b_shape), dtype=torch.float32) * 10).reshape(b_shape)
     out = Broadcast(a_shape, b_shape, op, _align(a_shape, b_shape), a, b)

@@ -31,6 +31,7 @@ from torch.nn import functional as F
 
 from core import handoff
 from core.blocks.attention import Block, gpt2_init_
+from core.checks import check_choice
 from core.protocol import (
     CopyCadence,
     Demo,
@@ -212,8 +213,7 @@ def collect_dataset(source: str, n_episodes: int, seed: int,
     Raises:
         ValueError: for an unknown source, or a DQN run that cannot be used.
     """
-    if source not in SOURCES:
-        raise ValueError(f"unknown dataset source {source!r}; allowed: {', '.join(SOURCES)}")
+    check_choice("dataset source", source, SOURCES)
     rng = np.random.default_rng(seed)
     if source == "heuristic":
         give_up = rng.permutation(np.linspace(0, MAX_EP_LEN, n_episodes).astype(int))

@@ -35,6 +35,7 @@ from torch import nn
 
 from core.blocks.attention import Block
 from core.blocks.recurrent import LSTMCell, RNNCell
+from core.checks import check_choice
 from core.data.captions import (
     CAPTION_DATASETS,
     CaptionData,
@@ -260,8 +261,7 @@ class Captioner(nn.Module):
                  hidden: int = 128, n_layers: int = 2, n_heads: int = 4, region_dim: int = 64,
                  max_len: int = 32) -> None:
         super().__init__()
-        if kind not in DECODERS:
-            raise ValueError(f"unknown decoder {kind!r}; allowed: {', '.join(DECODERS)}")
+        check_choice("decoder", kind, DECODERS)
         self.kind = kind
         n_regions = grid[0] * grid[1]
         self.encoder = CNNEncoder(in_ch, region_dim, grid)

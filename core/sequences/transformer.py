@@ -39,6 +39,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from core.blocks.attention import Block, gpt2_init_
+from core.checks import check_choice
 from core.protocol import (
     CopyCadence,
     Demo,
@@ -94,8 +95,7 @@ class TransformerConfig(RunOptions):
         if self.d_model % self.n_heads:
             raise ValueError(f"width d_model={self.d_model} must be divisible by "
                              f"n_heads={self.n_heads}")
-        if self.task not in TASKS:
-            raise ValueError(f"unknown task {self.task!r}; allowed: {', '.join(TASKS)}")
+        check_choice("task", self.task, TASKS)
 
 
 # --------------------------------------------------------------------------------------------
