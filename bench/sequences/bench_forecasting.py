@@ -37,8 +37,8 @@ SERIES = (("co2", 64), ("sunspots", 24), ("seattle_temps", 48))
 BUDGETS = (30.0, 60.0)
 SOLVED = 0.1 * fc.ADDING_BASELINE
 BUDGET_CPU_S = 60.0
-LENGTHS = {"rnn": (20, 50, 100), "lstm": (50, 100, 200, 400, 1000),
-           "gru": (50, 100, 200, 400, 1000)}
+LENGTHS = {"rnn": (10, 20, 50), "lstm": (100, 200, 400, 600, 800),
+           "gru": (100, 200, 400, 600, 800)}
 
 
 def bench_series(name: str, window: int) -> dict:
