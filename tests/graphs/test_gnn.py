@@ -1,4 +1,4 @@
-"""Core tests for core/graphs/gnn.py and core/data/graphs.py (fixed seeds, offline)."""
+"""Core tests for core/graphs/gnn/ and core/data/graphs.py (fixed seeds, offline)."""
 
 import shutil
 
@@ -191,16 +191,16 @@ def test_the_depth_sweep_yields_heartbeats_within_a_long_depth(monkeypatch):
     server's budgets act on yields), with the fraction of the whole sweep done."""
     import time
 
-    from core.graphs import gnn
+    from core.graphs.gnn import node_classification
 
-    real_fit = gnn.fit
+    real_fit = node_classification.fit
 
     def slow_fit(cfg, data, device):
         for e in real_fit(cfg, data, device):
             time.sleep(0.02)
             yield e
 
-    monkeypatch.setattr(gnn, "fit", slow_fit)
+    monkeypatch.setattr(node_classification, "fit", slow_fit)
     gen = train_depth(GnnConfig(dataset="karate", epochs=100, patience=0, labels_per_class=2))
     t0, beats = time.time(), []
     for snap in gen:
