@@ -96,8 +96,12 @@ def test_fused_kernels_compute_what_the_stepped_cells_compute(kind):
     for cell in net.cells:
         fc.chrono_init_(cell, 30)
     x = torch.randn(4, 30, 3)
+    steps = []
+    net.cells[0].register_forward_hook(lambda *_: steps.append(1))
     fused, _ = net(x)
+    assert not steps  # the native kernel ran, not the cell
     stepped, gates = net(x, record=True)
+    assert len(steps) == 30
     assert torch.allclose(fused, stepped, atol=1e-5)
     assert (gates is None) == (kind == "rnn")
     g_fused = torch.autograd.grad(fused.pow(2).sum(), list(net.parameters()))

@@ -5,8 +5,8 @@ wraps one with the series' scaling.
 A :class:`RecurrentNet` runs its cells step by step when it records gates (the page draws the
 gates of one sequence) and otherwise runs each layer through torch's native RNN / LSTM / GRU
 kernel with the cells' own parameters (:func:`fused_layer`, the same function, ~2-4x faster
-on a CPU). Shapes: inputs (B, T, n_in); outputs (B, T, n_out); recorded gates
-(B, T, n_layers, G, hidden).
+on a CPU; on a GPU it steps the cells). Shapes: inputs (B, T, n_in); outputs (B, T, n_out);
+recorded gates (B, T, n_layers, G, hidden).
 """
 
 from __future__ import annotations
@@ -102,7 +102,9 @@ class RecurrentNet(nn.Module):
     ``forward(x (B, T, n_in), record)`` -> ``(y (B, T, n_out), gates)``; ``gates`` (B, T,
     n_layers, G, hidden) with ``record`` for LSTM (G = 4: i, f, g, o) and GRU (G = 3: r, z, n),
     else None. Without ``record`` (and with ``fused``, the default) each layer runs in torch's
-    native kernel (:func:`fused_layer`); with it, the cells step one time step at a time."""
+    native kernel (:func:`fused_layer`) on a CPU; with it, or on a GPU, the cells step one time
+    step at a time. (On CUDA, ``nn.LSTM`` would re-pack the weights it is handed into one cuDNN
+    buffer in place at every call; that path is not used.)"""
 
     fused = True  # False: always step the cells (the bench's comparison)
 
@@ -154,7 +156,7 @@ class RecurrentNet(nn.Module):
 
     def forward(self, x: torch.Tensor, record: bool = False
                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        if record or not self.fused:
+        if record or not self.fused or x.device.type != "cpu":
             top, gates = self._stepwise(x, record)
         else:
             top, gates = self._fused(x), None
