@@ -5,10 +5,15 @@ images for the run's worker and returns their id for the config's ``upload`` fie
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 import streamlit as st
 
 from core.data.uploads import LIMITS, UploadError, read_image_zip, store_upload
 from ui.charts import plain
+
+T = TypeVar("T")
 
 
 def image_zip_uploader(page: str, size: int, channels: int = 1, by_folder: bool = True,
@@ -56,3 +61,18 @@ def ask_for_upload(size: int, by_folder: bool = True, at_least: int = 0) -> None
     least = f", at least {at_least}" if at_least else ""
     st.info(f"Upload a zip of your images in the sidebar: PNG or JPEG {layout}{least}; they are "
             f"resized to {size}x{size} colour.", icon=":material/upload:")
+
+
+def upload_preview(dataset: str, upload: str, load: Callable[..., T], *args: Any,
+                   size: int, by_folder: bool = True, at_least: int = 0) -> T | None:
+    """A page's data preview ``load(*args)``, or None after saying why there is none: no zip
+    uploaded yet for ``dataset == "upload"`` (:func:`ask_for_upload`), or an unusable one (its
+    :class:`UploadError` as one sentence)."""
+    if dataset == "upload" and not upload:
+        ask_for_upload(size, by_folder=by_folder, at_least=at_least)
+        return None
+    try:
+        return load(*args)
+    except UploadError as e:
+        st.error(plain(e), icon=":material/block:")
+        return None

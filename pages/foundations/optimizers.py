@@ -287,9 +287,9 @@ def render_sweep(view: RunView) -> None:
 def lr_sidebar() -> opt.LrFinderConfig:
     form = ConfigForm(PAGE_LR, get_demo("lr_finder"), url_prefix="lr.")
     with st.sidebar:
-        st.header("Range test (fastai defaults)")
-        form.widgets(["optimizer", "start_lr", "end_lr", "num_it", "batch_size"], optimizer={
-            "kind": "selectbox", "format_func": opt.NAMES.get})
+        form.section("Range test (fastai defaults)",
+                     ["optimizer", "start_lr", "end_lr", "num_it", "batch_size"],
+                     optimizer={"kind": "selectbox", "format_func": opt.NAMES.get})
         form.section("Then a short run per suggestion", ["steps", "hidden", "momentum"],
                      steps=select_slider(50, 100, 200, 300, 500, 1000))
         form.run_options()

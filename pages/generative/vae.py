@@ -6,7 +6,7 @@ import streamlit as st
 import torch
 
 from core.blocks.images import image_grid
-from core.data.uploads import UPLOAD_NAME, UploadError
+from core.data.uploads import UPLOAD_NAME
 from core.generative import vae as V
 from core.registry import get_demo
 from ui.charts import (
@@ -14,13 +14,12 @@ from ui.charts import (
     data_note,
     line_chart,
     page_header,
-    plain,
     show_chart,
     show_image,
 )
 from ui.form import DATASET, select_slider
 from ui.live import ConfigForm, RunView, run_panel
-from ui.uploads import ask_for_upload, image_zip_uploader
+from ui.uploads import image_zip_uploader, upload_preview
 
 PAGE = "vae"
 DEMO = get_demo("vae")
@@ -77,14 +76,11 @@ def preview(dataset: str, upload: str = "", seed: int = 0) -> tuple[np.ndarray, 
 
 def data_preview() -> None:
     """What the page shows before a run: the data chosen in the sidebar, or what to upload."""
-    if dataset == "upload" and not cfg.upload:
-        ask_for_upload(V.UPLOAD_SIZE, by_folder=False)
+    shown = upload_preview(dataset, cfg.upload, preview, cfg.dataset, cfg.upload,
+                           cfg.seed if cfg.upload else 0, size=V.UPLOAD_SIZE, by_folder=False)
+    if shown is None:
         return
-    try:
-        img, note, n_tr, n_te = preview(cfg.dataset, cfg.upload, cfg.seed if cfg.upload else 0)
-    except UploadError as e:
-        st.error(plain(e), icon=":material/block:")
-        return
+    img, note, n_tr, n_te = shown
     data_note(note)
     st.markdown(f"**{n_tr:,}** training and **{n_te:,}** held-out images. Some training "
                 "images:")

@@ -161,14 +161,7 @@ def render(view: RunView) -> None:
         st.markdown(f"**{len(train_q):,}** training questions and **{len(held_q):,}** held-out "
                     f"(unseen) questions · modality **{MODALITY_LABELS[c.modality]}**. "
                     "Some training questions:")
-        ex = s2s.preview(c, n=6, seed=c.seed)
-        left, right = st.columns([1, 2])
-        left.dataframe(examples_table(ex, False), hide_index=True, key=f"{PAGE}.preview_table")
-        with right:
-            show_example_images(ex, "**What the model sees:**"
-                                if c.modality == "image2text" else
-                                "**What the decoder must draw** (one real MNIST image per "
-                                "answer symbol; the best it can do is their average):")
+        examples_block(s2s.preview(c, n=6, seed=c.seed), c.modality, trained=False)
         ask_panel(view)
         return
     m = view.latest.metrics
@@ -200,16 +193,27 @@ def render(view: RunView) -> None:
     st.caption("Which answer symbols go wrong: rows are answer positions, columns the true "
                "symbol there (blank: never occurs). Carries make the tens and hundreds "
                "harder than the ones.")
-    ex = art["examples"]
-    left, right = st.columns([1, 2])
-    left.markdown("**Unseen questions, greedy answers**")
-    left.dataframe(examples_table(ex, True), hide_index=True, key=f"{PAGE}.examples")
-    with right:
-        show_example_images(ex, "**Question images read by the encoder**"
-                            if c.modality == "image2text" else
-                            "**Generated answer images** (read back as the nearest average "
-                            "symbol image)")
+    examples_block(art["examples"], c.modality, trained=True)
     ask_panel(view)
+
+
+def examples_block(ex: list[dict], modality: str, trained: bool) -> None:
+    """Example questions as a table (with the model's answers once ``trained``) beside their
+    images: what the encoder reads, or what the decoder draws."""
+    left, right = st.columns([1, 2])
+    if trained:
+        left.markdown("**Unseen questions, greedy answers**")
+    left.dataframe(examples_table(ex, trained), hide_index=True,
+                   key=f"{PAGE}.examples" if trained else f"{PAGE}.preview_table")
+    images = {("image2text", False): "**What the model sees:**",
+              ("image2text", True): "**Question images read by the encoder**",
+              ("text2image", False): "**What the decoder must draw** (one real MNIST image per "
+              "answer symbol; the best it can do is their average):",
+              ("text2image", True): "**Generated answer images** (read back as the nearest "
+              "average symbol image)"}
+    with right:
+        show_example_images(ex, images["image2text" if modality == "image2text" else
+                                       "text2image", trained])
 
 
 run_panel(PAGE, DEMO, cfg, render, compare=("exact_match", "exact_match_seen", "loss",
