@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
+from core.blocks.images import random_shift
 from core.data import load_images, read_idx_split, shared_data_dir
 from core.protocol import eval_mode, seed_everything
 from core.vision import cnn
@@ -78,7 +79,7 @@ def timed_run(name: str, model: nn.Module, opt: torch.optim.Optimizer, batch: in
               data: tuple, budget: float, sched: torch.optim.lr_scheduler.LRScheduler | None,
               augment: int = 0) -> dict:
     """Train until ``budget`` seconds of training time; held-out accuracy at each mark.
-    ``augment``: random shifts of up to that many pixels (:func:`core.vision.cnn.shift_batch`,
+    ``augment``: random shifts of up to that many pixels (:func:`core.vision.random_shift`,
     the page's *Random shifts*), timed as part of the step."""
     xtr, ytr, xte, yte = data
     g = torch.Generator().manual_seed(0)
@@ -87,7 +88,7 @@ def timed_run(name: str, model: nn.Module, opt: torch.optim.Optimizer, batch: in
     while marks:
         for idx in torch.randperm(len(ytr), generator=g).split(batch):
             t0 = time.perf_counter()
-            xb = cnn.shift_batch(xtr[idx], augment, g)
+            xb = random_shift(xtr[idx], augment, g)
             xb = (xb - 0.1307) / 0.3081 if norm else xb
             model.train()
             loss = F.cross_entropy(model(xb), ytr[idx])

@@ -76,6 +76,23 @@ def gif_bytes(frames: np.ndarray | Sequence[np.ndarray], duration_ms: int = 120,
     return buf.getvalue()
 
 
+def random_shift(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch.Tensor:
+    """Shift every image of ``x`` ``(N, C, H, W)`` by its own random offset in ``[-max_shift,
+    max_shift]`` pixels along each axis, filling with zeros: the "random shifts" augmentation
+    (offsets drawn from the CPU generator ``gen``, ``(N, 2)`` of them).
+    """
+    if max_shift <= 0:
+        return x
+    n, c, h, w = x.shape
+    padded = torch.nn.functional.pad(x, (max_shift,) * 4)
+    off = torch.randint(0, 2 * max_shift + 1, (n, 2), generator=gen).to(x.device)
+    rows = (off[:, :1] + torch.arange(h, device=x.device))[:, None, :, None]  # (N, 1, H, 1)
+    cols = (off[:, 1:] + torch.arange(w, device=x.device))[:, None, None, :]  # (N, 1, 1, W)
+    batch = torch.arange(n, device=x.device)[:, None, None, None]
+    channel = torch.arange(c, device=x.device)[None, :, None, None]
+    return padded[batch, channel, rows, cols]
+
+
 def lerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:
     """Linear interpolation ``(1 - t) z0 + t z1``; ``z0, z1`` of shape ``(D,)``, ``t`` scalar or
     ``(T,)`` -> ``(D,)`` or ``(T, D)``."""

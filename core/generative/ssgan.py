@@ -41,7 +41,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from core.blocks.images import image_grid
+from core.blocks.images import image_grid, random_shift
 from core.data import ImageData, load_images
 from core.protocol import (
     CopyCadence,
@@ -85,6 +85,9 @@ class SsganConfig(RunOptions):
     beta1: float = param(0.5, lo=0.0, hi=0.99, step=0.05, label="Adam β1")
     batch_size: int = param(100, choices=(25, 50, 100, 200), label="Batch size",
                             help="labelled, unlabelled and generated images per step (each)")
+    augment: int = param(0, lo=0, hi=4, label="Random shifts (px)",
+                         help="shift every real image (labelled and unlabelled) by up to this "
+                         "many pixels, for both networks")
     steps: int = param(1500, lo=10, hi=100000, help="training steps (one D and one G update)")
 
 
@@ -278,13 +281,15 @@ def train_step(cfg: SsganConfig, nets: tuple[nn.Module, nn.Module, nn.Module], o
 def sample_batch(cfg: SsganConfig, x: torch.Tensor, x_lab: torch.Tensor, y_lab: torch.Tensor,
                  gen: torch.Generator) -> dict[str, torch.Tensor]:
     """Random labelled / unlabelled batches and latents for :func:`train_step` (indices from
-    ``gen``; the labelled images repeat when fewer than ``batch_size``)."""
+    ``gen``; the labelled images repeat when fewer than ``batch_size``), the real images shifted
+    by up to ``cfg.augment`` pixels (:func:`core.blocks.images.random_shift`)."""
     bs, dev = cfg.batch_size, x.device
     i_lab = torch.randint(0, len(x_lab), (bs,), generator=gen).to(dev)
     i_unl = torch.randint(0, len(x), (2, bs), generator=gen).to(dev)
     z = torch.randn(2, bs, cfg.latent_dim, generator=gen).to(dev)
-    return {"x_lab": x_lab[i_lab], "y_lab": y_lab[i_lab], "x_unl": x[i_unl[0]],
-            "x_unl2": x[i_unl[1]], "z": z[0], "z2": z[1]}
+    real = {"x_lab": x_lab[i_lab], "x_unl": x[i_unl[0]], "x_unl2": x[i_unl[1]]}
+    real = {k: random_shift(v, cfg.augment, gen) for k, v in real.items()}
+    return {**real, "y_lab": y_lab[i_lab], "z": z[0], "z2": z[1]}
 
 
 def evaluate(D: nn.Module, D_base: nn.Module, test: tuple[torch.Tensor, torch.Tensor],

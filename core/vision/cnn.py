@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.blocks.images import image_grid, to_uint8_image
+from core.blocks.images import image_grid, random_shift, to_uint8_image
 from core.data import load_images
 from core.data.translated import translated_digits
 from core.data.uploads import load_upload, split_upload
@@ -335,18 +335,6 @@ def data_preview(dataset: str, n: int = 16) -> tuple[np.ndarray, tuple[int, int,
     layer's note (``None`` when the set loaded)."""
     te = translated_digits("test") if dataset == "translated" else load_images(dataset, "test")
     return image_grid(te.x[:n], ncol=8, pad=2), te.shape, te.note
-
-
-def shift_batch(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch.Tensor:
-    """Shift every image of ``x`` (N, C, H, W) by a random offset in ``[-max_shift,
-    max_shift]`` pixels along each axis, filling with zeros (the "random shifts"
-    augmentation)."""
-    if max_shift <= 0:
-        return x
-    n, _, h, w = x.shape
-    padded = nn.functional.pad(x, (max_shift,) * 4)
-    off = torch.randint(0, 2 * max_shift + 1, (n, 2), generator=gen).tolist()
-    return torch.stack([padded[i, :, r:r + h, c:c + w] for i, (r, c) in enumerate(off)])
 
 
 def probe_indices(y: torch.Tensor, n_classes: int, n: int = 10) -> list[int]:
@@ -728,7 +716,7 @@ def train(cfg: CnnConfig) -> Iterator[Snapshot]:
     for epoch in range(cfg.epochs + 1):
         if epoch > 0:
             for idx in torch.randperm(len(ytr), generator=gen).split(cfg.batch_size):
-                xb = shift_batch(xtr[idx.to(device)], cfg.augment, gen)
+                xb = random_shift(xtr[idx.to(device)], cfg.augment, gen)
                 res = train_step(models, opts, xb, ytr[idx.to(device)])
                 losses.add(loss=res[0][0], train_acc=res[0][1])
                 if cfg.baseline:

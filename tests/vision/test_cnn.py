@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from core.blocks.images import random_shift
 from core.data.translated import translated_digits
 from core.vision import cnn
 
@@ -175,7 +176,7 @@ def test_offline_cifar_falls_back_with_a_note_and_still_trains():
 def test_shift_augmentation_and_optimizers():
     g = torch.Generator().manual_seed(0)
     x = translated_digits("test").x[:8]
-    y = cnn.shift_batch(x, 3, g)
+    y = random_shift(x, 3, g)
     assert y.shape == x.shape and not torch.equal(x, y)
     cfg = cnn.CnnConfig(optimizer="adadelta", lr=1.0, augment=2, epochs=1, n_train=1000,
                         dataset="mnist", pooling="avg", batch_norm=True, dropout=0.2)
