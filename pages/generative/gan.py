@@ -9,7 +9,7 @@ import streamlit as st
 import torch
 
 from core.blocks.images import gif_bytes, image_grid, to_uint8_image
-from core.data.uploads import UploadError
+from core.engine import RunState
 from core.generative import gan, ssgan
 from core.registry import get_demo
 from ui.charts import (
@@ -24,8 +24,8 @@ from ui.charts import (
     show_image,
 )
 from ui.form import DATASET, select_slider
-from ui.live import ConfigForm, RunView, run_panel, url_choice
-from ui.uploads import ask_for_upload, image_zip_uploader
+from ui.live import ConfigForm, RunView, run_panel, session_runs, url_choice
+from ui.uploads import image_zip_uploader, upload_preview
 
 PAGE = "gan"
 PAGE_2D = "gan2d"
@@ -89,14 +89,11 @@ def dcgan_preview(dataset: str, upload: str) -> tuple[np.ndarray, str | None, in
 
 def dcgan_data_preview(dataset: str, upload: str) -> None:
     """What the DCGAN view shows before a run: real training images, or what to upload."""
-    if dataset == "upload" and not upload:
-        ask_for_upload(gan.UPLOAD_SIZE, by_folder=False, at_least=gan.MIN_UPLOAD)
+    shown = upload_preview(dataset, upload, dcgan_preview, dataset, upload,
+                           size=gan.UPLOAD_SIZE, by_folder=False, at_least=gan.MIN_UPLOAD)
+    if shown is None:
         return
-    try:
-        grid, note, n, name = dcgan_preview(dataset, upload)
-    except UploadError as e:
-        st.error(plain(e), icon=":material/block:")
-        return
+    grid, note, n, name = shown
     data_note(note)
     st.markdown(f"**Real training images** ({n} from {name}). Press **Train**: the generator "
                 "starts from noise and learns to draw images like these.")
@@ -124,27 +121,42 @@ def walk_section(view: RunView) -> None:
         z0 = gan.seed_latent(s0, z_fixed.shape[1])
         z1 = gan.seed_latent(s1, z_fixed.shape[1])
     mode = d.radio("Interpolation", ["slerp", "lerp"], key=f"{PAGE}.walk_mode")
-    frames = gan.latent_walk(G, z0, z1, n=11, mode=mode)
     t = st.slider("t (0 = A, 1 = B)", 0.0, 1.0, 0.5, 0.05, key=f"{PAGE}.walk_t")
-    z_t = gan.interpolate(z0, z1, t, mode)
-    left, mid, right = st.columns([1, 1, 3])
-    with left:
-        show_image(to_uint8_image(gan.generate(G, z_t[None])[0]),
-                   caption=f"G(z) at t = {t:.2f} (|z| = {float(z_t.norm()):.1f})")
-    with mid:
-        frames_u8 = np.stack([to_uint8_image(f) for f in frames])
-        st.image(gif_bytes(frames_u8, scale=4, boomerang=True), caption="animated walk A → B → A",
-                 width="stretch")
-    with right:
-        show_image(image_grid(frames, ncol=11),
-                   caption=f"{mode} from A (left) to B (right), 11 steps")
+    here = st.container()  # filled below, once the axis is known too
     st.markdown("**Walk along one latent axis** (start from sample A, vary one coordinate of z "
                 "from -3 to +3 standard deviations):")
     axis = st.slider("Latent axis", 0, z_fixed.shape[1] - 1, 0, key=f"{PAGE}.walk_axis")
-    axis_frames = gan.axis_walk(G, z0, axis, torch.linspace(-3, 3, 11))
-    show_image(image_grid(axis_frames, ncol=11),
-               caption=f"z[{axis}] = -3 … +3; one axis rarely means one thing (the code is "
-               "entangled)")
+    below = st.container()
+    # the frozen copy changes every few seconds, the page polls every second: draw once per copy
+    key = (id(G), z0.numpy().tobytes(), z1.numpy().tobytes(), mode, t, axis)
+    memo = st.session_state.get(f"{PAGE}.walk_memo")
+    if memo is None or memo[0] != key or memo[1] is not G:
+        memo = (key, G, walk_images(G, z0, z1, mode, t, axis))
+        st.session_state[f"{PAGE}.walk_memo"] = memo
+    img = memo[2]
+    left, mid, right = here.columns([1, 1, 3])
+    with left:
+        show_image(img["z_t"], caption=img["z_t_caption"])
+    mid.image(img["gif"], caption="animated walk A → B → A", width="stretch")
+    with right:
+        show_image(img["walk"], caption=f"{mode} from A (left) to B (right), 11 steps")
+    with below:
+        show_image(img["axis"], caption=f"z[{axis}] = -3 … +3; one axis rarely means one thing "
+                   "(the code is entangled)")
+
+
+def walk_images(G: torch.nn.Module, z0: torch.Tensor, z1: torch.Tensor, mode: str, t: float,
+                axis: int) -> dict:
+    """The latent-walk pictures: ``G(z_t)``, the animated walk (GIF bytes), the 11-step walk and
+    the walk along one axis (uint8 images)."""
+    frames = gan.latent_walk(G, z0, z1, n=11, mode=mode)
+    z_t = gan.interpolate(z0, z1, t, mode)
+    frames_u8 = np.stack([to_uint8_image(f) for f in frames])
+    return {"z_t": to_uint8_image(gan.generate(G, z_t[None])[0]),
+            "z_t_caption": f"G(z) at t = {t:.2f} (|z| = {float(z_t.norm()):.1f})",
+            "gif": gif_bytes(frames_u8, scale=4, boomerang=True),
+            "walk": image_grid(frames, ncol=11),
+            "axis": image_grid(gan.axis_walk(G, z0, axis, torch.linspace(-3, 3, 11)), ncol=11)}
 
 
 def class_hist_figure(hist: np.ndarray, classes: list[str], digits: bool) -> go.Figure:
@@ -351,6 +363,19 @@ def confusion_figure(conf: np.ndarray, classes: list[str], title: str) -> go.Fig
     return fig
 
 
+def simclr_probe(dataset: str, labels_per_class: int) -> float | None:
+    """The linear-probe accuracy with ``labels_per_class`` labels of this session's latest
+    finished SimCLR run on ``dataset`` (its few-label evaluation), or None."""
+    for run in reversed(session_runs().runs("simclr")):
+        if run.state != RunState.DONE or getattr(run.config, "dataset", None) != dataset:
+            continue
+        _, latest = run.view()
+        value = latest.metrics.get(f"probe_acc_k{labels_per_class}") if latest else None
+        if value is not None:
+            return float(value)
+    return None
+
+
 def render_ssgan(view: RunView) -> None:
     c = view.config
     if view.latest is None:
@@ -370,9 +395,20 @@ def render_ssgan(view: RunView) -> None:
              "labels-only network": f"{base.iloc[-1]:.1%}" if len(base) else "…"}
     if len(acc) and len(base):
         tiles["gain from unlabelled data"] = f"{(acc.iloc[-1] - base.iloc[-1]) * 100:+.1f} pts"
+    simclr = simclr_probe(c.dataset, c.labels_per_class)
+    if simclr is not None:
+        tiles["SimCLR probe (your run)"] = f"{simclr:.1%}"
     metric_row(tiles, helps={"labels-only network": "the same discriminator architecture, "
                              "same initial weights, trained on the same labelled batches with "
-                             "the cross-entropy alone, one step per SSGAN step"})
+                             "the cross-entropy alone, one step per SSGAN step",
+                             "SimCLR probe (your run)": "the few-label evaluation of your "
+                             "latest finished SimCLR run on the same data: a linear probe on "
+                             "its frozen features with the same number of labels per class "
+                             "(another way to use the unlabelled images)"})
+    if simclr is None:
+        st.caption("Finish a run on the **SimCLR** page (same data, with its few-label "
+                   f"evaluation) to see its linear probe with {c.labels_per_class} label(s) per "
+                   "class here too; it measures 1, 5, 10, 50 and 100.")
     left, right = st.columns(2)
     with left:
         show_chart(line_chart(h, ["test_acc", "base_test_acc"], "Held-out accuracy",
