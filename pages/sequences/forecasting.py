@@ -114,6 +114,13 @@ def cached_preview(cfg: fc.ForecastConfig):
 # ---------------------------------------------------------------------------- figures
 
 
+def latest_value(h: pd.DataFrame, column: str) -> float:
+    """The newest measured value of a metric (test errors come on evaluation snapshots only);
+    inf when there is none yet."""
+    values = h[column].dropna() if column in h else ()
+    return float(values.iloc[-1]) if len(values) else float("inf")
+
+
 def series_figure(series: sr.Series, a: int, b: int, test_pred: np.ndarray | None,
                   future: dict | None, horizon: int) -> go.Figure:
     v, n = series.values, len(series.values)
@@ -284,8 +291,10 @@ def render(view: RunView) -> None:
     season_key = next(k for k in base if k.startswith("seasonal"))
     art = view.latest.artifacts if view.latest else {}
     test_pred = art.get("test_pred")
-    m = view.latest.metrics if view.latest else {}
-    model_err = ({"mae": m["test_mae"], "rmse": m["test_rmse"]} if "test_mae" in m else None)
+    # the newest evaluation's errors (a snapshot between evaluations carries none)
+    mae = latest_value(view.history, "test_mae")
+    model_err = ({"mae": mae, "rmse": latest_value(view.history, "test_rmse")}
+                 if np.isfinite(mae) else None)
     left, right = st.columns([3, 2])
     show_chart(series_figure(series, a, b, test_pred, art.get("future"), c.horizon),
                key=f"{PAGE}.fig_series", where=left)
@@ -368,13 +377,6 @@ def adding_example(c: fc.MemoryConfig) -> go.Figure:
                       margin=MARGIN, barmode="overlay", xaxis_title="time step",
                       legend={"orientation": "h", "y": -0.3})
     return fig
-
-
-def latest_value(h: pd.DataFrame, column: str) -> float:
-    """The newest measured value of a metric (test losses come on evaluation snapshots only);
-    inf when there is none yet."""
-    values = h[column].dropna() if column in h else ()
-    return float(values.iloc[-1]) if len(values) else float("inf")
 
 
 def render_memory(view: RunView) -> None:
