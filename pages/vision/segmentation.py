@@ -1,16 +1,14 @@
 """/segmentation: a decoder on frozen CLIP features, the same network from scratch and a U-Net
-with skip toggles segment shapes side by side, live."""
+with skip toggles segment shapes side by side, live; or only the shapes a typed prompt names."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import streamlit as st
-import torch
 
 from core import handoff
 from core.blocks.images import image_grid
-from core.data.scenes import mask_scenes
 from core.registry import get_demo
 from core.vision import segmentation as seg
 from ui.charts import line_chart, page_header, plain, show_chart
@@ -26,17 +24,26 @@ page_header(
     "batches: a decoder on top of the **frozen** image encoder of a CLIP run (only the decoder "
     "learns: how much of *where* did CLIP's features keep?), the same encoder-decoder trained "
     "from scratch, and a **U-Net** (Ronneberger et al., 2015), whose decoder concatenates the "
-    "encoder's sharp early feature maps (skip connections) before each upsampling step. Pixel "
-    "accuracy flatters: a model that predicts background everywhere already scores the share "
-    "of background pixels, so watch IoU and the boundary accuracy.",
+    "encoder's sharp early feature maps (skip connections) before each upsampling step. The "
+    "default scenes are cluttered on purpose: four shapes, pixel noise and thin lines in the "
+    "objects' colors that are background. Pixel accuracy flatters: a model that predicts "
+    "background everywhere already scores the share of background pixels, so watch IoU and "
+    "the boundary accuracy. With **Task** *prompted*, every model segments only what a prompt "
+    "names (*segment the red circles*), CLIPSeg-style (Lüddecke & Ecker, 2022): the prompt's "
+    "embedding scales and shifts every decoder feature map (FiLM). CLIPSeg takes that "
+    "embedding from CLIP's text encoder; a CLIP run here hands over only its image encoder, "
+    "so each model learns its own small prompt embedding.",
     [r"\mathrm{IoU} = \frac{|P \cap G|}{|P \cup G|},\qquad \mathrm{Dice} = "
      r"\frac{2|P \cap G|}{|P| + |G|},\qquad \mathcal{L}_{\mathrm{Dice}} = 1 - "
      r"\frac{2\sum_i p_i g_i + 1}{\sum_i p_i + \sum_i g_i + 1}",
      r"h_{k} = \mathrm{conv}\big(\big[\,\mathrm{up}(h_{k+1})\ \Vert\ e_{k}\,\big]\big)"
-     r"\quad\text{(U-Net skip: concatenate the encoder map } e_k\text{)}"],
+     r"\quad\text{(U-Net skip: concatenate the encoder map } e_k\text{)}",
+     r"h_k \leftarrow \big(1 + \gamma_k(t)\big) \odot h_k + \beta_k(t)"
+     r"\quad\text{(FiLM: } t \text{ = the prompt's embedding)}"],
     try_this="set **U-Net skips** to *none* and train, then *all*, and compare the **boundary "
-    "accuracy** curves in *Compare runs*; or raise **Clutter strokes** to 8 and see which model "
-    "mistakes the lines for objects.",
+    "accuracy** curves in *Compare runs*; or set **Task** to *prompted*, train, and type "
+    "*segment the big squares* under the charts: the IoU to beat is that of marking every "
+    "object.",
 )
 
 form = ConfigForm(PAGE, DEMO)
@@ -54,6 +61,8 @@ def run_label(run: str) -> str:
 
 
 with st.sidebar:
+    st.header("Task")
+    form.widget("task", kind="segmented")
     st.header("Models")
     use_clip = form.widget("clip_decoder")
     if use_clip:
@@ -89,11 +98,16 @@ if cfg.clip_decoder and cfg.clip_run not in finished:
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def preview(size: int, n_objects: int, noise: float, clutter: int) -> tuple:
-    x, y = mask_scenes(64, size, n_objects, noise, clutter, seed=123)
-    x, y = torch.from_numpy(x), torch.from_numpy(y)
-    return (image_grid(x[:4], ncol=4, pad=2), image_grid(y[:4], ncol=4, pad=2),
-            seg.mask_sanity(y))
+def preview(task: str, size: int, n_objects: int, noise: float, clutter: int) -> dict:
+    return seg.preview(seg.SegConfig(task=task, image_size=size, n_objects=n_objects,
+                                     noise=noise, clutter=clutter, clip_decoder=False))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def gallery(size: int, n_objects: int, noise: float, clutter: int, seed: int):
+    return seg.prompt_gallery(seg.SegConfig(task="prompted", image_size=size,
+                                            n_objects=n_objects, noise=noise, clutter=clutter,
+                                            seed=seed, clip_decoder=False))
 
 
 def sanity_line(s: dict) -> str:
@@ -101,6 +115,11 @@ def sanity_line(s: dict) -> str:
     return (f"Mask sanity: values {{{vals}}}; object pixels {s['object_share']:.1%}, background "
             f"{1 - s['object_share']:.1%}. Predicting *all background* scores pixel accuracy "
             f"{s['baseline_pixel_acc']:.1%} and IoU 0.")
+
+
+def prompts_line(prompts: list[str] | None) -> None:
+    if prompts:
+        st.caption("Prompts, left to right: " + " · ".join(f"*{plain(p)}*" for p in prompts))
 
 
 def scores_table(m: dict) -> pd.DataFrame:
@@ -112,6 +131,11 @@ def scores_table(m: dict) -> pd.DataFrame:
                          "pixel accuracy": m[f"{name}_pixel_acc"],
                          "all-background pixel acc.": m["baseline_pixel_acc"],
                          "boundary accuracy": m[f"{name}_boundary_acc"]})
+    if "all_objects_iou" in m:
+        rows.append({"model": "mark every object (ignores the prompt)",
+                     "IoU": m["all_objects_iou"], "mean IoU": np.nan, "Dice": np.nan,
+                     "pixel accuracy": np.nan, "all-background pixel acc.": np.nan,
+                     "boundary accuracy": np.nan})
     rows.append({"model": "predict all background", "IoU": 0.0, "mean IoU": np.nan,
                  "Dice": 0.0, "pixel accuracy": m["baseline_pixel_acc"],
                  "all-background pixel acc.": m["baseline_pixel_acc"],
@@ -122,11 +146,12 @@ def scores_table(m: dict) -> pd.DataFrame:
 def render(view: RunView) -> None:
     c = view.config
     if view.latest is None or "shown" not in view.latest.artifacts:
-        x, y, s = preview(c.image_size, c.n_objects, c.noise, c.clutter)
+        pv = preview(c.task, c.image_size, c.n_objects, c.noise, c.clutter)
         a, b = st.columns(2)
-        a.image(x, caption="Input scenes", width="stretch")
-        b.image(y, caption="Ground-truth masks (white = object)", width="stretch")
-        st.caption(sanity_line(s))
+        a.image(pv["input"], caption="Input scenes", width="stretch")
+        b.image(pv["truth"], caption="Ground-truth masks (white = object)", width="stretch")
+        prompts_line(pv["prompts"])
+        st.caption(sanity_line(pv["sanity"]))
         return
     m, art = view.latest.metrics, view.latest.artifacts
     st.caption(sanity_line(art["sanity"]))
@@ -136,6 +161,7 @@ def render(view: RunView) -> None:
     cols[1].image(shown["truth"], caption="truth", width="stretch")
     for col, name in zip(cols[2:], [k for k in seg.MODELS if k in shown]):
         col.image(shown[name], caption=seg.MODEL_NAMES[name], width="stretch")
+    prompts_line(art.get("prompts"))
     if "unet_iou" in m:
         st.dataframe(scores_table(m), key=f"{PAGE}.scores")
     names = {f"{k}_{s}": seg.MODEL_NAMES[k] for k in seg.MODELS for s in ("iou", "loss",
@@ -154,5 +180,35 @@ def render(view: RunView) -> None:
                key=f"{PAGE}.boundary", where=right)
 
 
-run_panel(PAGE, DEMO, cfg, render, compare=("unet_iou", "unet_boundary_acc", "scratch_iou",
-                                            "clip_iou"), defer_first_paint=False)
+view = run_panel(PAGE, DEMO, cfg, render, compare=("unet_iou", "unet_boundary_acc",
+                                                   "scratch_iou", "clip_iou"),
+                 defer_first_paint=False)
+
+
+def typed_prompt(view: RunView) -> None:
+    """The prompted models' masks for a prompt the visitor types, on held-out scenes."""
+    st.subheader("Type a prompt")
+    text = st.text_input("What to segment", "segment the red circles", key=f"{PAGE}.prompt",
+                         max_chars=100, help="a color, a shape and a size, e.g. big triangles; "
+                         "words it does not know are listed")
+    if view.model is None:
+        st.info("Train first (or wait for the first copy of the models): the prompt is read by "
+                "this run's models.", icon=":material/info:")
+        return
+    c = view.config
+    images = gallery(c.image_size, c.n_objects, c.noise, c.clutter, c.seed)
+    try:
+        masks = seg.segment_prompt(view.model, images, text)
+    except ValueError as e:
+        st.error(plain(f"That prompt can't be used: {e}."), icon=":material/error:")
+        return
+    st.caption(plain(f"What each model marks for “{' '.join(text.split())}” on held-out "
+                     f"scenes (models at step {view.model_step})"))
+    st.image(image_grid(images, ncol=len(images), pad=2), caption="held-out scenes",
+             width="stretch")
+    for name, strip in masks.items():
+        st.image(strip, caption=seg.MODEL_NAMES[name], width="stretch")
+
+
+if cfg.task == "prompted":
+    typed_prompt(view)

@@ -1,6 +1,8 @@
 """core.vision.segmentation: the U-Net beats the all-background baseline, the decoder on frozen
-CLIP features learns (and leaves them frozen), the metrics and the scenes' masks are right."""
+CLIP features learns (and leaves them frozen), the metrics and the scenes' masks are right, and the
+prompted models segment what a prompt names better than marking every object."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -9,7 +11,19 @@ from core.blocks.convnet import ConvEncoder
 from core.data.scenes import mask_scenes
 from core.vision import segmentation as seg
 
-TINY = dict(image_size=32, width=8, batch_size=8, lr=5e-3, seed=2, device="cpu")
+PROMPTED_STEPS, PROMPTED = 300, {"image_size": 32, "n_objects": 3}
+TINY = dict(image_size=32, width=8, batch_size=8, lr=5e-3, seed=2, device="cpu", n_objects=2,
+            noise=0.05, clutter=0)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread: on a shared 2-core machine two spinning threads cost ten times the CPU
+    (the results hold either way; the engine sets threads for runs, tests do not)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def final(cfg):
@@ -85,3 +99,60 @@ def test_skip_toggles_change_the_unet():
     assert counts["none"] < counts["shallowest"] < counts["all"]
     with pytest.raises(ValueError, match="not a setting"):
         seg.SegConfig(clip_run="nonsense")
+
+
+def test_prompted_models_beat_marking_every_object():
+    cfg = seg.SegConfig(task="prompted", clip_decoder=False, steps=PROMPTED_STEPS,
+                        **{**TINY, **PROMPTED})
+    first, last = final(cfg)
+    m = last.metrics
+    assert m["unet_loss"] < first.metrics["unet_loss"] - 0.2, m
+    assert 0.15 < m["all_objects_iou"] < 0.6, m  # prompts name some of the objects
+    assert m["unet_iou"] > m["all_objects_iou"], m
+    assert len(last.artifacts["prompts"]) == seg.N_SHOWN
+    # a color alone: the prompted U-Net marks that color's objects, not every object
+    _, ids, attrs = seg.prompted_scenes(64, 32, 3, 0.05, 0, seed=cfg.seed + 10_000)
+    x = seg.prompt_gallery(cfg, 64)
+    colors = torch.stack([attrs[:, 0, 0], torch.full((64,), -1), torch.full((64,), -1)], 1)
+    truth = seg.prompt_masks(ids, attrs, colors)
+    with torch.no_grad():
+        pred = last.model["unet"](x, colors) > 0
+    iou, everything = seg.seg_metrics(pred, truth)["iou"], seg.seg_metrics(ids[:, None] >= 0,
+                                                                          truth)["iou"]
+    assert iou > everything + 0.1, (iou, everything)
+    good = seg.segment_prompt(last.model, x[:3], "segment the red circles")
+    assert set(good) == {"scratch", "unet"} and good["unet"].dtype == np.uint8
+    with pytest.raises(seg.UnknownWords, match="purple.*it knows only: red"):
+        seg.segment_prompt(last.model, x[:3], "segment the purple circles")
+
+
+def test_prompt_masks_select_the_named_objects():
+    x, ids, attrs = seg.prompted_scenes(5, size=48, n_objects=4, noise=0.0, clutter=3, seed=1)
+    assert x.shape == (5, 3, 48, 48) and ids.shape == (5, 48, 48) and attrs.shape == (5, 4, 3)
+    everything = torch.zeros(5, 1, 48, 48)
+    for k in range(4):  # a prompt naming object k exactly covers its visible pixels
+        masks = seg.prompt_masks(ids, attrs, attrs[:, k])
+        assert masks[:, 0][ids == k].eq(1).all()
+        everything = torch.maximum(everything, masks)
+    assert torch.equal(everything[:, 0] > 0, ids >= 0)  # and no background pixel
+    red = torch.tensor([[0, -1, -1]] * 5)
+    want = torch.stack([torch.isin(ids[i], torch.nonzero(attrs[i, :, 0] == 0).flatten())
+                        for i in range(5)])
+    assert torch.equal(seg.prompt_masks(ids, attrs, red)[:, 0] > 0, want)
+    gen = torch.Generator().manual_seed(0)
+    prompts = seg.sample_prompts(attrs.repeat(40, 1, 1), gen)
+    assert ((prompts[:, 0] >= 0) | (prompts[:, 1] >= 0)).all()  # a color or a shape, always
+    assert (prompts[:, 2] >= 0).any() and (prompts[:, 2] < 0).any()
+
+
+def test_typed_prompts_are_parsed_not_evaluated():
+    assert seg.parse_prompt("Segment the RED circles!") == (0, 0, -1)
+    assert seg.parse_prompt("big crosses") == (-1, 3, 1)
+    assert seg.prompt_text((0, 0, -1)) == "red circle"
+    assert seg.prompt_text((1, -1, 0)) == "small green objects"
+    with pytest.raises(seg.UnknownWords, match=r"never saw the word\(s\) import, os, purple"):
+        seg.parse_prompt("purple __import__('os')")
+    for bad, why in [("red blue circle", "at most one color"), ("the big", "a color or a shape"),
+                     ("", "a color or a shape")]:
+        with pytest.raises(ValueError, match=why):
+            seg.parse_prompt(bad)

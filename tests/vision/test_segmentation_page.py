@@ -1,5 +1,6 @@
 """AppTest: /segmentation shows scenes, masks and the mask sanity line, then trains its models
-side by side with their scores next to the all-background baseline."""
+side by side with their scores next to the all-background baseline; the prompted task reads a typed
+prompt and answers unknown words with the known ones."""
 
 from tests.apptest_util import chart_titles, is_done, open_page, train_until
 
@@ -35,3 +36,28 @@ def test_a_bad_clip_run_from_a_link_gets_a_sentence(clean_streamlit):
     at.run()
     assert not at.exception
     assert at.segmented_control(key="segmentation.skips").value == "all"
+
+
+def test_prompted_task_reads_a_typed_prompt(clean_streamlit):
+    at = open_page("segmentation")
+    at.segmented_control(key="segmentation.task").set_value("prompted")
+    at.toggle(key="segmentation.clip_decoder").set_value(False)
+    at.segmented_control(key="segmentation.image_size").set_value(32)
+    at.select_slider(key="segmentation.batch_size").set_value(8)
+    at.select_slider(key="segmentation.steps").set_value(20)
+    at.run()
+    assert any(c.value.startswith("Prompts, left to right") for c in at.caption)
+    train_until(at, is_done, timeout=90)
+    table = at.dataframe[0].value
+    assert "mark every object (ignores the prompt)" in table.index
+    at.text_input(key="segmentation.prompt").set_value("segment the purple [x](http://e) circle")
+    at.run()
+    assert not at.exception
+    (err,) = [e.value for e in at.error]
+    assert "never saw the word" in err and "purple" in err and "it knows only" in err, err
+    assert "](http" not in err
+    at.text_input(key="segmentation.prompt").set_value("big red squares")
+    at.run()
+    assert not at.exception and not at.error
+    assert any(c.value.startswith("What each model marks for “big red squares”")
+               and "step 20" in c.value for c in at.caption), "the typed prompt's masks"
