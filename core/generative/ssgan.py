@@ -71,7 +71,7 @@ class SsganConfig(RunOptions):
     labels_per_class: int = param(10, lo=1, hi=100, label="Labels per class",
                                   help="labelled training images per class; the rest are used "
                                   "without their labels")
-    unsup_weight: float = param(1.0, lo=0.0, hi=5.0, step=0.1, label="Unsupervised loss weight",
+    unsup_weight: float = param(0.5, lo=0.0, hi=5.0, step=0.1, label="Unsupervised loss weight",
                                 help="weight of the real-vs-fake part of D's loss (0 = a plain "
                                 "classifier on the labels)")
     feature_matching: bool = param(True, label="Feature matching",
@@ -85,10 +85,10 @@ class SsganConfig(RunOptions):
     beta1: float = param(0.5, lo=0.0, hi=0.99, step=0.05, label="Adam β1")
     batch_size: int = param(100, choices=(25, 50, 100, 200), label="Batch size",
                             help="labelled, unlabelled and generated images per step (each)")
-    augment: int = param(0, lo=0, hi=4, label="Random shifts (px)",
+    augment: int = param(2, lo=0, hi=4, label="Random shifts (px)",
                          help="shift every real image (labelled and unlabelled) by up to this "
                          "many pixels, for both networks")
-    steps: int = param(1500, lo=10, hi=100000, help="training steps (one D and one G update)")
+    steps: int = param(2000, lo=10, hi=100000, help="training steps (one D and one G update)")
 
 
 class GaussianNoise(nn.Module):

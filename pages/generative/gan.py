@@ -343,7 +343,7 @@ def render_lab(view: RunView) -> None:
 def ssgan_sidebar() -> ssgan.SsganConfig:
     form = ConfigForm(PAGE_SS, get_demo("ssgan"))
     with st.sidebar:
-        form.section("Labels", ["dataset", "labels_per_class"], dataset=DATASET,
+        form.section("Labels", ["dataset", "labels_per_class", "augment"], dataset=DATASET,
                      labels_per_class=select_slider(1, 2, 3, 5, 10, 20, 50, 100))
         form.section("Semi-supervised loss", ["unsup_weight", "feature_matching"])
         form.section("GAN", ["lr_d", "lr_g", "beta1", "batch_size", "latent_dim", "hidden",
@@ -456,7 +456,9 @@ if lab == "ssgan":
     st.markdown("**Try this:** train with 10 labels per class, then set **Unsupervised loss "
                 "weight** to 0 (a plain classifier on the labels) and watch the SSGAN's "
                 "held-out accuracy fall back to the labels-only curve; or slide **Labels per "
-                "class** to 1 and 100 and compare the gap.")
+                "class** to 1 and 100 and compare the gap. **Random shifts** (2 px by default, "
+                "for both networks) are worth several points to each: set them to 0 and "
+                "compare runs.")
     cfg_ss = ssgan_sidebar()
     run_panel(PAGE_SS, get_demo("ssgan"), cfg_ss, render_ssgan,
               compare=("test_acc", "base_test_acc", "loss_sup", "loss_unsup"),

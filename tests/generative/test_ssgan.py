@@ -40,7 +40,7 @@ def test_labelled_subset_and_confusion_matrix():
 
 def test_ssgan_learns_digits_from_ten_labels_per_class():
     cfg = ssgan.SsganConfig(labels_per_class=10, hidden=250, batch_size=50, steps=120,
-                            device="cpu")
+                            augment=0, device="cpu")  # shifted images learn slower at first
     snaps = list(ssgan.train(cfg))
     last = snaps[-1]
     assert last.final and {"test_acc", "base_test_acc"} <= set(last.metrics)
