@@ -475,6 +475,51 @@ def snapshot_artifacts(record: RunRecord, q_net: nn.Module, device: torch.device
             "policy": record.policy, "policy_step": record.policy_step}
 
 
+def epsilon_greedy(q_net: nn.Module, obs: np.ndarray, epsilon: float, rng: np.random.Generator,
+                   device: torch.device, explore_only: bool = False) -> int:
+    """A random action with probability ε (always while ``explore_only``: before learning
+    starts), else the greedy ``argmax_a Q(obs, a)``. ``rng`` is the run's action stream: it
+    draws the coin only when needed, then the random action."""
+    if explore_only or rng.random() < epsilon:
+        return int(rng.integers(N_ACTIONS))
+    return greedy_action(q_net, obs, device)
+
+
+def env_step(env: RecordEpisodeStatistics, obs: np.ndarray, action: int,
+             pending: list[tuple[np.ndarray, int, float]], buffer: ReplayBuffer,
+             cfg: DqnConfig) -> tuple[np.ndarray, float | None]:
+    """Take ``action`` from ``obs`` and store the n-step transitions that this step completes
+    (:func:`n_step_transitions`; ``pending`` keeps the steps still awaiting their return).
+
+    Returns:
+        ``(next observation, None)``, or ``(first observation of a new episode, the return of
+        the episode that this step ended)``.
+    """
+    next_obs, reward, terminated, truncated, info = env.step(action)
+    pending.append((obs, action, float(reward)))
+    for transition in n_step_transitions(pending, next_obs, cfg.n_step, cfg.gamma, terminated,
+                                         terminated or truncated):
+        buffer.add(*transition)
+    if "episode" not in info:
+        return next_obs, None
+    first_obs, _ = env.reset()
+    return first_obs, float(info["episode"]["r"])
+
+
+def snapshot(cfg: DqnConfig, step: int, tick: Ticker, metrics: dict[str, float],
+             record: RunRecord, q_net: nn.Module, device: torch.device) -> Snapshot:
+    """A snapshot of :func:`train` at environment step ``step``; the last one carries the model
+    and :data:`core.handoff.POLICIES`, which it also publishes."""
+    final = step == cfg.steps
+    record.refresh_policy(q_net, step, final)
+    artifacts = snapshot_artifacts(record, q_net, device)
+    if final:
+        artifacts[handoff.POLICIES] = record.policies(cfg.hidden)
+        handoff.publish(handoff.POLICIES, "dqn", cfg, artifacts[handoff.POLICIES])
+    return Snapshot(step, tick.elapsed, metrics, artifacts, total_steps=cfg.steps, final=final,
+                    model=record.policy if final else None)
+
+
 def train(cfg: DqnConfig) -> Iterator[Snapshot]:
     """Train DQN on CartPole-v1 and yield snapshots; ``step`` counts environment steps.
 
@@ -505,36 +550,20 @@ def train(cfg: DqnConfig) -> Iterator[Snapshot]:
         # 1. act ε-greedily (at random before learning starts) and store the transition
         epsilon = linear_schedule(cfg.epsilon_start, cfg.epsilon_end,
                                   cfg.exploration_fraction * cfg.steps, step)
-        if step <= cfg.learning_starts or rng.random() < epsilon:
-            action = int(rng.integers(N_ACTIONS))
-        else:
-            action = greedy_action(agent.q_net, obs, device)
-        next_obs, reward, terminated, truncated, info = env.step(action)
-        pending.append((obs, action, float(reward)))
-        for transition in n_step_transitions(pending, next_obs, cfg.n_step, cfg.gamma,
-                                             terminated, terminated or truncated):
-            buffer.add(*transition)
-        obs = next_obs
-        if "episode" in info:
-            record.episodes.append((step, float(info["episode"]["r"])))
-            obs, _ = env.reset()
+        action = epsilon_greedy(agent.q_net, obs, epsilon, rng, device,
+                                explore_only=step <= cfg.learning_starts)
+        obs, episode_return = env_step(env, obs, action, pending, buffer, cfg)
+        if episode_return is not None:
+            record.episodes.append((step, episode_return))
         # 2. every train_freq steps: a training phase on replayed mini-batches
         if step > cfg.learning_starts and step % cfg.train_freq == 0:
             phase = train_phase(agent, buffer, cfg, step, device)
         # 3. greedy evaluation (its time is reported apart from training time)
-        final = step == cfg.steps
-        evaluated = step % cfg.eval_every == 0 or final
-        if evaluated:
+        if evaluated := step % cfg.eval_every == 0 or step == cfg.steps:
             record.evaluate(agent.q_net, cfg, step, device)
         if tick(step) or evaluated:
-            record.refresh_policy(agent.q_net, step, final)
-            artifacts = snapshot_artifacts(record, agent.q_net, device)
-            if final:
-                artifacts[handoff.POLICIES] = record.policies(cfg.hidden)
-                handoff.publish(handoff.POLICIES, "dqn", cfg, artifacts[handoff.POLICIES])
-            yield Snapshot(step, tick.elapsed, snapshot_metrics(env, agent, record, epsilon, phase),
-                           artifacts, total_steps=cfg.steps, final=final,
-                           model=record.policy if final else None)
+            metrics = snapshot_metrics(env, agent, record, epsilon, phase)
+            yield snapshot(cfg, step, tick, metrics, record, agent.q_net, device)
     env.close()
 
 
