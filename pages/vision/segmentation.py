@@ -41,9 +41,10 @@ page_header(
      r"h_k \leftarrow \big(1 + \gamma_k(t)\big) \odot h_k + \beta_k(t)"
      r"\quad\text{(FiLM: } t \text{ = the prompt's embedding)}"],
     try_this="set **U-Net skips** to *none* and train, then *all*, and compare the **boundary "
-    "accuracy** curves in *Compare runs*; or set **Task** to *prompted*, train, and type "
-    "*segment the big squares* under the charts: the IoU to beat is that of marking every "
-    "object.",
+    "accuracy** curves in *Compare runs*; or set **Task** to *prompted* with 3 objects, "
+    "noise 0 and 1000 steps, train, and type *segment the red circles* and then *circles* "
+    "under the charts: a color is learned long before a shape, and the IoU to beat is that of "
+    "marking every object.",
 )
 
 form = ConfigForm(PAGE, DEMO)
