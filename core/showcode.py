@@ -80,8 +80,48 @@ def _module_source(name: str) -> tuple[str, ast.Module]:
     return src, parse(src)  # type: ignore[return-value]
 
 
+def _sibling(node: ast.ImportFrom, module: str, package: str) -> str | None:
+    """The module of the topic package ``package`` that ``node`` imports from, or None."""
+    if node.level:
+        base = module.rsplit(".", node.level)[0]
+        target = f"{base}.{node.module}" if node.module else base
+    else:
+        target = node.module or ""
+    return target if target.startswith(package + ".") and target in sys.modules else None
+
+
+def _gather(module: str, roots: list[str], package: str | None,
+            out: dict[tuple[str, int], tuple[str, ast.stmt]],
+            imports: dict[str, None]) -> None:
+    """Add to ``out`` the definitions of ``module`` that ``roots`` need (transitively), first
+    those it imports from sibling modules of its topic ``package`` (their source inlined, so a
+    packaged topic shows its model too), and to ``imports`` the import lines the code needs."""
+    src, tree = _module_source(module)
+    body = _closure(_top_level(tree), roots)
+    used = set().union(*(_names_used(n) for n in body)) if body else set()
+    missing = [r for r in roots if r not in _top_level(tree)]
+    used |= set(missing)  # a root the module imports (a config class kept beside the trainer)
+    for node in _imports_used(tree, used):
+        target = _sibling(node, module, package) if isinstance(node, ast.ImportFrom) and \
+            package else None
+        names = [a.name for a in node.names if (a.asname or a.name) in used and not a.asname]
+        defs = _top_level(_module_source(target)[1]) if target else {}
+        if target and names and all(n in defs for n in names):
+            _gather(target, names, package, out, imports)
+        elif isinstance(node, ast.ImportFrom) and node.level:  # a script has no package
+            base = module.rsplit(".", node.level)[0]
+            absolute = f"{base}.{node.module}" if node.module else base
+            imports.setdefault(ast.unparse(ast.ImportFrom(absolute, node.names, 0)))
+        else:
+            imports.setdefault(_segment(src, node))
+    for n in body:
+        out.setdefault((module, n.lineno), (src, n))
+
+
 def trainer_script(demo: Demo, config: Any = None) -> str:
-    """A runnable script with the source that trains ``demo`` (see the module docstring).
+    """A runnable script with the source that trains ``demo`` (see the module docstring). A
+    trainer inside a topic package (``core/<section>/<topic>/``) also gets the definitions it
+    imports from the package's other modules, each after the imports it needs.
 
     Args:
         demo: the demo whose trainer to show.
@@ -94,23 +134,21 @@ def trainer_script(demo: Demo, config: Any = None) -> str:
     module = inspect.getmodule(demo.train)
     if module is None:
         raise TypeError(f"the source of {demo.name}'s trainer cannot be found")
-    src, tree = _module_source(module.__name__)
-    defs = _top_level(tree)
-    roots = [demo.train.__name__, demo.config_cls.__name__]
-    body = _closure(defs, roots)
-    used = set().union(*(_names_used(n) for n in body)) if body else set()
-    for node in body:  # names used by decorators and base classes are in the walk already
-        used |= _names_used(node)
-    imports = _imports_used(tree, used)
+    name = module.__name__
+    package = name.rsplit(".", 1)[0] if name.count(".") >= 3 else None  # core.section.topic.x
+    out: dict[tuple[str, int], tuple[str, ast.stmt]] = {}
+    imports: dict[str, None] = {}
+    _gather(name, [demo.train.__name__, demo.config_cls.__name__], package, out, imports)
     cfg = config if config is not None else demo.config_cls()
     default = config_to_dict(demo.config_cls())
     changed = {k: getattr(cfg, k) for k, v in config_to_dict(cfg).items() if v != default[k]}
     args = ", ".join(f"{k}={v!r}" for k, v in changed.items())
-    parts = [f'"""{demo.name}: the code this run executes, from {module.__name__} '
-             f'({module.__name__.replace(".", "/")}.py).\n\nRun it from a clone of Liveprop: '
-             f'python this_file.py\n"""']
-    parts.append("\n".join(_segment(src, n) for n in imports))
-    parts += [_segment(src, n) for n in body]
+    parts = [f'"""{demo.name}: the code this run executes, from {name} '
+             f'({name.replace(".", "/")}.py{" and its package" if package else ""}).\n\n'
+             f'Run it from a clone of Liveprop: python this_file.py\n"""']
+    future = [i for i in imports if i.startswith("from __future__")]
+    parts.append("\n".join(future + [i for i in imports if i not in future]))
+    parts += [_segment(src, n) for src, n in out.values()]
     parts.append(f'if __name__ == "__main__":\n'
                  f"    cfg = {demo.config_cls.__name__}({args})\n"
                  f"    for snap in {demo.train.__name__}(cfg):\n"

@@ -111,6 +111,20 @@ def test_show_code_covers_every_trainer():
         ast.parse(script)
         assert f"def {demo.train.__name__}(" in script, name
         assert f"class {demo.config_cls.__name__}" in script, name
+        assert "from ." not in script, f"{name}: a script cannot import relatively"
+
+
+def test_show_code_of_a_packaged_topic_inlines_its_model():
+    """A trainer in a topic package (core/graphs/gnn/) imports its model from a sibling module:
+    the script shows that source too, not an import line."""
+    import inspect
+
+    from core.graphs.gnn import model
+    from core.showcode import trainer_script
+
+    script = trainer_script(get_demo("gnn"))
+    assert inspect.getsource(model.NodeGNN) in script
+    assert "from core.graphs.gnn.model import" not in script
 
 
 def test_every_run_panel_offers_download_and_show_code(clean_streamlit):
