@@ -1,6 +1,6 @@
 """/autograd: type an expression, step through its graph forward and backward, check it against
 torch.autograd, press the classic pitfalls, and train a custom nn.Module live.
-The engine and the trainer live in core/foundations/autograd.py."""
+The engine and the trainer live in the package core/foundations/autograd/."""
 
 from __future__ import annotations
 

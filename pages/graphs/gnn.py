@@ -1,5 +1,5 @@
 """Graph neural networks: node classification live on the graph, message passing, over-smoothing,
-graph classification. Training code lives in core/graphs/gnn.py."""
+graph classification. Training code lives in the package core/graphs/gnn/."""
 
 from __future__ import annotations
 
