@@ -10,14 +10,17 @@ from tests.conftest import ROOT
 from ui.pages import page
 
 
-def open_page(url_path: str, timeout: float = 60, first_paint: bool = True) -> AppTest:
+def open_page(url_path: str, timeout: float = 60, first_paint: bool = True,
+              params: dict[str, str] | None = None) -> AppTest:
     """Run app.py and switch to the catalogue's page at ``/<url_path>``; asserts no exception.
 
-    A session's first run with a run panel draws the controls only and asks for the charts one
-    fragment poll later (``ui.live.first_paint_deferred``); AppTest never fires that timer, so
-    with ``first_paint`` this runs the page once more, as the browser would.
+    ``params`` is the link's query string, there from the session's first run as when a shared
+    link is opened. A session's first run with a run panel draws the controls only and asks for
+    the charts one fragment poll later (``ui.live.first_paint_deferred``); AppTest never fires
+    that timer, so with ``first_paint`` this runs the page once more, as the browser would.
     """
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
+    at.query_params.update(params or {})
     at.run()
     assert not at.exception, at.exception
     if url_path:
@@ -30,6 +33,37 @@ def open_page(url_path: str, timeout: float = 60, first_paint: bool = True) -> A
     return at
 
 
+def open_link(url_path: str, params: dict[str, str], timeout: float = 60,
+              first_paint: bool = False) -> AppTest:
+    """Open the link ``/<url_path>?<params>`` (old, crafted or hostile values alike) and return
+    the page as its first run draws it: the controls the link set and the notices about its
+    values (``first_paint``: one run more, see :func:`open_page`); asserts no exception."""
+    return open_page(url_path, timeout, first_paint=first_paint, params=params)
+
+
+def link_params(at: AppTest) -> dict[str, str]:
+    """The page's query string now, one value a key (AppTest may hold a value as a 1-list)."""
+    return {k: (v[0] if isinstance(v, list) else v) for k, v in at.query_params.items()}
+
+
+def set_controls(at: AppTest, values: dict[str, object]) -> AppTest:
+    """Set widgets by key (``{"gan.steps": 200}``), whatever their kind, then run the page once;
+    asserts no exception."""
+    for key, value in values.items():
+        at.get_by_key(key).set_value(value)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def assert_says(elements, *fragments: str) -> None:
+    """Assert that each fragment stands in one of ``elements`` (``at.warning``, ``at.error``,
+    ``at.caption``, ...) as the reader sees it, Markdown's escaping backslashes removed."""
+    shown = [e.value.replace("\\", "") for e in elements]
+    missing = [f for f in fragments if not any(f in text for text in shown)]
+    assert not missing, f"{missing} not said in {shown}"
+
+
 def button(at: AppTest, label: str):
     """The first button with this label."""
     for b in at.button:
@@ -38,11 +72,9 @@ def button(at: AppTest, label: str):
     raise AssertionError(f"no button {label!r}; buttons: {[b.label for b in at.button]}")
 
 
-def train_until(at: AppTest, done, timeout: float = 60.0, label: str = "Train") -> AppTest:
-    """Click Train, then re-run (AppTest never fires run_every timers) until ``done(at)``."""
-    button(at, label).click()
-    at.run()
-    assert not at.exception, at.exception
+def wait_until(at: AppTest, done, timeout: float = 60.0) -> AppTest:
+    """Re-run the page (AppTest never fires ``run_every`` timers) until ``done(at)``; asserts no
+    exception on any run; AssertionError after ``timeout`` seconds."""
     t0 = time.time()
     while not done(at):
         if time.time() - t0 > timeout:
@@ -53,11 +85,26 @@ def train_until(at: AppTest, done, timeout: float = 60.0, label: str = "Train") 
     return at
 
 
+def train_until(at: AppTest, done=None, timeout: float = 60.0, label: str = "Train") -> AppTest:
+    """Click Train (or the button ``label``), then re-run until ``done(at)`` (:func:`wait_until`);
+    by default until the run is done (:func:`is_done`)."""
+    button(at, label).click()
+    at.run()
+    assert not at.exception, at.exception
+    return wait_until(at, done or is_done, timeout)
+
+
 def page_charts(at: AppTest) -> list:
     """Every chart on the page, Plotly (``plotly_chart``) and Vega-Lite (``vega_lite_chart``:
     ``ui.charts.line_chart`` curves), in that order. Each has ``.proto.spec`` (the figure as
     JSON, titles included); only Plotly charts carry their ``key`` in ``.proto.id``."""
     return [*at.get("plotly_chart"), *at.get("vega_lite_chart")]
+
+
+def chart_specs(at: AppTest) -> str:
+    """Every chart's JSON (:func:`page_charts`), joined by `` | ``: where a test looks for words
+    anywhere in the figures, titles, axis labels and legends included."""
+    return " | ".join(c.proto.spec for c in page_charts(at))
 
 
 def chart_titles(at: AppTest) -> list[str]:
@@ -79,9 +126,9 @@ def progress_texts(at: AppTest) -> list[str]:
     return [p.proto.text for p in at.get("progress")]
 
 
-def is_done(at: AppTest) -> bool:
-    """True once the page's progress line says the run is done."""
-    return any(t.startswith("Done") for t in progress_texts(at))
+def is_done(at: AppTest, n: int = 1) -> bool:
+    """True once ``n`` of the page's progress lines (one a run panel) say their run is done."""
+    return sum(t.startswith("Done") for t in progress_texts(at)) >= n
 
 
 def upload_images(at: AppTest, page_key: str, zip_bytes: bytes) -> AppTest:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from core.lessons import LessonError, lesson_names, load_lesson
+from tests.apptest_util import assert_says, open_link
 from ui.pages import PAGES, SECTION_DIRS, page
 
 
@@ -48,24 +49,8 @@ def test_lesson_names_cannot_reach_other_files():
         load_lesson("nosuch")
 
 
-def _open_lesson(url_path: str, query: dict[str, str]):
-    from streamlit.testing.v1 import AppTest
-
-    from tests.conftest import ROOT
-
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    for k, v in query.items():
-        at.query_params[k] = v
-    at.run()
-    at.switch_page(page(url_path).file)
-    at.run()
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
-
 def test_a_lesson_link_presets_locks_and_steps_the_controls(clean_streamlit):
-    at = _open_lesson("playground", {"lesson": "overfitting"})
+    at = open_link("playground", {"lesson": "overfitting"}, first_paint=True)
     lesson = load_lesson("overfitting")
     assert any("Lesson: Overfitting on the playground" in m.value for m in at.markdown)
     assert at.session_state["playground.dataset"] == "spiral"
@@ -86,10 +71,9 @@ def test_a_lesson_link_presets_locks_and_steps_the_controls(clean_streamlit):
 
 
 def test_a_bad_lesson_link_gets_a_message_and_the_page_still_works(clean_streamlit):
-    at = _open_lesson("playground", {"lesson": "no-such-lesson"})
-    warnings = " ".join(w.value for w in at.warning)
-    assert "There is no lesson" in warnings and "overfitting" in warnings
+    at = open_link("playground", {"lesson": "no-such-lesson"}, first_paint=True)
+    assert_says(at.warning, "There is no lesson", "overfitting")
     assert not at.slider(key="playground.noise").disabled
     assert [b.label for b in at.button][:4] == ["Train", "Stop", "Resume", "Reset"]
-    at = _open_lesson("dqn", {"lesson": "overfitting"})
-    assert any("is for the page /playground" in w.value for w in at.warning)
+    at = open_link("dqn", {"lesson": "overfitting"}, first_paint=True)
+    assert_says(at.warning, "is for the page /playground")

@@ -2,7 +2,8 @@
 
 ``old_config_fields.json`` holds every demo's config fields and defaults as of commit fb2a9a2.
 Every old key must still be accepted (today's name, an alias, or a retired key), and a field's
-default must not have changed: the same link trains the same run.
+default must not have changed: the same link trains the same run. Opened on its page, an old
+link sets the renamed controls without a notice, and the page writes today's keys back.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import pytest
 
 from core.protocol import config_from_strings, field_specs, resolve_keys
 from core.registry import get_demo
+from tests.apptest_util import link_params, open_link
 
 OLD = json.loads((Path(__file__).parent / "old_config_fields.json").read_text())
 RENAMED_DEMOS = {"cae": "ae"}
@@ -54,3 +56,31 @@ def test_an_old_key_sets_the_renamed_field():
         cfg = config_from_strings(demo.config_cls, {key: value})
         (name,) = resolve_keys(demo.config_cls, {key: value})[0]
         assert str(getattr(cfg, name)) == value, (old_name, key, name)
+
+
+# (page, an old link, the controls it sets, keys the page's link then holds, keys it drops)
+PAGE_LINKS = [
+    ("dqn", {"total_steps": "20000", "width": "32", "eps_start": "0.5", "eps_end": "0.1"},
+     {"dqn.steps": 20_000, "dqn.hidden": 32, "dqn.epsilon_start": 0.5, "dqn.epsilon_end": 0.1},
+     {"steps": "20000"}, ["total_steps"]),
+    ("gan", {"g_width": "16", "d_width": "48", "fid_every_s": "10"},  # fid_every_s: retired
+     {"gan.g_channels": 16, "gan.d_channels": 48}, {"g_channels": "16"}, ["g_width", "fid_every_s"]),
+    ("vae", {"width": "32"}, {"vae.channels": 32}, {"channels": "32"}, ["width"]),
+    ("gridworld", {"epsilon": "0.5", "epsilon_min": "0.2"},
+     {"gridworld.epsilon_start": 0.5, "gridworld.epsilon_end": 0.2}, {"epsilon_start": "0.5"},
+     ["epsilon"]),
+    ("gnn", {"model": "gat", "layers": "3", "heads": "4"}, {"gnn.n_layers": 3, "gnn.n_heads": 4},
+     {"n_layers": "3", "n_heads": "4"}, ["layers", "heads"]),
+]
+
+
+@pytest.mark.parametrize("url_path, link, controls, kept, dropped", PAGE_LINKS,
+                         ids=[case[0] for case in PAGE_LINKS])
+def test_an_old_link_opens_its_page_with_its_settings(clean_streamlit, url_path, link, controls,
+                                                      kept, dropped):
+    at = open_link(url_path, link)
+    assert not at.warning, [w.value for w in at.warning]
+    assert {key: at.get_by_key(key).value for key in controls} == controls
+    q = link_params(at)
+    assert {key: q.get(key) for key in kept} == kept, q
+    assert not set(dropped) & set(q), q

@@ -1,12 +1,18 @@
 """AppTest: /optimizers races live, explains the quadratic, and each lab trains without errors."""
 
-from tests.apptest_util import chart_titles, is_done, open_page, page_charts, train_until
+from tests.apptest_util import (
+    assert_says,
+    chart_titles,
+    open_link,
+    open_page,
+    page_charts,
+    set_controls,
+    train_until,
+)
 
 
 def _lab(at, lab):
-    at.segmented_control(key="optimizers.lab").set_value(lab)
-    at.run()
-    assert not at.exception, at.exception
+    set_controls(at, {"optimizers.lab": lab})
     at.run()
     return at
 
@@ -14,10 +20,8 @@ def _lab(at, lab):
 def test_race_trains_and_shows_paths_losses_and_gradients(clean_streamlit):
     at = open_page("optimizers")
     assert page_charts(at), "the surface is drawn before any run"
-    at.select_slider(key="optimizers.steps").set_value(100)
-    at.slider(key="optimizers.animate_s").set_value(0.0)
-    at.run()
-    train_until(at, is_done)
+    set_controls(at, {"optimizers.steps": 100, "optimizers.animate_s": 0.0})
+    train_until(at)
     titles = " ".join(chart_titles(at))
     assert "Loss above the minimum" in titles and "Gradient norm" in titles
     assert at.query_params["steps"] == "100"
@@ -25,15 +29,12 @@ def test_race_trains_and_shows_paths_losses_and_gradients(clean_streamlit):
 
 def test_quadratic_shows_distill_rates_next_to_measured(clean_streamlit):
     at = open_page("optimizers")
-    at.selectbox(key="optimizers.surface").set_value("quadratic")
-    at.run()
+    set_controls(at, {"optimizers.surface": "quadratic"})
     assert at.slider(key="optimizers.x0").value == -2.5  # the surface's own start
     next(b for b in at.button if b.label.startswith("Set Distill")).click()
     at.run()
-    at.select_slider(key="optimizers.steps").set_value(100)
-    at.slider(key="optimizers.animate_s").set_value(0.0)
-    at.run()
-    train_until(at, is_done)
+    set_controls(at, {"optimizers.steps": 100, "optimizers.animate_s": 0.0})
+    train_until(at)
     assert any("(κ-1)/(κ+1)" in m.label for m in at.metric)
     table = at.dataframe[0].value
     assert list(table["optimizer"])[:2] == ["SGD", "Momentum"]
@@ -42,29 +43,16 @@ def test_quadratic_shows_distill_rates_next_to_measured(clean_streamlit):
 
 
 def test_bad_link_values_get_a_sentence(clean_streamlit):
-    from streamlit.testing.v1 import AppTest
-
-    from tests.conftest import ROOT
-    from ui.pages import page
-
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.query_params.update({"surface": "<script>", "lr_adam": "1e9", "optimizers": "adam,os"})
-    at.run()
-    at.switch_page(page("optimizers").file)
-    at.run()
-    assert not at.exception
-    warnings = " ".join(w.value for w in at.warning)
-    assert "surface" in warnings and "adam" in warnings and "out of range" in warnings
+    at = open_link("optimizers", {"surface": "<script>", "lr_adam": "1e9",
+                                  "optimizers": "adam,os"})
+    assert_says(at.warning, "surface", "adam", "out of range")
 
 
 def test_lr_finder_and_sweep_labs_train(clean_streamlit):
     at = _lab(open_page("optimizers"), "lr")
     assert page_charts(at)
-    at.select_slider(key="lr_finder.steps").set_value(50)
-    at.slider(key="lr_finder.num_it").set_value(40)
-    at.slider(key="lr_finder.hidden").set_value(8)
-    at.run()
-    train_until(at, is_done, timeout=120)
+    set_controls(at, {"lr_finder.steps": 50, "lr_finder.num_it": 40, "lr_finder.hidden": 8})
+    train_until(at, timeout=120)
     assert "Loss against learning rate (range test)" in chart_titles(at)
     table = at.dataframe[0].value
     assert list(table["rule"]) == ["valley", "slide", "minimum", "steep"]

@@ -1,6 +1,6 @@
 """AppTest: the home page and /playground render, train and show charts without exceptions."""
 
-from tests.apptest_util import is_done, open_page, page_charts, train_until
+from tests.apptest_util import assert_says, open_link, open_page, page_charts, set_controls, train_until
 from ui.pages import page
 
 
@@ -15,9 +15,8 @@ def test_playground_trains_and_updates(clean_streamlit):
     at = open_page("playground")
     assert page_charts(at), "the data preview is drawn before any run"
     assert [b.label for b in at.button][:4] == ["Train", "Stop", "Resume", "Reset"]
-    at.select_slider(key="playground.steps").set_value(500)
-    at.run()
-    train_until(at, is_done)
+    set_controls(at, {"playground.steps": 500})
+    train_until(at)
     charts = page_charts(at)
     assert len(charts) >= 3  # boundary, loss, neurons
     assert any(m.label == "Test accuracy" for m in at.metric)
@@ -25,27 +24,17 @@ def test_playground_trains_and_updates(clean_streamlit):
 
 def test_settings_are_mirrored_in_the_url(clean_streamlit):
     at = open_page("playground")
-    at.selectbox(key="playground.dataset").set_value("spiral")
-    at.select_slider(key="playground.lr").set_value(0.1)
-    at.run()
+    set_controls(at, {"playground.dataset": "spiral", "playground.lr": 0.1})
     assert at.query_params["dataset"] == "spiral"
     assert at.query_params["lr"] == "0.1"
     assert "noise" not in at.query_params  # defaults stay out of the link
 
 
 def test_link_settings_are_applied(clean_streamlit):
-    from streamlit.testing.v1 import AppTest
-
-    from tests.conftest import ROOT
-
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.query_params.update({"dataset": "xor", "noise": "0.3", "activation": "gelu"})
-    at.run()
-    at.switch_page(page("playground").file)
-    at.run()
+    at = open_link("playground", {"dataset": "xor", "noise": "0.3", "activation": "gelu"})
     assert at.selectbox(key="playground.dataset").value == "xor"
     assert at.slider(key="playground.noise").value == 0.3
-    assert "activation=gelu" in " ".join(w.value for w in at.warning)
+    assert_says(at.warning, "activation=gelu")
 
 
 def test_a_later_link_with_new_settings_is_applied_too(clean_streamlit):
@@ -63,15 +52,10 @@ def test_a_later_link_with_new_settings_is_applied_too(clean_streamlit):
 
 def test_a_diverging_run_says_so_and_keeps_earlier_runs(clean_streamlit):
     at = open_page("playground")
-    at.select_slider(key="playground.steps").set_value(200)
-    at.run()
-    train_until(at, is_done, timeout=150)
-    at.selectbox(key="playground.activation").set_value("linear")
-    at.segmented_control(key="playground.optimizer").set_value("sgd")
-    at.select_slider(key="playground.lr").set_value(3.0)
-    at.number_input(key="playground.layer0").set_value(8)
-    at.number_input(key="playground.layer1").set_value(8)
-    at.run()
+    set_controls(at, {"playground.steps": 200})
+    train_until(at, timeout=150)
+    set_controls(at, {"playground.activation": "linear", "playground.optimizer": "sgd",
+                      "playground.lr": 3.0, "playground.layer0": 8, "playground.layer1": 8})
     train_until(at, lambda a: any("diverged" in e.value for e in a.error), timeout=150)
     message = next(e.value for e in at.error if "diverged" in e.value)
     assert "learning rate" in message

@@ -1,29 +1,25 @@
 """AppTest: /decision-transformer previews the dataset, trains, and plots achieved vs target."""
 
-from tests.apptest_util import is_done, open_page, page_charts, train_until
+from tests.apptest_util import assert_says, open_page, page_charts, set_controls, train_until
 from ui.pages import page
 
 
 def test_dt_page_trains_and_evaluates(clean_streamlit):
     at = open_page("decision-transformer")
     assert page_charts(at), "the dataset's returns are shown before any run"
-    at.slider(key="decision-transformer.n_episodes").set_value(40)
-    at.select_slider(key="decision-transformer.steps").set_value(100)
-    at.text_input(key="decision-transformer.targets").set_value("50,500")
-    at.slider(key="decision-transformer.eval_episodes").set_value(2)
-    at.run()
+    set_controls(at, {"decision-transformer.n_episodes": 40, "decision-transformer.steps": 100,
+                      "decision-transformer.targets": "50,500",
+                      "decision-transformer.eval_episodes": 2})
     assert not at.error
-    train_until(at, is_done, timeout=120)
+    train_until(at, timeout=120)
     assert len(page_charts(at)) >= 3  # loss, dataset, achieved vs target
     assert any(m.label == "Behavior cloning return" for m in at.metric)
 
 
 def test_dt_page_rejects_bad_targets(clean_streamlit):
-    at = open_page("decision-transformer")
-    at.text_input(key="decision-transformer.targets").set_value("lots, please")
-    at.run()
-    assert not at.exception
-    assert any("Target returns can't be used" in e.value for e in at.error)
+    at = set_controls(open_page("decision-transformer"),
+                      {"decision-transformer.targets": "lots, please"})
+    assert_says(at.error, "Target returns can't be used")
 
 
 def test_dt_page_uses_a_finished_dqn_run(clean_streamlit):
@@ -35,23 +31,20 @@ def test_dt_page_uses_a_finished_dqn_run(clean_streamlit):
     for _ in dqn.train(cfg):  # a finished DQN run publishes its policies
         pass
     at = open_page("decision-transformer")
-    at.segmented_control(key="decision-transformer.source").set_value("dqn")
-    at.run()
+    set_controls(at, {"decision-transformer.source": "dqn"})
     pick = at.selectbox(key="decision-transformer.dqn_run")
     run = handoff.run_name(cfg)
     label = next((o for o in pick.options if o.startswith(run)), None)
     assert label is not None, pick.options
     assert "finished, 2 checkpoints" in label
     assert pick.value == run, "the newest finished DQN run is preselected"
-    at.slider(key="decision-transformer.n_episodes").set_value(20)
-    at.select_slider(key="decision-transformer.steps").set_value(100)
-    at.text_input(key="decision-transformer.targets").set_value("50,500")
-    at.slider(key="decision-transformer.eval_episodes").set_value(1)
-    at.run()
-    assert not at.exception and not at.error
+    set_controls(at, {"decision-transformer.n_episodes": 20, "decision-transformer.steps": 100,
+                      "decision-transformer.targets": "50,500",
+                      "decision-transformer.eval_episodes": 1})
+    assert not at.error
     assert any("finished on the **DQN** page" in c.value for c in at.caption)
     assert at.query_params["dqn_run"] == run, "the chosen run is in the link"
-    train_until(at, is_done, timeout=120)
+    train_until(at, timeout=120)
     assert any(m.label == "Behavior cloning return" for m in at.metric)
 
 

@@ -2,19 +2,24 @@
 
 from urllib.parse import unquote
 
-from tests.apptest_util import button, chart_titles, is_done, open_page, page_charts, train_until
+from tests.apptest_util import (
+    assert_says,
+    button,
+    chart_titles,
+    open_page,
+    page_charts,
+    set_controls,
+    train_until,
+)
 
 
 def test_dqn_page_trains_and_plays_back(clean_streamlit):
     at = open_page("dqn")
     assert at.get("image"), "the CartPole frame is shown before any run"
     assert [b.label for b in at.button][:4] == ["Train", "Stop", "Resume", "Reset"]
-    at.select_slider(key="dqn.steps").set_value(2_000)
-    at.select_slider(key="dqn.hidden").set_value(32)
-    at.select_slider(key="dqn.eval_every").set_value(1_000)
-    at.slider(key="dqn.eval_episodes").set_value(2)
-    at.run()
-    train_until(at, is_done, timeout=120)
+    set_controls(at, {"dqn.steps": 2_000, "dqn.hidden": 32, "dqn.eval_every": 1_000,
+                      "dqn.eval_episodes": 2})
+    train_until(at, timeout=120)
     assert len(page_charts(at)) >= 4  # returns, loss, max-Q/ε, Q-slice
     assert not at.get("image")
     assert any(m.label == "Evaluation return" for m in at.metric)
@@ -35,28 +40,5 @@ def test_dqn_page_trains_and_plays_back(clean_streamlit):
 
 
 def test_dqn_page_rejects_inconsistent_settings(clean_streamlit):
-    at = open_page("dqn")
-    at.slider(key="dqn.epsilon_start").set_value(0.02)  # below ε end (0.04)
-    at.run()
-    assert not at.exception
-    assert any("can't be trained" in e.value for e in at.error)
-
-
-def test_old_links_still_open_their_settings(clean_streamlit):
-    from streamlit.testing.v1 import AppTest
-
-    from tests.conftest import ROOT
-    from ui.pages import page
-
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.query_params.update({"total_steps": "20000", "width": "32", "eps_start": "0.5",
-                            "eps_end": "0.1"})
-    at.run()
-    at.switch_page(page("dqn").file)
-    at.run()
-    assert not at.exception and not at.warning
-    assert at.select_slider(key="dqn.steps").value == 20_000
-    assert at.select_slider(key="dqn.hidden").value == 32
-    assert at.slider(key="dqn.epsilon_start").value == 0.5
-    assert at.slider(key="dqn.epsilon_end").value == 0.1
-    assert at.query_params["steps"] == "20000" and "total_steps" not in at.query_params
+    at = set_controls(open_page("dqn"), {"dqn.epsilon_start": 0.02})  # below ε end (0.04)
+    assert_says(at.error, "can't be trained")

@@ -6,7 +6,15 @@ import io
 import numpy as np
 from PIL import Image
 
-from tests.apptest_util import chart_titles, is_done, open_page, train_until, upload_images
+from tests.apptest_util import (
+    assert_says,
+    chart_titles,
+    open_link,
+    open_page,
+    set_controls,
+    train_until,
+    upload_images,
+)
 
 
 def _png(arr: np.ndarray) -> bytes:
@@ -20,11 +28,9 @@ def test_cnn_page_trains_and_answers_uploads(clean_streamlit):
     assert [b.label for b in at.button][:4] == ["Train", "Stop", "Resume", "Reset"]
     assert len(at.dataframe) == 1, "the shape table is drawn before any run"
     assert at.get("imgs") or at.get("image"), "held-out images are previewed before any run"
-    at.slider(key="cnn.epochs").set_value(1)
-    at.select_slider(key="cnn.n_train").set_value(1000)
-    at.run()
+    set_controls(at, {"cnn.epochs": 1, "cnn.n_train": 1000})
     assert at.query_params["epochs"] == "1"
-    train_until(at, is_done, timeout=120)
+    train_until(at, timeout=120)
     labels = [m.label for m in at.metric]
     assert "CNN test accuracy" in labels and "MLP test accuracy" in labels
     titles = chart_titles(at)
@@ -48,31 +54,14 @@ def test_cnn_page_trains_and_answers_uploads(clean_streamlit):
 
 
 def test_impossible_settings_are_flagged_in_plain_words(clean_streamlit):
-    at = open_page("cnn")
-    at.slider(key="cnn.n_layers").set_value(4)
-    at.select_slider(key="cnn.kernel_size").set_value(9)
-    at.slider(key="cnn.padding").set_value(0)
-    at.run()
-    assert not at.exception, at.exception
-    errors = " ".join(e.value for e in at.error)
-    assert "map vanishes" in errors and "can't be trained" in errors
+    at = set_controls(open_page("cnn"), {"cnn.n_layers": 4, "cnn.kernel_size": 9, "cnn.padding": 0})
+    assert_says(at.error, "map vanishes", "can't be trained")
 
 
 def test_hostile_link_values_get_a_notice(clean_streamlit):
-    from streamlit.testing.v1 import AppTest
-
-    from tests.conftest import ROOT
-    from ui.pages import page
-
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.query_params.update({"kernel_size": "[x](javascript:alert(1))", "stride": "1e9",
-                            "dataset": "../../etc/passwd"})
-    at.run()
-    at.switch_page(page("cnn").file)
-    at.run()
-    assert not at.exception, at.exception
-    notices = " ".join(w.value for w in at.warning).replace("\\", "")
-    assert "kernel_size" in notices and "stride" in notices and "dataset" in notices
+    at = open_link("cnn", {"kernel_size": "[x](javascript:alert(1))", "stride": "1e9",
+                           "dataset": "../../etc/passwd"})
+    assert_says(at.warning, "kernel_size", "stride", "dataset")
     assert at.select_slider(key="cnn.kernel_size").value == 5
 
 
@@ -80,11 +69,9 @@ def test_an_image_zip_trains_on_the_page_and_stays_out_of_the_link(clean_streaml
     from tests.vision.test_cnn import digit_zip
 
     at = upload_images(open_page("cnn"), "cnn", digit_zip())
-    at.slider(key="cnn.epochs").set_value(12)
-    at.run()
-    assert not at.exception, at.exception
+    set_controls(at, {"cnn.epochs": 12})
     assert any("90 images, 3 classes" in c.value for c in at.caption)
-    train_until(at, is_done, timeout=120)
+    train_until(at, timeout=120)
     acc = next(m.value for m in at.metric if m.label == "CNN test accuracy")
     assert float(acc.rstrip("%")) >= 70, acc  # chance: 33%
     assert at.query_params["dataset"] == "upload" and "upload" not in at.query_params
