@@ -12,11 +12,12 @@ is gone. Writes ``bench/results/stops.md``.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from datetime import date
 from pathlib import Path
+
+from psutil import pid_exists
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -31,14 +32,6 @@ CASES = [  # (what, demo, settings from the link)
      {"encoder": "resnet", "width": "64", "epochs": "1", "eval_steps": "5000",
       "label_draws": "5", "finetune": "true"}),
 ]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def main() -> None:
@@ -64,7 +57,7 @@ def main() -> None:
         run.wait(30)
         settled = time.monotonic() - t0
         time.sleep(0.5)
-        gone = pid is None or not _alive(pid) or run.state == "paused"
+        gone = pid is None or not pid_exists(pid) or run.state == "paused"
         rows.append((what, run.state, f"{settled:.2f} s", run.phase or f"step {run.step}",
                      "yes" if gone else "no"))
         run.cancel()

@@ -1,9 +1,20 @@
-"""core.blocks.recurrent: the LSTM and RNN cells compute what torch's cells compute, and the
-recorded gates are what the equations say."""
+"""core.blocks.recurrent: the LSTM, RNN and GRU cells compute what torch's cells compute, and
+the recorded gates are what the equations say."""
 
 import torch
+from torch import nn
 
-from core.blocks.recurrent import LSTMCell, RNNCell, StackedLSTM
+from core.blocks.recurrent import GRUCell, LSTMCell, RNNCell, StackedLSTM
+
+
+def load_into_torch(ref: nn.Module, x2h: nn.Linear, h2h: nn.Linear, layer: str = "") -> None:
+    """Give torch's cell (or ``layer`` ``"_l0"``, ... of its multi-layer RNN) our input and hidden
+    projections; torch's hidden bias is zeroed, as ours have the one input bias."""
+    with torch.no_grad():
+        getattr(ref, f"weight_ih{layer}").copy_(x2h.weight)
+        getattr(ref, f"bias_ih{layer}").copy_(x2h.bias)
+        getattr(ref, f"weight_hh{layer}").copy_(h2h.weight)
+        getattr(ref, f"bias_hh{layer}").zero_()
 
 
 def test_lstm_cell_matches_torch_and_records_its_gates():
@@ -11,10 +22,7 @@ def test_lstm_cell_matches_torch_and_records_its_gates():
     ours, ref = LSTMCell(5, 7), torch.nn.LSTMCell(5, 7)
     with torch.no_grad():
         ours.x2h.bias.normal_()  # not only the initial biases
-        ref.weight_ih.copy_(ours.x2h.weight)
-        ref.bias_ih.copy_(ours.x2h.bias)
-        ref.weight_hh.copy_(ours.h2h.weight)
-        ref.bias_hh.zero_()
+    load_into_torch(ref, ours.x2h, ours.h2h)
     x, h, c = torch.randn(3, 5), torch.randn(3, 7), torch.randn(3, 7)
     h1, c1, gates = ours(x, (h, c), record=True)
     h2, c2 = ref(x, (h, c))
@@ -39,24 +47,28 @@ def test_lstm_biases_start_at_zero_except_the_forget_gate():
 def test_rnn_cell_matches_torch():
     torch.manual_seed(0)
     ours, ref = RNNCell(5, 6), torch.nn.RNNCell(5, 6)
-    with torch.no_grad():
-        ref.weight_ih.copy_(ours.W_x.weight)
-        ref.bias_ih.copy_(ours.W_x.bias)
-        ref.weight_hh.copy_(ours.W_h.weight)
-        ref.bias_hh.zero_()
+    load_into_torch(ref, ours.W_x, ours.W_h)
     x, h = torch.randn(4, 5), torch.randn(4, 6)
     assert torch.allclose(ours(x, h), ref(x, h), atol=1e-6)
+
+
+def test_gru_cell_matches_torch_and_records_its_gates():
+    torch.manual_seed(0)
+    ours, ref = GRUCell(3, 5), torch.nn.GRUCell(3, 5)
+    load_into_torch(ref, ours.W_x, ours.W_h)
+    x, h = torch.randn(4, 3), torch.randn(4, 5)
+    got, gates = ours(x, h, record=True)
+    assert torch.allclose(got, ref(x, h), atol=1e-6) and gates.shape == (4, 3, 5)
+    r, z, n = gates.unbind(1)
+    assert torch.allclose(got, (1 - z) * n + z * h, atol=1e-6)  # the update, from the gates
+    assert ours(x, h)[1] is None  # nothing recorded unless asked
 
 
 def test_stacked_lstm_matches_torch_lstm():
     torch.manual_seed(0)
     ours, ref = StackedLSTM(3, 8, n_layers=2), torch.nn.LSTM(3, 8, num_layers=2, batch_first=True)
-    with torch.no_grad():
-        for k, cell in enumerate(ours.cells):
-            getattr(ref, f"weight_ih_l{k}").copy_(cell.x2h.weight)
-            getattr(ref, f"bias_ih_l{k}").copy_(cell.x2h.bias)
-            getattr(ref, f"weight_hh_l{k}").copy_(cell.h2h.weight)
-            getattr(ref, f"bias_hh_l{k}").zero_()
+    for k, cell in enumerate(ours.cells):
+        load_into_torch(ref, cell.x2h, cell.h2h, layer=f"_l{k}")
     x = torch.randn(2, 5, 3)
     state = ours.zero_state(2)
     tops, gates = [], []

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from psutil import pid_exists
 
 from core.engine import BudgetError, Limits, Run, RunCache, RunPool, RunState
 from core.protocol import Demo, Snapshot, Ticker, param
@@ -56,14 +57,6 @@ def wait_for(cond, timeout: float = 30.0) -> bool:
     return False
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 @pytest.fixture
 def pool():
     p = RunPool(limits=Limits(max_workers=2, stop_grace_s=1.5), executor=None)
@@ -80,7 +73,7 @@ def test_a_run_trains_in_its_own_process_to_the_end(pool):
     from core.executors import WORKER_NICE  # the server's page runs come first
 
     assert run.history[-1]["nice"] == min(19, os.nice(0) + WORKER_NICE)
-    assert wait_for(lambda: not _alive(pid), 10), "the worker process outlived its run"
+    assert wait_for(lambda: not pid_exists(pid), 10), "the worker process outlived its run"
 
 
 def test_pause_and_resume_continue_the_same_trainer(pool):
@@ -106,7 +99,7 @@ def test_a_trainer_that_does_not_yield_for_10_s_is_stopped_within_2_s(pool):
     assert time.time() - t0 < 2.0, "Stop took longer than 2 s"
     assert run.state == RunState.STOPPED and "did not pause" in run.message
     assert len(run.history) == 1, "its history must be kept"
-    assert wait_for(lambda: not _alive(pid), 5)
+    assert wait_for(lambda: not pid_exists(pid), 5)
 
 
 def test_memory_is_freed_when_the_last_watcher_releases(pool):
@@ -118,7 +111,7 @@ def test_memory_is_freed_when_the_last_watcher_releases(pool):
     pid = int(run.history[-1]["pid"])
     run.release("a")
     assert run.state == RunState.CANCELLED
-    assert wait_for(lambda: not _alive(pid), 5), "the process holding 200 MB is still there"
+    assert wait_for(lambda: not pid_exists(pid), 5), "the process holding 200 MB is still there"
     assert pool.live_runs() == []
 
 

@@ -53,12 +53,16 @@ def test_bad_settings_raise_clear_errors():
         pg.PlaygroundConfig(hidden="9,9")
     with pytest.raises(ValueError, match="at least one input feature"):
         pg.PlaygroundConfig(x1=False, x2=False)
-    with pytest.raises(ValueError, match="row 2 has 2 columns"):
-        pg.parse_points_csv("1,2,0\n3,4\n")
-    with pytest.raises(ValueError, match="label must be an integer"):
-        pg.parse_points_csv("1,2,0\n3,4,0.5\n1,1,1\n2,2,1\n")
-    with pytest.raises(ValueError, match="not numeric"):
-        pg.parse_points_csv("1,2,0\nfoo,bar,baz\n")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("1,2,0\n3,4\n", "row 2 has 2 columns"),
+    ("1,2,0\n3,4,0.5\n1,1,1\n2,2,1\n", "label must be an integer"),
+    ("1,2,0\nfoo,bar,baz\n", "not numeric"),
+])
+def test_bad_csv_points_raise_clear_errors(text, message):
+    with pytest.raises(ValueError, match=message):
+        pg.parse_points_csv(text)
 
 
 def test_custom_csv_points_are_rescaled_and_learnable():

@@ -44,13 +44,11 @@ def test_sarsa_learns_and_episode_returns_improve():
     assert snaps[-1].metrics["value_gap"] < snaps[0].metrics["value_gap"] + 0.5
 
 
-def test_layout_errors_are_clear():
-    with pytest.raises(ValueError, match="same length"):
-        gw.parse_layout("S../..G.")
-    with pytest.raises(ValueError, match="exactly one start"):
-        gw.parse_layout("...G/....")
-    with pytest.raises(ValueError, match="unknown cell"):
-        gw.parse_layout("S.xG")
+@pytest.mark.parametrize("layout, message", [
+    ("S../..G.", "same length"), ("...G/....", "exactly one start"), ("S.xG", "unknown cell")])
+def test_layout_errors_are_clear(layout, message):
+    with pytest.raises(ValueError, match=message):
+        gw.parse_layout(layout)
 
 
 @pytest.mark.parametrize("old_key, value, field", [
