@@ -14,7 +14,6 @@ def test_home_lists_pages(clean_streamlit):
 def test_playground_trains_and_updates(clean_streamlit):
     at = open_page("playground")
     assert page_charts(at), "the data preview is drawn before any run"
-    assert [b.label for b in at.button][:4] == ["Train", "Stop", "Resume", "Reset"]
     set_controls(at, {"playground.steps": 500})
     train_until(at)
     charts = page_charts(at)

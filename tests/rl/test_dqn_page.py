@@ -16,7 +16,6 @@ from tests.apptest_util import (
 def test_dqn_page_trains_and_plays_back(clean_streamlit):
     at = open_page("dqn")
     assert at.get("image"), "the CartPole frame is shown before any run"
-    assert [b.label for b in at.button][:4] == ["Train", "Stop", "Resume", "Reset"]
     set_controls(at, {"dqn.steps": 2_000, "dqn.hidden": 32, "dqn.eval_every": 1_000,
                       "dqn.eval_episodes": 2})
     train_until(at, timeout=120)
