@@ -1,7 +1,8 @@
 """Finds every demo in the topic packages of ``core``.
 
 Topics live in one package per catalogue section (:data:`SECTIONS`): ``core/<section>/<topic>.py``
-(or a ``<topic>/`` package) exposes its demos as a module-level list::
+(or, in a ``<topic>/`` package, the module of each trainer) exposes its demos as a module-level
+list::
 
     DEMOS = [Demo("gan", GanConfig, train_gan, title="DCGAN", description="...")]
 
@@ -27,15 +28,22 @@ SECTIONS = ("foundations", "vision", "generative", "sequences", "representation"
 
 
 def topic_modules() -> list[str]:
-    """Dotted names of every topic module (``core.generative.gan``, ...), in section order."""
+    """Dotted names of every topic module (``core.generative.gan``, ...) and of the modules of
+    every topic package (``core.graphs.gnn.node_classification``: a demo is declared beside its
+    trainer), in section order."""
     names = []
     for section in SECTIONS:
         folder = CORE / section
         if not folder.is_dir():
             continue
         for mod in pkgutil.iter_modules([str(folder)]):
-            if not mod.name.startswith("_"):
-                names.append(f"core.{section}.{mod.name}")
+            if mod.name.startswith("_"):
+                continue
+            names.append(f"core.{section}.{mod.name}")
+            if mod.ispkg:
+                names += [f"core.{section}.{mod.name}.{sub.name}"
+                          for sub in pkgutil.iter_modules([str(folder / mod.name)])
+                          if not sub.name.startswith("_")]
     return names
 
 

@@ -81,7 +81,6 @@ from core.foundations.autograd.scalar import (
 )
 from core.foundations.autograd.stepping import Step, chain_rule, name_of, state_at, steps, to_dot
 from core.foundations.autograd.tracing import network_graph
-from core.protocol import Demo
 
 __all__ = ["Graph", "build_graph", "check_gradients", "evaluate", "finite_differences",
            "naive_gradients", "torch_gradients", "EXAMPLES", "MICROGRAD_EXAMPLE",
@@ -91,7 +90,4 @@ __all__ = ["Graph", "build_graph", "check_gradients", "evaluate", "finite_differ
            "MAX_NODES", "ExprError", "Program", "parse_program", "pitfall_accumulate",
            "pitfall_cut_graph", "pitfall_reused_node", "MAX_NAIVE_PATHS", "Value", "backward",
            "count_paths", "naive_backward", "topological_order", "zero_grad", "Step",
-           "chain_rule", "name_of", "state_at", "steps", "to_dot", "network_graph", "DEMOS"]
-
-DEMOS = [Demo("module", ModuleConfig, train_module, title="A custom nn.Module",
-              description="An RBF layer written as an nn.Module learns the iris flowers.")]
+           "chain_rule", "name_of", "state_at", "steps", "to_dot", "network_graph"]

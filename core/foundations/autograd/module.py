@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.protocol import CopyCadence, RunOptions, Snapshot, Ticker, eval_mode, param, start
+from core.protocol import CopyCadence, Demo, RunOptions, Snapshot, Ticker, eval_mode, param, start
 
 
 class RBF(nn.Module):
@@ -176,3 +176,9 @@ def train_module(cfg: ModuleConfig) -> Iterator[Snapshot]:
             art = {**_module_artifacts(model, grid), "xs": xs, "ys": ys, "data": data}
             yield Snapshot(step, tick.elapsed, metrics, art, total_steps=cfg.steps, final=final,
                            model=copies(model, final))
+
+
+DEMOS = [
+    Demo("module", ModuleConfig, train_module, title="A custom nn.Module",
+              description="An RBF layer written as an nn.Module learns the iris flowers."),
+]

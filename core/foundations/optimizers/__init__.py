@@ -87,7 +87,6 @@ from core.foundations.optimizers.sweep import (
     sweep_one,
     train_sweep,
 )
-from core.protocol import Demo
 
 __all__ = ["MNIST_LR", "LandscapeConfig", "filter_normalize", "flat", "loss_slice", "project",
            "slice_directions", "train_landscape", "RULES", "LrFinderConfig", "range_test",
@@ -97,20 +96,4 @@ __all__ = ["MNIST_LR", "LandscapeConfig", "filter_normalize", "flat", "loss_slic
            "RaceConfig", "Racer", "make_racers", "quadratic_report", "race_artifacts",
            "race_metrics", "race_step", "train_race", "DIVERGED", "ROTATION", "SURFACES",
            "Surface", "quadratic_matrix", "stochastic_loss", "surface", "surface_grid",
-           "SweepConfig", "random_starts", "score", "sweep_one", "train_sweep", "DEMOS"]
-
-DEMOS = [
-    Demo("optimizers", RaceConfig, train_race, title="Optimizer race",
-         description="SGD, momentum, Nesterov, RMSprop, Adagrad, Adam and AdamW race on a 2-D "
-                     "loss surface from the same start."),
-    Demo("optimizer_sweep", SweepConfig, train_sweep, title="Optimizer fairness sweep",
-         description="Every optimizer gets the same learning-rate sweep and random starts; "
-                     "scored by final loss and area under the curve."),
-    Demo("lr_finder", LrFinderConfig, train_lr_finder, title="Learning-rate range test",
-         description="Smith's LR range test on MNIST with fastai's four suggestions, each "
-                     "then trained for a short run."),
-    Demo("optimizer_landscape", LandscapeConfig, train_landscape,
-         title="Optimizer paths on an MNIST loss slice",
-         description="Optimizers train the same MNIST MLP; their paths on a 2-D "
-                     "filter-normalised slice of the loss (Li et al. 2018)."),
-]
+           "SweepConfig", "random_starts", "score", "sweep_one", "train_sweep"]

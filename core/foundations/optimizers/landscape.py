@@ -21,7 +21,7 @@ from core.foundations.optimizers.mnist import (
     train_step,
 )
 from core.foundations.optimizers.optim import make_optimizer, parse_optimizers
-from core.protocol import RunOptions, Snapshot, Ticker, eval_mode, param, start
+from core.protocol import Demo, RunOptions, Snapshot, Ticker, eval_mode, param, start
 
 MNIST_LR = {"sgd": 0.1, "momentum": 0.02, "nesterov": 0.02, "rmsprop": 1e-3, "adagrad": 0.03,
             "adam": 1e-3, "adamw": 1e-3}  # stable defaults for the 784-32-10 MLP, batch 64
@@ -169,3 +169,11 @@ def train_landscape(cfg: LandscapeConfig) -> Iterator[Snapshot]:
     yield Snapshot(cfg.steps + 1, t.elapsed, metrics,
                    {"note": note, **paths_on_slice(cfg, init, paths, xtr, ytr, gen)},
                    total_steps=cfg.steps + 1, final=True)
+
+
+DEMOS = [
+    Demo("optimizer_landscape", LandscapeConfig, train_landscape,
+         title="Optimizer paths on an MNIST loss slice",
+         description="Optimizers train the same MNIST MLP; their paths on a 2-D "
+                     "filter-normalised slice of the loss (Li et al. 2018)."),
+]

@@ -24,7 +24,7 @@ from core.foundations.optimizers.mnist import (
     train_step,
 )
 from core.foundations.optimizers.optim import OPTIMIZERS, make_optimizer
-from core.protocol import RunOptions, Snapshot, Ticker, param, start
+from core.protocol import Demo, RunOptions, Snapshot, Ticker, param, start
 
 
 @dataclass(frozen=True)
@@ -176,3 +176,10 @@ def _train_suggestions(cfg: LrFinderConfig, init: nn.Module, suggest: dict[str, 
                                {**art, "runs": {r: np.array(v) for r, v in runs.items()}},
                                total_steps=total, final=final,
                                phase=f"{rule} (lr {suggest[rule]:.2g}): step {s}")
+
+
+DEMOS = [
+    Demo("lr_finder", LrFinderConfig, train_lr_finder, title="Learning-rate range test",
+         description="Smith's LR range test on MNIST with fastai's four suggestions, each "
+                     "then trained for a short run."),
+]

@@ -16,7 +16,7 @@ import torch
 from core.foundations.optimizers.optim import NAMES, make_optimizer, parse_optimizers
 from core.foundations.optimizers.quadratic import gd_rate, measured_rate, momentum_rate
 from core.foundations.optimizers.surfaces import DIVERGED, SURFACES, Surface, stochastic_loss, surface
-from core.protocol import RunOptions, Snapshot, Ticker, param, start
+from core.protocol import Demo, RunOptions, Snapshot, Ticker, param, start
 
 _COMMON = {"rmsprop": 0.03, "adagrad": 0.3, "adam": 0.1, "adamw": 0.1}
 RACE_LRS = {  # sensible, not tuned, learning rates per surface (the sweep lab tunes them)
@@ -168,3 +168,10 @@ def quadratic_report(cfg: RaceConfig, paths: dict[str, np.ndarray]) -> list[dict
                      "measured_rate": measured_rate(paths[name]),
                      "converges": None if theory is None else theory < 1})
     return rows
+
+
+DEMOS = [
+    Demo("optimizers", RaceConfig, train_race, title="Optimizer race",
+         description="SGD, momentum, Nesterov, RMSprop, Adagrad, Adam and AdamW race on a 2-D "
+                     "loss surface from the same start."),
+]

@@ -15,7 +15,7 @@ import torch
 
 from core.foundations.optimizers.optim import NAMES, OPTIMIZERS, make_optimizer
 from core.foundations.optimizers.surfaces import DIVERGED, SURFACES, Surface, stochastic_loss, surface
-from core.protocol import RunOptions, Snapshot, Ticker, heartbeats, param, start
+from core.protocol import Demo, RunOptions, Snapshot, Ticker, heartbeats, param, start
 
 
 @dataclass(frozen=True)
@@ -110,3 +110,10 @@ def train_sweep(cfg: SweepConfig) -> Iterator[Snapshot]:
         yield Snapshot((k + 1) * cfg.steps, t.elapsed, dict(metrics),
                        {"table": list(table), "curves": dict(curves), "lrs": lrs,
                         "starts": starts.numpy()}, total_steps=total, final=done)
+
+
+DEMOS = [
+    Demo("optimizer_sweep", SweepConfig, train_sweep, title="Optimizer fairness sweep",
+         description="Every optimizer gets the same learning-rate sweep and random starts; "
+                     "scored by final loss and area under the curve."),
+]

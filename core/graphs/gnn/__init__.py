@@ -63,7 +63,6 @@ from core.graphs.gnn.node_classification import (
     train_depth,
     train_step,
 )
-from core.protocol import Demo
 
 __all__ = ["embed_2d", "mean_pairwise_distance", "neighbour_contributions", "recorded_messages",
            "tsne_2d", "GraphClassifier", "GraphClsConfig", "predict_graphs", "split_graphs",
@@ -72,16 +71,4 @@ __all__ = ["embed_2d", "mean_pairwise_distance", "neighbour_contributions", "rec
            "sparse_features", "DEPTHS", "MAX_EMBED_POINTS", "WEIGHT_DECAYS", "Epoch",
            "GnnConfig", "ModelSelection", "build_model", "evaluate", "fit", "initial_model",
            "make_graph", "make_optimizer", "node_artifacts", "train", "train_depth",
-           "train_step", "DEMOS"]
-
-DEMOS = [
-    Demo("gnn", GnnConfig, train, title="Graph neural networks: node classification",
-         description="GCN, GraphSAGE, GAT or an MLP baseline label the nodes of a graph "
-         "(karate club, Cora, CiteSeer, stochastic block model) from a few labelled ones."),
-    Demo("gnn_depth", GnnConfig, train_depth, title="GNN over-smoothing: accuracy vs depth",
-         description="Train the same GNN with 1 to 8 layers; accuracy and mean pairwise "
-         "distance of node features per depth."),
-    Demo("gnn_graph", GraphClsConfig, train_graphs, title="GNN graph classification",
-         description="GIN or GCN layers with global pooling classify whole graphs (MUTAG, or a "
-         "generated cycle-or-tree task offline)."),
-]
+           "train_step"]

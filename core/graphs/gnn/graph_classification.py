@@ -18,6 +18,7 @@ from core.data.graphs import GRAPH_SETS, load_graph_dataset
 from core.graphs.gnn.analysis import embed_2d
 from core.protocol import (
     CopyCadence,
+    Demo,
     RunningMean,
     RunOptions,
     Snapshot,
@@ -154,3 +155,10 @@ def train_graphs(cfg: GraphClsConfig) -> Iterator[Snapshot]:
             art = {"embedding": emb, "y": y, "is_test": is_test, "note": note or ""}
         yield Snapshot(epoch, tick.elapsed, metrics, art, total_steps=cfg.epochs, final=final,
                        model=copies(model, final))
+
+
+DEMOS = [
+    Demo("gnn_graph", GraphClsConfig, train_graphs, title="GNN graph classification",
+         description="GIN or GCN layers with global pooling classify whole graphs (MUTAG, or a "
+         "generated cycle-or-tree task offline)."),
+]

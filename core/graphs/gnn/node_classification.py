@@ -24,6 +24,7 @@ from core.graphs.gnn.analysis import embed_2d, mean_pairwise_distance
 from core.graphs.gnn.model import MODELS, NodeGNN, sparse_features
 from core.protocol import (
     CopyCadence,
+    Demo,
     RunOptions,
     Snapshot,
     Ticker,
@@ -307,3 +308,13 @@ def train_depth(cfg: GnnConfig) -> Iterator[Snapshot]:
         tick(depth)
         yield Snapshot(depth, tick.elapsed, m, {"note": data.note}, total_steps=max(DEPTHS),
                        final=depth == max(DEPTHS))
+
+
+DEMOS = [
+    Demo("gnn", GnnConfig, train, title="Graph neural networks: node classification",
+         description="GCN, GraphSAGE, GAT or an MLP baseline label the nodes of a graph "
+         "(karate club, Cora, CiteSeer, stochastic block model) from a few labelled ones."),
+    Demo("gnn_depth", GnnConfig, train_depth, title="GNN over-smoothing: accuracy vs depth",
+         description="Train the same GNN with 1 to 8 layers; accuracy and mean pairwise "
+         "distance of node features per depth."),
+]

@@ -41,7 +41,6 @@ Shapes: images (B, 3, 32, 32) or (B, 1, 16, 48) in [0, 1]; tokens (B, MAX_WORDS 
 
 from core.data.captions import COLORS, SHAPES
 from core.data.scenes import COMBOS
-from core.protocol import Demo
 from core.representation.clip.data import (
     DATASETS,
     DIGIT_PROMPTS,
@@ -108,9 +107,4 @@ __all__ = ["COLORS", "SHAPES", "COMBOS", "DATASETS", "LOSSES", "LR_SCHEDULES", "
            "MAX_SCALE", "POOL", "Clip", "TextEncoder", "clip_loss", "mean_cosine",
            "encoder_payload", "lr_factor", "make_optimizer", "train", "train_step", "SIM_IDX",
            "eval_artifacts", "retrieve", "strip_metrics", "zero_shot_metrics",
-           "zero_shot_probs", "DEMOS"]
-
-DEMOS = [Demo("clip", ClipConfig, train, title="CLIP",
-              description="Contrastive image-text pre-training from scratch; zero-shot "
-                          "classification of seen and unseen colour x shape compositions, or "
-                          "reading strips of real MNIST digits aloud.")]
+           "zero_shot_probs"]

@@ -14,6 +14,7 @@ from core.blocks.images import image_grid
 from core.data.digit_strips import DIGIT_SIDE
 from core.protocol import (
     CopyCadence,
+    Demo,
     EvalBudget,
     RunningMean,
     RunOptions,
@@ -189,3 +190,11 @@ def train(cfg: ClipConfig) -> Iterator[Snapshot]:
                 handoff.publish(handoff.IMAGE_ENCODERS, "clip", cfg, payload)
             yield Snapshot(step, tick.elapsed, {**metrics, **evals}, artifacts,
                            total_steps=cfg.steps, final=final, model=copies(model, final))
+
+
+DEMOS = [
+    Demo("clip", ClipConfig, train, title="CLIP",
+              description="Contrastive image-text pre-training from scratch; zero-shot "
+                          "classification of seen and unseen colour x shape compositions, or "
+                          "reading strips of real MNIST digits aloud."),
+]

@@ -42,7 +42,6 @@ per step, gate traces, the clipped step), :mod:`.trainer` (forecasting), :mod:`.
 from __future__ import annotations
 
 from core.blocks.recurrent import GRUCell, LSTMCell, RNNCell
-from core.protocol import Demo
 from core.sequences.forecasting.data import (
     baselines,
     errors,
@@ -110,14 +109,4 @@ __all__ = [
     "build_net", "chrono_init_", "fused_layer", "make_large_", "N_PATHS", "forecast_future",
     "free_run", "horizon_errors", "multi_step", "one_step", "EVAL_MAX", "NORMALIZATIONS",
     "ForecastConfig", "evaluate", "make_forecaster", "preview", "series_of", "setup", "train",
-    "DEMOS",
-]
-
-DEMOS = [
-    Demo("forecasting", ForecastConfig, train, title="Forecasting",
-         description="RNN / LSTM / GRU / CNN / Transformer forecast a real series against "
-         "last-value, seasonal-naive and linear baselines."),
-    Demo("adding", MemoryConfig, train_memory, title="Long memory",
-         description="RNN vs LSTM vs GRU on the adding and copy-memory problems: vanishing "
-         "gradients made visible."),
 ]

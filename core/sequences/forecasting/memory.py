@@ -21,6 +21,7 @@ from torch.nn import functional as F
 
 from core.data.series import adding_problem, copy_memory
 from core.protocol import (
+    Demo,
     EvalBudget,
     RunningMean,
     RunOptions,
@@ -187,3 +188,10 @@ def train_memory(cfg: MemoryConfig) -> Iterator[Snapshot]:
             kept.update(art)
         yield Snapshot(step, tick.elapsed, metrics, dict(kept), total_steps=cfg.steps,
                        final=final)
+
+
+DEMOS = [
+    Demo("adding", MemoryConfig, train_memory, title="Long memory",
+         description="RNN vs LSTM vs GRU on the adding and copy-memory problems: vanishing "
+         "gradients made visible."),
+]

@@ -19,6 +19,7 @@ from torch.nn import functional as F
 from core.data.series import SERIES, Series, load_series
 from core.protocol import (
     CopyCadence,
+    Demo,
     EvalBudget,
     RunningMean,
     RunOptions,
@@ -208,3 +209,10 @@ def train(cfg: ForecastConfig) -> Iterator[Snapshot]:
             yield Snapshot(step, tick.elapsed, metrics, art, total_steps=total,
                            final=final, model=copies(model, final),
                            phase=f"epoch {min(cfg.epochs, step // per_epoch + 1)}")
+
+
+DEMOS = [
+    Demo("forecasting", ForecastConfig, train, title="Forecasting",
+         description="RNN / LSTM / GRU / CNN / Transformer forecast a real series against "
+         "last-value, seasonal-naive and linear baselines."),
+]

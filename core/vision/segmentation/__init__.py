@@ -31,7 +31,6 @@ Shapes: images (B, 3, S, S) in [0, 1]; masks (B, 1, S, S) in {0, 1}; logits (B, 
 prompts (B, 3) int64 ``(color, shape, size)``, ``-1`` where unnamed.
 """
 
-from core.protocol import Demo
 from core.vision.segmentation.data import (
     KNOWN_WORDS,
     UnknownWords,
@@ -72,14 +71,9 @@ from core.vision.segmentation.train import (
     train_step,
 )
 
-__all__ = ["CLIP_DEMO", "DEMOS", "KNOWN_WORDS", "LOSSES", "MODELS", "MODEL_NAMES", "N_SHOWN", "SKIPS",
+__all__ = ["CLIP_DEMO", "KNOWN_WORDS", "LOSSES", "MODELS", "MODEL_NAMES", "N_SHOWN", "SKIPS",
            "TASKS", "Decoder", "FiLM", "PromptEncoder", "SegConfig", "SegData", "SegNet",
            "UnknownWords", "boundary_band", "dice_loss", "evaluate", "make_data", "make_models",
            "mask_sanity", "parse_prompt", "preview", "prompt_gallery", "prompt_masks",
            "prompt_text", "prompted_scenes", "sample_prompts", "segment_prompt", "seg_loss",
            "seg_metrics", "train", "train_step"]
-
-DEMOS = [Demo("segmentation", SegConfig, train, title="Segmentation: CLIP decoder vs U-Net",
-              description="A decoder on frozen CLIP features, the same network from scratch, "
-                          "and a U-Net with skip toggles segment shapes live, or only the "
-                          "shapes a typed prompt names.")]

@@ -16,6 +16,7 @@ from core.blocks.convnet import ConvEncoder
 from core.blocks.images import image_grid
 from core.protocol import (
     CopyCadence,
+    Demo,
     EvalBudget,
     RunningMean,
     RunOptions,
@@ -288,3 +289,11 @@ def preview(cfg: SegConfig, n_scenes: int = 64, seed: int = 123) -> dict:
     data = make_data(replace(cfg, seed=seed, clip_decoder=False), n_train=1, n_test=n_scenes)
     art = first_artifacts(data)
     return {**art["shown"], "sanity": mask_sanity(data.y_test), "prompts": art.get("prompts")}
+
+
+DEMOS = [
+    Demo("segmentation", SegConfig, train, title="Segmentation: CLIP decoder vs U-Net",
+              description="A decoder on frozen CLIP features, the same network from scratch, "
+                          "and a U-Net with skip toggles segment shapes live, or only the "
+                          "shapes a typed prompt names."),
+]
