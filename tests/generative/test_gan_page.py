@@ -23,7 +23,7 @@ def test_gan_page_dcgan_and_latent_walk(clean_streamlit):
     assert at.get("image"), "real digits are shown before any run"
     set_controls(at, {"gan.steps": 200, "gan.batch_size": 16, "gan.g_channels": 8,
                       "gan.d_channels": 8})
-    train_until(at, timeout=120)
+    train_until(at, timeout=300)  # ~25 s alone; the suite's other worker may train beside it
     labels = [m.label for m in at.metric]
     assert "FID ↓" in labels and "sure digits" in labels and "mean D(G(z))" in labels
     titles = chart_specs(at)  # Plotly titles sit in layout
