@@ -14,3 +14,21 @@ def check_choice(what: str, value: object, allowed: Sequence[object]) -> None:
     """
     if value not in allowed:
         raise ValueError(f"unknown {what} {value!r}; allowed: {', '.join(map(str, allowed))}")
+
+
+class UnknownWords(ValueError):
+    """Typed text with words outside a model's vocabulary."""
+
+
+def check_words(words: Sequence[str], known: Sequence[str]) -> None:
+    """Refuse typed ``words`` that are not all in ``known`` (never evaluated): one sentence
+    naming the unknown ones and listing the known ones.
+
+    Raises:
+        UnknownWords: when a word is not in ``known``.
+    """
+    vocabulary = set(known)
+    unknown = sorted({w for w in words if w not in vocabulary})
+    if unknown:
+        raise UnknownWords(f"the model never saw the word(s) {', '.join(unknown)}; it knows "
+                           f"only: {', '.join(known)}")

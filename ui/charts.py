@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import altair as alt
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -127,7 +126,7 @@ def line_chart(history: pd.DataFrame, metrics: Sequence[str], title: str = "",
     return VegaLite(data, spec)
 
 
-def show_chart(fig: go.Figure | VegaLite | alt.TopLevelMixin, key: str | None = None,
+def show_chart(fig: go.Figure | VegaLite, key: str | None = None,
                where: Any = None) -> None:
     """Draw a figure from this module, Plotly or Vega-Lite, at the width of its container.
 
@@ -137,10 +136,8 @@ def show_chart(fig: go.Figure | VegaLite | alt.TopLevelMixin, key: str | None = 
     target = where if where is not None else st
     if isinstance(fig, go.Figure):
         target.plotly_chart(fig, key=key)
-    elif isinstance(fig, VegaLite):
-        target.vega_lite_chart(fig.data, fig.spec, key=key, width="stretch")
     else:
-        target.altair_chart(fig, key=key, width="stretch")
+        target.vega_lite_chart(fig.data, fig.spec, key=key, width="stretch")
 
 
 def class_scatter(xy: np.ndarray, labels: np.ndarray, class_names: Sequence[str], title: str = "",

@@ -48,7 +48,6 @@ page_header(
 )
 
 form = ConfigForm(PAGE, DEMO)
-form.show_notices()
 with st.sidebar:
     st.header("Data")
     form.widget("data", kind="segmented")

@@ -47,7 +47,6 @@ page_header(
 # ---------------------------------------------------------------------------- sidebar
 
 form = ConfigForm(PAGE, DEMO)
-form.show_notices()
 csv_text = form.current("csv")
 with st.sidebar:
     st.header("Data")
@@ -342,7 +341,6 @@ st.markdown("Each sequence has two channels: random numbers in [0, 1] and a mark
             "starts the LSTM's forget gates (the GRU's update gates) with memory time scales "
             "spread up to the sequence length, instead of all near one step.")
 mform = ConfigForm(MEM, MEM_DEMO, url_prefix="mem.")
-mform.show_notices()
 m1, m2, m3, m4 = st.columns(4)
 with m1:
     mform.widget("task", kind="segmented")

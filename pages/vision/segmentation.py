@@ -48,7 +48,6 @@ page_header(
 )
 
 form = ConfigForm(PAGE, DEMO)
-form.show_notices()
 finished = {e.run: e.payload for e in handoff.finished(handoff.IMAGE_ENCODERS)
             if e.demo == seg.CLIP_DEMO}
 DEFAULT_RUN = seg.SegConfig().clip_run

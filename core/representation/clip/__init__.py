@@ -39,6 +39,7 @@ Shapes: images (B, 3, 32, 32) or (B, 1, 16, 48) in [0, 1]; tokens (B, MAX_WORDS 
 (``<bos> words <eos> <pad>...``); embeddings (B, proj_dim), unit norm; logits (B, B).
 """
 
+from core.checks import UnknownWords
 from core.data.captions import COLORS, SHAPES
 from core.data.scenes import COMBOS
 from core.representation.clip.data import (
@@ -59,7 +60,6 @@ from core.representation.clip.data import (
     VOCAB,
     VOCABS,
     ClipData,
-    UnknownWords,
     digit_gallery,
     encode_captions,
     gallery,

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from core.checks import check_words
 from core.data.captions import COLORS, NUMBER_WORDS, SHAPES, SIZES, Vocab
 from core.data.digit_strips import all_sequences, held_out_sequences, spoken, spoken_strips
 from core.data.scenes import COMBOS, SIDES, composition_name, object_captions, object_scenes
@@ -138,10 +139,6 @@ def sample_batch(data: ClipData, batch_size: int, gen: torch.Generator
 # ---------------------------------------------------------------------------- prompts
 
 
-class UnknownWords(ValueError):
-    """Typed text with words outside the page's vocabulary."""
-
-
 def parse_prompts(text: str, max_prompts: int = 20, vocab: Vocab = VOCAB) -> list[str]:
     """Typed prompts, one per line or comma: lower-cased, punctuation other than commas
     dropped, each checked against ``vocab``. Nothing is evaluated.
@@ -159,11 +156,8 @@ def parse_prompts(text: str, max_prompts: int = 20, vocab: Vocab = VOCAB) -> lis
         raise ValueError(f"type at least one description, e.g. {vocab_example(vocab)}")
     if len(prompts) > max_prompts:
         raise ValueError(f"type at most {max_prompts} descriptions (you typed {len(prompts)})")
-    unknown = sorted({w for p in prompts for w in p.split() if w not in vocab.stoi})
-    if unknown:
-        known = [w for w in vocab.itos if not w.startswith("<")]
-        raise UnknownWords(f"the model never saw the word(s) {', '.join(unknown)}; it knows "
-                           f"only: {', '.join(known)}")
+    check_words([w for p in prompts for w in p.split()],
+                [w for w in vocab.itos if not w.startswith("<")])
     long = [p for p in prompts if len(p.split()) > MAX_WORDS]
     if long:
         raise ValueError(f"a description has at most {MAX_WORDS} words ({long[0]!r} has "

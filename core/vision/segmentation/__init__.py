@@ -31,9 +31,9 @@ Shapes: images (B, 3, S, S) in [0, 1]; masks (B, 1, S, S) in {0, 1}; logits (B, 
 prompts (B, 3) int64 ``(color, shape, size)``, ``-1`` where unnamed.
 """
 
+from core.checks import UnknownWords
 from core.vision.segmentation.data import (
     KNOWN_WORDS,
-    UnknownWords,
     parse_prompt,
     prompt_masks,
     prompt_text,

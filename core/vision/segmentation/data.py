@@ -22,6 +22,7 @@ import re
 import numpy as np
 import torch
 
+from core.checks import check_words
 from core.data.captions import COLORS, SCENE, SHAPES, SIZES, shape_mask
 from core.data.scenes import (
     _stroke,  # the clutter strokes of mask_scenes, drawn the same way
@@ -41,10 +42,6 @@ KNOWN_WORDS = (*PROMPT_WORDS, *PLURALS, *FILLER)
 FORMS = torch.tensor([[1, 0, 0], [0, 1, 0], [1, 1, 0], [1, 0, 1], [0, 1, 1], [1, 1, 1]],
                      dtype=torch.bool)
 RANDOM_SHARE = 0.15  # training prompts with random attributes (often naming nothing present)
-
-
-class UnknownWords(ValueError):
-    """Typed text with words outside the prompt vocabulary."""
 
 
 def make_binary_data(size: int, n_objects: int, noise: float, clutter: int, seed: int,
@@ -156,10 +153,7 @@ def parse_prompt(text: str) -> tuple[int, int, int]:
         ValueError: for two values of one attribute, or a prompt naming no color and no shape.
     """
     words = re.sub(r"[^a-z ]", " ", str(text)[:300].lower()).split()
-    unknown = sorted({w for w in words if w not in KNOWN_WORDS})
-    if unknown:
-        raise UnknownWords(f"the model never saw the word(s) {', '.join(unknown)}; it knows "
-                           f"only: {', '.join(KNOWN_WORDS)}")
+    check_words(words, KNOWN_WORDS)
     words = [PLURALS.get(w, w) for w in words if w not in FILLER]
     values = []
     for what, options in ATTRIBUTES:
