@@ -10,6 +10,7 @@ import streamlit as st
 import torch
 
 from core.blocks.images import image_grid
+from core.data.captions import COLORS
 from core.data.digit_strips import spoken_strips
 from core.data.scenes import COMBOS, composition_name, object_scenes
 from core.registry import get_demo
@@ -109,7 +110,7 @@ def map_figure(art: dict) -> go.Figure:
     else:
         for k, (color, shape) in enumerate(COMBOS):
             sel = labels == k
-            rgb = "rgb({},{},{})".format(*(int(255 * v) for v in clip.COLORS[color]))
+            rgb = "rgb({},{},{})".format(*(int(255 * v) for v in COLORS[color]))
             unseen = (color, shape) in clip.HELD_OUT
             fig.add_scattergl(x=pts[sel, 0], y=pts[sel, 1], mode="markers",
                               name=f"{color} {shape}" + (" (unseen)" if unseen else ""),

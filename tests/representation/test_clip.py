@@ -6,6 +6,9 @@ import pytest
 import torch
 
 from core import handoff
+from core.checks import UnknownWords
+from core.data.captions import COLORS, SHAPES
+from core.data.scenes import COMBOS
 from core.representation import clip
 
 SHORT = clip.ClipConfig(width=8, batch_size=32, lr=2e-3, steps=150, seed=1, device="cpu")
@@ -20,7 +23,7 @@ def short_run():
 def test_zero_shot_on_seen_compositions_beats_chance_widely(short_run):
     first, last = short_run[0].metrics, short_run[-1].metrics
     assert last["loss"] < first["loss"] - 1.0
-    chance = 1 / len(clip.COMBOS)
+    chance = 1 / len(COMBOS)
     assert last["zero_shot_seen"] > 6 * chance, last
     assert last["test_acc"] == last["zero_shot_seen"]
     assert last["zero_shot_heldout_only"] >= 0.0  # reported, whatever it is
@@ -58,14 +61,14 @@ def test_typed_prompts_classify_and_retrieve(short_run):
 
 
 def test_unknown_words_get_a_message_listing_the_known_ones():
-    with pytest.raises(clip.UnknownWords) as e:
+    with pytest.raises(UnknownWords) as e:
         clip.parse_prompts("a purple circle, a red blob")
     msg = str(e.value)
     assert "blob, purple" in msg and "red" in msg and "circle" in msg
     for bad in ("", " , ,", "a red circle " * 3, ",".join(["a red circle"] * 21)):
         with pytest.raises(ValueError):
             clip.parse_prompts(bad)
-    with pytest.raises(clip.UnknownWords, match="import, os"):  # text is never evaluated
+    with pytest.raises(UnknownWords, match="import, os"):  # text is never evaluated
         clip.parse_prompts("__import__('os')")
 
 
@@ -98,6 +101,6 @@ def test_held_out_compositions_never_appear_in_training():
         assert f"a {color} {shape}" not in texts
     assert len(texts) == len(clip.SEEN)
     # every colour and every shape is still seen in some composition
-    assert {c for c, _ in clip.SEEN} == set(clip.COLORS) and {s for _, s in clip.SEEN} == set(
-        clip.SHAPES)
+    assert {c for c, _ in clip.SEEN} == set(COLORS) and {s for _, s in clip.SEEN} == set(
+        SHAPES)
 

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from core import handoff
+from core.checks import UnknownWords
 from core.data import digit_strips as ds
 from core.representation import clip
 
@@ -40,9 +41,9 @@ def test_digit_run_hands_over_an_encoder_and_reads_typed_prompts(digit_run):
                                  vocab=model.vocab)
     probs = clip.zero_shot_probs(model, images[:10], prompts)
     assert probs.shape == (10, 10) and (probs.argmax(1) == np.arange(10)).mean() >= 0.5
-    with pytest.raises(clip.UnknownWords, match="ten.*it knows only: eight, five"):
+    with pytest.raises(UnknownWords, match="ten.*it knows only: eight, five"):
         clip.parse_prompts("one ten", vocab=model.vocab)
-    with pytest.raises(clip.UnknownWords):  # the scenes' words are not the digits' words
+    with pytest.raises(UnknownWords):  # the scenes' words are not the digits' words
         clip.parse_prompts("a red circle", vocab=model.vocab)
 
 

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from core.blocks.recurrent import GRUCell, LSTMCell
 from core.data import series as sr
 from core.sequences import forecasting as fc
 
@@ -76,7 +77,7 @@ def test_baselines_on_a_pure_seasonal_series():
 
 def test_gru_cell_matches_torch():
     torch.manual_seed(0)
-    ours, ref = fc.GRUCell(3, 5), torch.nn.GRUCell(3, 5)
+    ours, ref = GRUCell(3, 5), torch.nn.GRUCell(3, 5)
     with torch.no_grad():
         ref.weight_ih.copy_(ours.W_x.weight)
         ref.bias_ih.copy_(ours.W_x.bias)
@@ -112,14 +113,14 @@ def test_fused_kernels_compute_what_the_stepped_cells_compute(kind):
 
 def test_chrono_init_spreads_the_lstm_memory_time_scales():
     torch.manual_seed(0)
-    cell = fc.LSTMCell(2, 64)
+    cell = LSTMCell(2, 64)
     fc.chrono_init_(cell, 100)
     b = cell.x2h.bias.detach()
     forget, inp = b[64:128], b[:64]
     assert torch.equal(inp, -forget)
     assert forget.min() >= 0 and forget.max() <= np.log(99) + 1e-6
     assert forget.max() > np.log(40)  # time scales 1 / (1 - sigmoid(b_f)) up to ~T
-    gru = fc.GRUCell(2, 8)
+    gru = GRUCell(2, 8)
     before = gru.W_x.bias.detach().clone()
     fc.chrono_init_(gru, 100)  # only the update gate z (keep the old state) changes
     after = gru.W_x.bias.detach()

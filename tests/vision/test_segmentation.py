@@ -8,6 +8,7 @@ import torch
 
 from core import handoff
 from core.blocks.convnet import ConvEncoder
+from core.checks import UnknownWords
 from core.data.scenes import mask_scenes
 from core.vision import segmentation as seg
 
@@ -122,7 +123,7 @@ def test_prompted_models_beat_marking_every_object():
     assert iou > everything + 0.1, (iou, everything)
     good = seg.segment_prompt(last.model, x[:3], "segment the red circles")
     assert set(good) == {"scratch", "unet"} and good["unet"].dtype == np.uint8
-    with pytest.raises(seg.UnknownWords, match="purple.*it knows only: red"):
+    with pytest.raises(UnknownWords, match="purple.*it knows only: red"):
         seg.segment_prompt(last.model, x[:3], "segment the purple circles")
 
 
@@ -150,7 +151,7 @@ def test_typed_prompts_are_parsed_not_evaluated():
     assert seg.parse_prompt("big crosses") == (-1, 3, 1)
     assert seg.prompt_text((0, 0, -1)) == "red circle"
     assert seg.prompt_text((1, -1, 0)) == "small green objects"
-    with pytest.raises(seg.UnknownWords, match=r"never saw the word\(s\) import, os, purple"):
+    with pytest.raises(UnknownWords, match=r"never saw the word\(s\) import, os, purple"):
         seg.parse_prompt("purple __import__('os')")
     for bad, why in [("red blue circle", "at most one color"), ("the big", "a color or a shape"),
                      ("", "a color or a shape")]:

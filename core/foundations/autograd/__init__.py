@@ -26,68 +26,11 @@ References: A. Karpathy, micrograd (github.com/karpathy/micrograd, 2020); Baydin
 functions, multi-variable functional interpolation and adaptive networks" (1988).
 """
 
-from core.foundations.autograd.evaluation import (
-    Graph,
-    build_graph,
-    check_gradients,
-    evaluate,
-    finite_differences,
-    naive_gradients,
-    torch_gradients,
-)
-from core.foundations.autograd.explorer import (
-    EXAMPLES,
-    MICROGRAD_EXAMPLE,
-    ExpressionConfig,
-    parse_values,
-)
-from core.foundations.autograd.module import (
-    GRID,
-    IRIS_FEATURES,
-    IRIS_NAMES,
-    RBF,
-    ModuleConfig,
-    RBFNet,
-    build_module,
-    iris,
-    module_anatomy,
-    train_module,
-)
-from core.foundations.autograd.parser import (
-    ALLOWED,
-    FUNCTIONS,
-    MAX_CHARS,
-    MAX_DEPTH,
-    MAX_INPUTS,
-    MAX_LINES,
-    MAX_NODES,
-    ExprError,
-    Program,
-    parse_program,
-)
-from core.foundations.autograd.pitfalls import (
-    pitfall_accumulate,
-    pitfall_cut_graph,
-    pitfall_reused_node,
-)
-from core.foundations.autograd.scalar import (
-    MAX_NAIVE_PATHS,
-    Value,
-    backward,
-    count_paths,
-    naive_backward,
-    topological_order,
-    zero_grad,
-)
-from core.foundations.autograd.stepping import Step, chain_rule, name_of, state_at, steps, to_dot
-from core.foundations.autograd.tracing import network_graph
-
-__all__ = ["Graph", "build_graph", "check_gradients", "evaluate", "finite_differences",
-           "naive_gradients", "torch_gradients", "EXAMPLES", "MICROGRAD_EXAMPLE",
-           "ExpressionConfig", "parse_values", "GRID", "IRIS_FEATURES", "IRIS_NAMES", "RBF",
-           "ModuleConfig", "RBFNet", "build_module", "iris", "module_anatomy", "train_module",
-           "ALLOWED", "FUNCTIONS", "MAX_CHARS", "MAX_DEPTH", "MAX_INPUTS", "MAX_LINES",
-           "MAX_NODES", "ExprError", "Program", "parse_program", "pitfall_accumulate",
-           "pitfall_cut_graph", "pitfall_reused_node", "MAX_NAIVE_PATHS", "Value", "backward",
-           "count_paths", "naive_backward", "topological_order", "zero_grad", "Step",
-           "chain_rule", "name_of", "state_at", "steps", "to_dot", "network_graph"]
+from core.foundations.autograd.evaluation import *  # noqa: F403
+from core.foundations.autograd.explorer import *  # noqa: F403
+from core.foundations.autograd.module import *  # noqa: F403
+from core.foundations.autograd.parser import *  # noqa: F403
+from core.foundations.autograd.pitfalls import *  # noqa: F403
+from core.foundations.autograd.scalar import *  # noqa: F403
+from core.foundations.autograd.stepping import *  # noqa: F403
+from core.foundations.autograd.tracing import *  # noqa: F403

@@ -28,6 +28,9 @@ from core.foundations.autograd.scalar import (
     zero_grad,
 )
 
+__all__ = ["Graph", "build_graph", "check_gradients", "evaluate", "finite_differences",
+           "naive_gradients", "torch_gradients"]
+
 _UNARY = {"exp": torch.exp, "log": torch.log, "tanh": torch.tanh, "sin": torch.sin,
           "relu": torch.relu, "sigmoid": torch.sigmoid}
 _FLOAT_FUNCS: dict[str, Callable[[float], float]] = {

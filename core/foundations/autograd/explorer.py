@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from core.protocol import param
 
+__all__ = ["EXAMPLES", "MICROGRAD_EXAMPLE", "ExpressionConfig", "parse_values"]
+
 MICROGRAD_EXAMPLE = """a = -4.0
 b = 2.0
 c = a + b

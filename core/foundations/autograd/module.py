@@ -17,6 +17,9 @@ from torch import nn
 
 from core.protocol import CopyCadence, Demo, RunOptions, Snapshot, Ticker, eval_mode, param, start
 
+__all__ = ["GRID", "IRIS_FEATURES", "IRIS_NAMES", "RBF", "ModuleConfig", "RBFNet", "build_module",
+           "iris", "module_anatomy", "train_module"]
+
 
 class RBF(nn.Module):
     """A radial-basis-function layer written as a module.

@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 
 from core.pyast import parse
 
+__all__ = ["ALLOWED", "FUNCTIONS", "MAX_CHARS", "MAX_DEPTH", "MAX_INPUTS", "MAX_LINES",
+           "MAX_NODES", "ExprError", "Program", "parse_program"]
+
 FUNCTIONS = ("exp", "log", "tanh", "sin", "relu", "sigmoid")
 MAX_CHARS = 400  # characters of a typed program
 MAX_LINES = 12

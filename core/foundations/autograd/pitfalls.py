@@ -13,6 +13,8 @@ import torch
 
 from core.foundations.autograd.scalar import Value, backward, naive_backward
 
+__all__ = ["pitfall_accumulate", "pitfall_cut_graph", "pitfall_reused_node"]
+
 
 def pitfall_reused_node(a: float = 3.0) -> dict[str, float]:
     """``b = a + a`` (then ``c = b * a``): the topological backward gives ∂b/∂a = 2 and

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import math
 
+__all__ = ["MAX_NAIVE_PATHS", "Value", "backward", "count_paths", "naive_backward",
+           "topological_order", "zero_grad"]
+
 
 class Value:
     """A scalar node of a dynamic graph (micrograd's ``Value``).

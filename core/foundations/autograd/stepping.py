@@ -9,6 +9,8 @@ from typing import Any
 from core.foundations.autograd.evaluation import Graph
 from core.foundations.autograd.scalar import Value
 
+__all__ = ["Step", "chain_rule", "name_of", "state_at", "steps", "to_dot"]
+
 
 @dataclass(frozen=True)
 class Step:

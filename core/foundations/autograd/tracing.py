@@ -9,6 +9,8 @@ from typing import Any
 import torch
 from torch import nn
 
+__all__ = ["network_graph"]
+
 
 def _module_members(outputs: dict[str, tuple[Any, set[int]]]) -> dict[int, str]:
     """``{id(grad_fn node): module name}``: every node reachable backwards from a module's

@@ -28,72 +28,11 @@ optimises ``(n_lrs, n_starts, 2)`` points at once (every update is elementwise, 
 independent runs).
 """
 
-from core.foundations.optimizers.landscape import (
-    MNIST_LR,
-    LandscapeConfig,
-    filter_normalize,
-    flat,
-    loss_slice,
-    project,
-    slice_directions,
-    train_landscape,
-)
-from core.foundations.optimizers.lr_finder import (
-    RULES,
-    LrFinderConfig,
-    range_test,
-    suggestions,
-    train_lr_finder,
-)
-from core.foundations.optimizers.mnist import (
-    accuracy,
-    batches,
-    mnist_net,
-    mnist_tensors,
-    train_step,
-)
-from core.foundations.optimizers.optim import NAMES, OPTIMIZERS, make_optimizer, parse_optimizers
-from core.foundations.optimizers.quadratic import (
-    gd_rate,
-    measured_rate,
-    momentum_rate,
-    quadratic_theory,
-)
-from core.foundations.optimizers.race import (
-    RACE_LRS,
-    RaceConfig,
-    Racer,
-    make_racers,
-    quadratic_report,
-    race_artifacts,
-    race_metrics,
-    race_step,
-    train_race,
-)
-from core.foundations.optimizers.surfaces import (
-    DIVERGED,
-    ROTATION,
-    SURFACES,
-    Surface,
-    quadratic_matrix,
-    stochastic_loss,
-    surface,
-    surface_grid,
-)
-from core.foundations.optimizers.sweep import (
-    SweepConfig,
-    random_starts,
-    score,
-    sweep_one,
-    train_sweep,
-)
-
-__all__ = ["MNIST_LR", "LandscapeConfig", "filter_normalize", "flat", "loss_slice", "project",
-           "slice_directions", "train_landscape", "RULES", "LrFinderConfig", "range_test",
-           "suggestions", "train_lr_finder", "accuracy", "batches", "mnist_net",
-           "mnist_tensors", "train_step", "NAMES", "OPTIMIZERS", "make_optimizer", "parse_optimizers",
-           "gd_rate", "measured_rate", "momentum_rate", "quadratic_theory", "RACE_LRS",
-           "RaceConfig", "Racer", "make_racers", "quadratic_report", "race_artifacts",
-           "race_metrics", "race_step", "train_race", "DIVERGED", "ROTATION", "SURFACES",
-           "Surface", "quadratic_matrix", "stochastic_loss", "surface", "surface_grid",
-           "SweepConfig", "random_starts", "score", "sweep_one", "train_sweep"]
+from core.foundations.optimizers.landscape import *  # noqa: F403
+from core.foundations.optimizers.lr_finder import *  # noqa: F403
+from core.foundations.optimizers.mnist import *  # noqa: F403
+from core.foundations.optimizers.optim import *  # noqa: F403
+from core.foundations.optimizers.quadratic import *  # noqa: F403
+from core.foundations.optimizers.race import *  # noqa: F403
+from core.foundations.optimizers.surfaces import *  # noqa: F403
+from core.foundations.optimizers.sweep import *  # noqa: F403

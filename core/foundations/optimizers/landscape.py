@@ -23,6 +23,9 @@ from core.foundations.optimizers.mnist import (
 from core.foundations.optimizers.optim import make_optimizer, parse_optimizers
 from core.protocol import Demo, RunOptions, Snapshot, Ticker, eval_mode, param, start
 
+__all__ = ["MNIST_LR", "LandscapeConfig", "filter_normalize", "flat", "loss_slice", "project",
+           "slice_directions", "train_landscape"]
+
 MNIST_LR = {"sgd": 0.1, "momentum": 0.02, "nesterov": 0.02, "rmsprop": 1e-3, "adagrad": 0.03,
             "adam": 1e-3, "adamw": 1e-3}  # stable defaults for the 784-32-10 MLP, batch 64
 

@@ -26,6 +26,8 @@ from core.foundations.optimizers.mnist import (
 from core.foundations.optimizers.optim import OPTIMIZERS, make_optimizer
 from core.protocol import Demo, RunOptions, Snapshot, Ticker, param, start
 
+__all__ = ["RULES", "LrFinderConfig", "range_test", "suggestions", "train_lr_finder"]
+
 
 @dataclass(frozen=True)
 class LrFinderConfig(RunOptions):

@@ -11,6 +11,8 @@ from torch import nn
 
 from core.protocol import eval_mode
 
+__all__ = ["accuracy", "batches", "mnist_net", "mnist_tensors", "train_step"]
+
 
 def mnist_tensors(device: torch.device, n_train: int = 4000) -> tuple[torch.Tensor, ...]:
     """Real MNIST digits (``core.data.load_images("mnist")``) flattened: ``(x_train (N, 784),

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import torch
 
+__all__ = ["NAMES", "OPTIMIZERS", "make_optimizer", "parse_optimizers"]
+
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop", "adagrad", "adam", "adamw")
 NAMES = {"sgd": "SGD", "momentum": "Momentum", "nesterov": "Nesterov", "rmsprop": "RMSprop",
          "adagrad": "Adagrad", "adam": "Adam", "adamw": "AdamW"}

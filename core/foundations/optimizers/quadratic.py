@@ -13,6 +13,8 @@ import math
 
 import numpy as np
 
+__all__ = ["gd_rate", "measured_rate", "momentum_rate", "quadratic_theory"]
+
 
 def gd_rate(lr: float, lams: np.ndarray) -> float:
     """Gradient descent's linear rate ``max_i |1 - α λ_i|`` on a quadratic with eigenvalues

@@ -18,6 +18,9 @@ from core.foundations.optimizers.quadratic import gd_rate, measured_rate, moment
 from core.foundations.optimizers.surfaces import DIVERGED, SURFACES, Surface, stochastic_loss, surface
 from core.protocol import Demo, RunOptions, Snapshot, Ticker, param, start
 
+__all__ = ["RACE_LRS", "RaceConfig", "Racer", "make_racers", "quadratic_report", "race_artifacts",
+           "race_metrics", "race_step", "train_race"]
+
 _COMMON = {"rmsprop": 0.03, "adagrad": 0.3, "adam": 0.1, "adamw": 0.1}
 RACE_LRS = {  # sensible, not tuned, learning rates per surface (the sweep lab tunes them)
     "rosenbrock": {"sgd": 3e-4, "momentum": 1e-3, "nesterov": 1e-3, "rmsprop": 0.01,

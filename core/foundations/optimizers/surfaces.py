@@ -13,6 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+__all__ = ["DIVERGED", "ROTATION", "SURFACES", "Surface", "quadratic_matrix", "stochastic_loss",
+           "surface", "surface_grid"]
+
 SURFACES = ("rosenbrock", "beale", "himmelblau", "saddle", "quadratic", "noisy_quadratic")
 DIVERGED = 1e6  # a coordinate beyond this magnitude (or non-finite) counts as diverged
 ROTATION = math.pi / 6  # the quadratic's eigenvectors are rotated by 30°: no axis is special

@@ -17,6 +17,8 @@ from core.foundations.optimizers.optim import NAMES, OPTIMIZERS, make_optimizer
 from core.foundations.optimizers.surfaces import DIVERGED, SURFACES, Surface, stochastic_loss, surface
 from core.protocol import Demo, RunOptions, Snapshot, Ticker, heartbeats, param, start
 
+__all__ = ["SweepConfig", "random_starts", "score", "sweep_one", "train_sweep"]
+
 
 @dataclass(frozen=True)
 class SweepConfig(RunOptions):

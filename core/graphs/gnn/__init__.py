@@ -28,47 +28,8 @@ Modules: :mod:`.model` (:class:`NodeGNN`, sparse input), :mod:`.node_classificat
 vectors, MAD, message passing at one node), :mod:`.layout` (which nodes to draw, and where).
 """
 
-from core.graphs.gnn.analysis import (
-    embed_2d,
-    mean_pairwise_distance,
-    neighbour_contributions,
-    recorded_messages,
-    tsne_2d,
-)
-from core.graphs.gnn.graph_classification import (
-    GraphClassifier,
-    GraphClsConfig,
-    predict_graphs,
-    split_graphs,
-    train_graph_epoch,
-    train_graphs,
-)
-from core.graphs.gnn.layout import neighbourhood, sample_nodes, subgraph_layout
-from core.graphs.gnn.model import MODEL_NAMES, MODELS, NodeGNN, SAGELayer, sparse_dropout, sparse_features
-from core.graphs.gnn.node_classification import (
-    DEPTHS,
-    MAX_EMBED_POINTS,
-    WEIGHT_DECAYS,
-    Epoch,
-    GnnConfig,
-    ModelSelection,
-    build_model,
-    evaluate,
-    fit,
-    initial_model,
-    make_graph,
-    make_optimizer,
-    node_artifacts,
-    train,
-    train_depth,
-    train_step,
-)
-
-__all__ = ["embed_2d", "mean_pairwise_distance", "neighbour_contributions", "recorded_messages",
-           "tsne_2d", "GraphClassifier", "GraphClsConfig", "predict_graphs", "split_graphs",
-           "train_graph_epoch", "train_graphs", "neighbourhood", "sample_nodes",
-           "subgraph_layout", "MODEL_NAMES", "MODELS", "NodeGNN", "SAGELayer", "sparse_dropout",
-           "sparse_features", "DEPTHS", "MAX_EMBED_POINTS", "WEIGHT_DECAYS", "Epoch",
-           "GnnConfig", "ModelSelection", "build_model", "evaluate", "fit", "initial_model",
-           "make_graph", "make_optimizer", "node_artifacts", "train", "train_depth",
-           "train_step"]
+from core.graphs.gnn.analysis import *  # noqa: F403
+from core.graphs.gnn.graph_classification import *  # noqa: F403
+from core.graphs.gnn.layout import *  # noqa: F403
+from core.graphs.gnn.model import *  # noqa: F403
+from core.graphs.gnn.node_classification import *  # noqa: F403

@@ -13,6 +13,9 @@ from core.protocol import (
     eval_mode,
 )
 
+__all__ = ["embed_2d", "mean_pairwise_distance", "neighbour_contributions", "recorded_messages",
+           "tsne_2d"]
+
 
 def embed_2d(h: torch.Tensor, ref_axes: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Node vectors ``h`` (N, D) to 2-D with :func:`core.blocks.projection.pca_2d`, signs aligned

@@ -29,6 +29,9 @@ from core.protocol import (
     start,
 )
 
+__all__ = ["GraphClassifier", "GraphClsConfig", "predict_graphs", "split_graphs",
+           "train_graph_epoch", "train_graphs"]
+
 
 @dataclass(frozen=True)
 class GraphClsConfig(RunOptions):

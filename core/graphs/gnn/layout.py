@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+__all__ = ["neighbourhood", "sample_nodes", "subgraph_layout"]
+
 
 def sample_nodes(data, max_nodes: int = 300, seed: int = 0) -> np.ndarray:
     """Node ids to draw, sorted: all of them for a small graph (<= max_nodes + 100), else about

@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F  # noqa: N812 - the usual alias
 from torch import nn
 
+__all__ = ["MODEL_NAMES", "MODELS", "NodeGNN", "SAGELayer", "sparse_dropout", "sparse_features"]
+
 MODELS = ("gcn", "sage", "gat", "mlp")
 MODEL_NAMES = {"gcn": "GCN", "sage": "GraphSAGE", "gat": "GAT", "mlp": "MLP (no edges)"}
 

@@ -35,6 +35,10 @@ from core.protocol import (
     start,
 )
 
+__all__ = ["DEPTHS", "MAX_EMBED_POINTS", "WEIGHT_DECAYS", "Epoch", "GnnConfig", "ModelSelection",
+           "build_model", "evaluate", "fit", "initial_model", "make_graph", "make_optimizer",
+           "node_artifacts", "train", "train_depth", "train_step"]
+
 WEIGHT_DECAYS = (0.0, 1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 1e-2)
 DEPTHS = (1, 2, 3, 4, 6, 8)
 MAX_EMBED_POINTS = 3000

@@ -24,6 +24,12 @@ from core.data.captions import COLORS, NUMBER_WORDS, SHAPES, SIZES, Vocab
 from core.data.digit_strips import all_sequences, held_out_sequences, spoken, spoken_strips
 from core.data.scenes import COMBOS, SIDES, composition_name, object_captions, object_scenes
 
+__all__ = ["DATASETS", "DIGIT_PROMPTS", "DIGIT_VOCAB", "HELD_OUT", "HELD_OUT_STRIPS", "IMAGE_SIZE",
+           "KNOWN_WORDS", "MAX_WORDS", "N_TRAIN", "PER_COMBO_TEST", "PROMPTS", "SEEN",
+           "STRIP_CAPTIONS", "STRIPS", "VOCAB", "VOCABS", "ClipData", "digit_gallery",
+           "encode_captions", "gallery", "load_data", "make_data", "make_strip_data",
+           "parse_prompts", "sample_batch", "tokenize"]
+
 HELD_OUT = (("red", "triangle"), ("green", "cross"), ("blue", "circle"), ("yellow", "square"))
 SEEN = tuple(c for c in COMBOS if c not in HELD_OUT)
 MAX_WORDS = 8  # words per caption or prompt

@@ -15,6 +15,9 @@ from core.data.captions import Vocab
 from core.data.digit_strips import SLOTS, as_rgb
 from core.representation.clip.data import MAX_WORDS, VOCABS
 
+__all__ = ["DEPTH", "LOSSES", "MAX_SCALE", "POOL", "Clip", "TextEncoder", "clip_loss",
+           "mean_cosine"]
+
 if TYPE_CHECKING:
     from core.representation.clip.train import ClipConfig
 

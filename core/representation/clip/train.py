@@ -43,6 +43,9 @@ from core.representation.clip.zeroshot import (
     zero_shot_metrics,
 )
 
+__all__ = ["LR_SCHEDULES", "ClipConfig", "encoder_payload", "lr_factor", "make_optimizer", "train",
+           "train_step"]
+
 LR_SCHEDULES = ("cosine", "constant")
 
 

@@ -23,6 +23,9 @@ from core.representation.clip.data import (
 )
 from core.representation.clip.model import Clip, mean_cosine
 
+__all__ = ["SIM_IDX", "eval_artifacts", "retrieve", "strip_metrics", "zero_shot_metrics",
+           "zero_shot_probs"]
+
 
 @torch.no_grad()
 def zero_shot_probs(model: Clip, images: torch.Tensor, prompts: list[str]) -> np.ndarray:

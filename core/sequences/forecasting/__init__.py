@@ -36,77 +36,14 @@ recorded LSTM gates (B, T, n_layers, 4, hidden).
 Modules: :mod:`.models` (networks, chrono init, the fused kernels), :mod:`.data` (splits,
 scaling, windows, baselines), :mod:`.predict` (forecasts), :mod:`.gradients` (gradient norms
 per step, gate traces, the clipped step), :mod:`.trainer` (forecasting), :mod:`.memory`
-(long memory). Every public name is importable from this package.
+(long memory). Every name in a module's ``__all__`` is importable from this package.
 """
 
 from __future__ import annotations
 
-from core.blocks.recurrent import GRUCell, LSTMCell, RNNCell
-from core.sequences.forecasting.data import (
-    baselines,
-    errors,
-    scaling,
-    split_bounds,
-    target_windows,
-    train_windows,
-)
-from core.sequences.forecasting.gradients import (
-    clip_step,
-    forecast_gradients,
-    gate_trace,
-    input_gradient_norms,
-)
-from core.sequences.forecasting.memory import (
-    ADDING_BASELINE,
-    N_TEST,
-    MemoryConfig,
-    memory_baseline,
-    memory_batch,
-    memory_eval,
-    memory_loss,
-    memory_nets,
-    train_memory,
-)
-from core.sequences.forecasting.models import (
-    LARGE_GAIN,
-    MODELS,
-    RECURRENT,
-    CausalCNN,
-    Forecaster,
-    RecurrentNet,
-    SmallTransformer,
-    build_net,
-    chrono_init_,
-    fused_layer,
-    make_large_,
-)
-from core.sequences.forecasting.predict import (
-    N_PATHS,
-    forecast_future,
-    free_run,
-    horizon_errors,
-    multi_step,
-    one_step,
-)
-from core.sequences.forecasting.trainer import (
-    EVAL_MAX,
-    NORMALIZATIONS,
-    ForecastConfig,
-    evaluate,
-    make_forecaster,
-    preview,
-    series_of,
-    setup,
-    train,
-)
-
-__all__ = [
-    "GRUCell", "LSTMCell", "RNNCell", "baselines", "errors", "scaling", "split_bounds",
-    "target_windows", "train_windows", "clip_step", "forecast_gradients", "gate_trace",
-    "input_gradient_norms", "ADDING_BASELINE", "N_TEST", "MemoryConfig", "memory_baseline",
-    "memory_batch", "memory_eval", "memory_loss", "memory_nets", "train_memory", "LARGE_GAIN",
-    "MODELS", "RECURRENT", "CausalCNN", "Forecaster", "RecurrentNet", "SmallTransformer",
-    "build_net", "chrono_init_", "fused_layer", "make_large_", "N_PATHS", "forecast_future",
-    "free_run", "horizon_errors", "multi_step", "one_step", "EVAL_MAX", "NORMALIZATIONS",
-    "ForecastConfig", "evaluate", "make_forecaster", "preview", "series_of", "setup", "train",
-]
+from core.sequences.forecasting.data import *  # noqa: F403
+from core.sequences.forecasting.gradients import *  # noqa: F403
+from core.sequences.forecasting.memory import *  # noqa: F403
+from core.sequences.forecasting.models import *  # noqa: F403
+from core.sequences.forecasting.predict import *  # noqa: F403
+from core.sequences.forecasting.trainer import *  # noqa: F403

@@ -29,6 +29,9 @@ from core.data.scenes import (
     mask_scenes,
 )
 
+__all__ = ["KNOWN_WORDS", "parse_prompt", "prompt_masks", "prompt_text", "prompted_scenes",
+           "sample_prompts"]
+
 COLOR_WORDS = tuple(COLORS)
 SIZE_WORDS = tuple(SIZES)
 ATTRIBUTES = (("color", COLOR_WORDS), ("shape", SHAPES), ("size", SIZE_WORDS))

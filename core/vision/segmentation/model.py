@@ -22,6 +22,9 @@ from torchmetrics.functional.classification import binary_accuracy, binary_jacca
 from core.blocks.convnet import ConvEncoder
 from core.vision.segmentation.data import PROMPT_WORDS, WORD_OFFSETS
 
+__all__ = ["LOSSES", "Decoder", "FiLM", "PromptEncoder", "SegNet", "boundary_band", "dice_loss",
+           "mask_sanity", "seg_loss", "seg_metrics"]
+
 LOSSES = ("bce", "dice", "mix")
 PROMPT_DIM = 32  # size of the prompt embedding
 

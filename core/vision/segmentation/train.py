@@ -43,6 +43,10 @@ from core.vision.segmentation.model import (
     seg_metrics,
 )
 
+__all__ = ["CLIP_DEMO", "MODEL_NAMES", "MODELS", "N_SHOWN", "SKIPS", "TASKS", "SegConfig",
+           "SegData", "evaluate", "make_data", "make_models", "preview", "prompt_gallery",
+           "segment_prompt", "train", "train_step"]
+
 TASKS = ("binary", "prompted")
 SKIPS = ("none", "deepest", "shallowest", "all")
 MODELS = ("clip", "scratch", "unet")
