@@ -153,7 +153,7 @@ def test_translated_digits_are_real_digits_at_fixed_random_places():
     tr, te = translated_digits("train"), translated_digits("test")
     assert tr.x.shape == (4000, 1, 40, 40) and te.x.shape == (1000, 1, 40, 40)
     assert translated_digits("train") is tr  # cached, fixed seed
-    again = cnn.translated_digits("train", seed=1)
+    again = translated_digits("train", seed=1)
     assert not torch.equal(again.x, tr.x) and torch.equal(again.y, tr.y)
     from core.data import load_images
 
