@@ -145,10 +145,12 @@ def test_the_evaluation_yields_heartbeats_so_it_can_be_stopped(monkeypatch):
     """The few-label evaluation (minutes with many eval steps) yields heartbeats as it goes
     (every ~0.5 s; here every unit), with the share of the whole run done."""
     import functools
+    import importlib
 
     from core.protocol import heartbeats
 
-    monkeypatch.setattr(S, "heartbeats", functools.partial(heartbeats, interval_s=0.0))
+    trainer = importlib.import_module("core.representation.simclr.train")  # S.train: the function
+    monkeypatch.setattr(trainer, "heartbeats", functools.partial(heartbeats, interval_s=0.0))
     cfg = config_from_strings(S.SimCLRConfig, {
         "channels": 16, "batch_size": 64, "epochs": 1, "max_seconds": 1.0, "embedding": "off",
         "eval_steps": 10, "seed": 0, "device": "cpu"})
