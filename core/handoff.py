@@ -29,14 +29,18 @@ Kinds and their payloads:
 
 * :data:`IMAGE_ENCODERS` (``"clip_image_encoder"``, producer ``clip``): the image tower of one
   finished CLIP run (a :class:`ConvEncoder`, without its projection head), which the
-  segmentation page freezes and decodes into masks::
+  segmentation page freezes and decodes into masks, and, from a run on scenes, its text
+  tower's embeddings of every attribute phrase, which condition that decoder on a prompt::
 
       {"width": int, "depth": int, "state_dict": state dict of ConvEncoder(width, depth),
-       "image_size": int, "zero_shot_seen": float}
+       "image_size": int, "zero_shot_seen": float,
+       "phrase_embeddings": float tensor (len(attribute_phrases()), d) (scenes runs only)}
 
   ``image_size``: the side of the square RGB scenes it was trained on; ``zero_shot_seen``: its
-  final zero-shot accuracy on seen compositions. :func:`image_encoder` rebuilds it as a frozen
-  module ``x (B, 3, H, W) -> [feature map of each stage]``.
+  final zero-shot accuracy on seen compositions; ``phrase_embeddings``: unit vectors of
+  :func:`core.data.scenes.attribute_phrases`, in that order. :func:`image_encoder` rebuilds the
+  encoder as a frozen module ``x (B, 3, H, W) -> [feature map of each stage]``;
+  :func:`phrase_embeddings` returns the table (or None for a run on digit strips).
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ from torch import nn
 
 from core.blocks.convnet import ConvEncoder  # what IMAGE_ENCODERS hands over
 from core.blocks.mlp import mlp
+from core.data.scenes import attribute_phrases
 from core.protocol import Snapshot, config_diff, config_from_strings, find_nonfinite_loss
 
 POLICIES = "cartpole_policies"  # kind: a DQN run's policy checkpoints
@@ -393,8 +398,25 @@ def _check_encoder(obj: Any, where: str) -> dict[str, Any]:
     except (RuntimeError, TypeError) as e:
         raise ValueError(f"{where} does not fit an image encoder of width {width} and depth "
                          f"{depth} ({str(e).splitlines()[0]})") from None
-    return {"width": width, "depth": depth, "state_dict": state, "image_size": size,
-            "zero_shot_seen": zs}
+    out = {"width": width, "depth": depth, "state_dict": state, "image_size": size,
+           "zero_shot_seen": zs, "data": "digits" if obj.get("data") == "digits" else "scenes"}
+    if obj.get("phrase_embeddings") is not None:
+        out["phrase_embeddings"] = _check_phrases(obj["phrase_embeddings"], what)
+    return out
+
+
+def _check_phrases(table: Any, what: str) -> torch.Tensor:
+    """``table`` as a finite float tensor (len(attribute_phrases()), d).
+
+    Raises:
+        ValueError: if it is not one.
+    """
+    n = len(attribute_phrases())
+    if not (isinstance(table, torch.Tensor) and table.is_floating_point() and table.dim() == 2
+            and table.shape[0] == n and 1 <= table.shape[1] <= 1024
+            and bool(torch.isfinite(table).all())):
+        raise ValueError(f"{what} (its phrase embeddings are not a finite ({n}, d) table)")
+    return table.float()
 
 
 def image_encoder(payload: dict[str, Any]) -> ConvEncoder:
@@ -403,6 +425,14 @@ def image_encoder(payload: dict[str, Any]) -> ConvEncoder:
     net = ConvEncoder(int(payload["width"]), int(payload["depth"]))
     net.load_state_dict(payload["state_dict"])
     return net.eval().requires_grad_(False)
+
+
+def phrase_embeddings(payload: dict[str, Any]) -> torch.Tensor | None:
+    """The :data:`IMAGE_ENCODERS` payload's text-tower embeddings of
+    :func:`core.data.scenes.attribute_phrases`: (n_phrases, d) unit vectors, or None when the
+    run was trained on digit strips (its words name no colors or shapes)."""
+    table = payload.get("phrase_embeddings")
+    return None if table is None else table.detach().float().clone()
 
 
 _CHECKS: dict[str, Callable[[Any, str], Any]] = {POLICIES: _check_policies,

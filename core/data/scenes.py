@@ -9,6 +9,10 @@
 * :func:`mask_scenes` — square scenes of several shapes at any size with their binary
   segmentation masks (the pixels of each object), optional pixel noise and clutter strokes
   (thin lines in the objects' colours that are *not* objects), for ``/segmentation``.
+* :func:`attribute_phrases` — every phrase that names some of a colour, a shape and a size
+  (``a red``, ``a big circle``, ``a big red circle``) in the captions' words: what a
+  segmentation prompt asks for, worded the way the CLIP page's text encoder reads captions
+  (:func:`phrase_index` maps a prompt's attribute indices to its phrase).
 
 Reference for the shapes world: Kuhnle & Copestake, "ShapeWorld" (2017).
 """
@@ -16,11 +20,12 @@ Reference for the shapes world: Kuhnle & Copestake, "ShapeWorld" (2017).
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from core.data.captions import COLORS, SCENE, SHAPES, SIZES, render_scene, shape_mask
 
 __all__ = ["COMBOS", "SIDES", "object_scenes", "object_captions", "mask_scenes",
-           "composition_name"]
+           "composition_name", "attribute_phrases", "phrase_index"]
 
 COMBOS = tuple((c, s) for c in COLORS for s in SHAPES)  # every colour x shape composition
 SIDES = ("left", "right")
@@ -29,6 +34,23 @@ SIDES = ("left", "right")
 def composition_name(combo: tuple[str, str]) -> str:
     """``("red", "circle")`` -> ``"red circle"``."""
     return f"{combo[0]} {combo[1]}"
+
+
+def attribute_phrases() -> list[str]:
+    """Every phrase naming an optional colour, shape and size, in :func:`phrase_index` order:
+    ``a [size] [colour] [shape]`` with unnamed words left out (``a`` alone when none is named).
+    (len(COLORS) + 1) * (len(SHAPES) + 1) * (len(SIZES) + 1) phrases."""
+    colors, sizes = (None, *COLORS), (None, *SIZES)
+    return [" ".join(w for w in ("a", size, color, shape) if w)
+            for color in colors for shape in (None, *SHAPES) for size in sizes]
+
+
+def phrase_index(attrs: torch.Tensor) -> torch.Tensor:
+    """Indices into :func:`attribute_phrases` of attribute triples (..., 3) int64
+    ``(color, shape, size)``, indices into COLORS, SHAPES, SIZES with ``-1`` = unnamed ->
+    (...,) int64."""
+    color, shape, size = (attrs[..., i] + 1 for i in range(3))
+    return (color * (len(SHAPES) + 1) + shape) * (len(SIZES) + 1) + size
 
 
 def object_captions(size: str, color: str, shape: str, side: str) -> list[str]:

@@ -30,16 +30,18 @@ page_header(
     "background everywhere already scores the share of background pixels, so watch IoU and "
     "the boundary accuracy. With **Task** *prompted*, every model segments only what a prompt "
     "names (*segment the red circles*), CLIPSeg-style (Lüddecke & Ecker, 2022): the prompt's "
-    "embedding scales and shifts every decoder feature map (FiLM). CLIPSeg takes that "
-    "embedding from CLIP's text encoder; a CLIP run here hands over only its image encoder, "
-    "so each model learns its own small prompt embedding.",
+    "embedding scales and shifts every decoder feature map (FiLM). As in CLIPSeg, the "
+    "decoder on CLIP features reads the embedding CLIP's *text* encoder gives the prompt's "
+    "phrase (*a red circle*, *a big square*: the CLIP run hands both towers over); the two "
+    "from-scratch models learn their own small bag-of-words embedding.",
     [r"\mathrm{IoU} = \frac{|P \cap G|}{|P \cup G|},\qquad \mathrm{Dice} = "
      r"\frac{2|P \cap G|}{|P| + |G|},\qquad \mathcal{L}_{\mathrm{Dice}} = 1 - "
      r"\frac{2\sum_i p_i g_i + 1}{\sum_i p_i + \sum_i g_i + 1}",
      r"h_{k} = \mathrm{conv}\big(\big[\,\mathrm{up}(h_{k+1})\ \Vert\ e_{k}\,\big]\big)"
      r"\quad\text{(U-Net skip: concatenate the encoder map } e_k\text{)}",
      r"h_k \leftarrow \big(1 + \gamma_k(t)\big) \odot h_k + \beta_k(t)"
-     r"\quad\text{(FiLM: } t \text{ = the prompt's embedding)}"],
+     r"\quad\text{(FiLM: } t \text{ = the prompt's embedding, CLIP's text embedding for the "
+     r"CLIP decoder)}"],
     try_this="set **U-Net skips** to *none* and train, then *all*, and compare the **boundary "
     "accuracy** curves in *Compare runs*; or set **Task** to *prompted* with 3 objects, "
     "noise 0 and 1000 steps, train, and type *segment the red circles* and then *circles* "

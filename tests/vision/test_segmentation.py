@@ -9,7 +9,7 @@ import torch
 from core import handoff
 from core.blocks.convnet import ConvEncoder
 from core.checks import UnknownWords
-from core.data.scenes import mask_scenes
+from core.data.scenes import attribute_phrases, mask_scenes, phrase_index
 from core.vision import segmentation as seg
 
 PROMPTED_STEPS, PROMPTED = 300, {"image_size": 32, "n_objects": 3}
@@ -125,6 +125,46 @@ def test_prompted_models_beat_marking_every_object():
     assert set(good) == {"scratch", "unet"} and good["unet"].dtype == np.uint8
     with pytest.raises(UnknownWords, match="purple.*it knows only: red"):
         seg.segment_prompt(last.model, x[:3], "segment the purple circles")
+
+
+def test_clip_decoder_reads_clips_text_embedding_of_the_prompt(tmp_path, monkeypatch):
+    monkeypatch.setenv("LIVEPROP_DATA", str(tmp_path))
+    cfg = seg.SegConfig(task="prompted", clip_run="width=8,batch_size=32,steps=60,seed=1",
+                        steps=PROMPTED_STEPS, **{**TINY, **PROMPTED})
+    first, last = final(cfg)
+    m = last.metrics
+    assert m["clip_loss"] < first.metrics["clip_loss"] - 0.1, m
+    assert m["clip_iou"] > 0.15, m
+    # it reads the prompt: asked for the first object's color it marks that color, asked for
+    # another color it marks (almost) nothing of the first
+    _, ids, attrs = seg.prompted_scenes(64, 32, 3, 0.05, 0, seed=cfg.seed + 10_000)
+    x = seg.prompt_gallery(cfg, 64)
+    colors = torch.stack([attrs[:, 0, 0], torch.full((64,), -1), torch.full((64,), -1)], 1)
+    other = torch.stack([(colors[:, 0] + 1) % 5, colors[:, 1], colors[:, 2]], 1)
+    truth = seg.prompt_masks(ids, attrs, colors)
+    with torch.no_grad():
+        right, wrong = (seg.seg_metrics(last.model["clip"](x, p) > 0, truth)["iou"]
+                        for p in (colors, other))
+    assert right > wrong + 0.2, (right, wrong)
+    (export,) = handoff.finished(handoff.IMAGE_ENCODERS)
+    table = handoff.phrase_embeddings(export.payload)
+    assert table.shape == (len(attribute_phrases()), 32)
+    assert torch.allclose(table.norm(dim=1), torch.ones(len(table)), atol=1e-4)
+    encoder = last.model["clip"].prompt_encoder
+    assert isinstance(encoder, seg.PhrasePromptEncoder) and torch.equal(encoder.table, table)
+    red_circle = torch.tensor([[0, 0, -1]])
+    assert attribute_phrases()[int(phrase_index(red_circle))] == "a red circle"
+    assert torch.equal(encoder(red_circle)[0], table[phrase_index(red_circle)][0])
+
+
+def test_prompted_task_needs_a_clip_run_on_scenes():
+    state = ConvEncoder(8, 3).state_dict()
+    digits = {"width": 8, "depth": 3, "state_dict": state, "image_size": 16, "data": "digits"}
+    with pytest.raises(ValueError, match="trained on digit strips"):
+        seg.clip_prompts(digits)
+    bad = {**digits, "data": "scenes", "phrase_embeddings": torch.full((3, 32), float("nan"))}
+    with pytest.raises(ValueError, match="phrase embeddings are not a finite"):
+        handoff._check_encoder(bad, "that file")
 
 
 def test_prompt_masks_select_the_named_objects():

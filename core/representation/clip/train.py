@@ -12,6 +12,7 @@ import torch
 from core import handoff
 from core.blocks.images import image_grid
 from core.data.digit_strips import DIGIT_SIDE
+from core.data.scenes import attribute_phrases
 from core.protocol import (
     CopyCadence,
     Demo,
@@ -33,6 +34,7 @@ from core.representation.clip.data import (
     ClipData,
     load_data,
     sample_batch,
+    tokenize,
 )
 from core.representation.clip.model import LOSSES, MAX_SCALE, Clip, clip_loss
 from core.representation.clip.zeroshot import (
@@ -43,8 +45,8 @@ from core.representation.clip.zeroshot import (
     zero_shot_metrics,
 )
 
-__all__ = ["LR_SCHEDULES", "ClipConfig", "encoder_payload", "lr_factor", "make_optimizer", "train",
-           "train_step"]
+__all__ = ["LR_SCHEDULES", "ClipConfig", "encoder_payload", "lr_factor", "make_optimizer",
+           "phrase_embeddings", "train", "train_step"]
 
 LR_SCHEDULES = ("cosine", "constant")
 
@@ -121,15 +123,28 @@ def train_step(model: Clip, opt: torch.optim.Optimizer, images: torch.Tensor,
     return {"loss": loss.detach()}
 
 
+def phrase_embeddings(model: Clip) -> torch.Tensor:
+    """The text encoder's unit embeddings of :func:`core.data.scenes.attribute_phrases`
+    (``a red``, ``a big circle``, ...): (n_phrases, proj_dim) float32 on the CPU. What a
+    decoder conditioned on CLIP's text (CLIPSeg) reads for a prompt."""
+    tokens = tokenize(attribute_phrases()).to(model.logit_scale.device)
+    with eval_mode(model):
+        return model.encode_text(tokens).float().cpu()
+
+
 def encoder_payload(model: Clip, zero_shot_seen: float) -> dict:
     """The :data:`core.handoff.IMAGE_ENCODERS` payload of a trained model (CPU tensors);
-    ``data`` says what it was trained on (digit strips are 16 pixels high, grey as RGB)."""
+    ``data`` says what it was trained on (digit strips are 16 pixels high, grey as RGB). A
+    model trained on scenes also hands over its text encoder's ``phrase_embeddings``."""
     enc = model.image_encoder
-    return {"width": enc.width, "depth": enc.depth,
-            "image_size": DIGIT_SIDE if model.data == "digits" else IMAGE_SIZE,
-            "zero_shot_seen": float(zero_shot_seen), "data": model.data,
-            "state_dict": {k: v.detach().cpu().contiguous().clone()
-                           for k, v in enc.state_dict().items()}}
+    payload = {"width": enc.width, "depth": enc.depth,
+               "image_size": DIGIT_SIDE if model.data == "digits" else IMAGE_SIZE,
+               "zero_shot_seen": float(zero_shot_seen), "data": model.data,
+               "state_dict": {k: v.detach().cpu().contiguous().clone()
+                              for k, v in enc.state_dict().items()}}
+    if model.data == "scenes":
+        payload["phrase_embeddings"] = phrase_embeddings(model)
+    return payload
 
 
 def static_artifacts(cfg: ClipConfig, data: ClipData) -> dict:

@@ -5,8 +5,11 @@ Encoder: :class:`core.blocks.convnet.ConvEncoder` (3 stages of two 3x3 conv-BN-R
 [concatenation of the encoder's map of that resolution: the U-Net's skip, Ronneberger et al.
 2015], two 3x3 conv-BN-ReLU; a 1x1 conv gives one logit per pixel. A prompted decoder also
 modulates its bottleneck and every stage's output with FiLM (Perez et al., "FiLM: Visual
-Reasoning with a General Conditioning Layer", AAAI 2018) from a prompt embedding, as CLIPSeg
-(Lüddecke & Ecker, CVPR 2022) conditions its decoder on CLIP's text embedding.
+Reasoning with a General Conditioning Layer", AAAI 2018) from a prompt embedding: the decoder
+on CLIP features reads the CLIP text tower's embedding of the prompt's phrase
+(:class:`PhrasePromptEncoder`), as CLIPSeg (Lüddecke & Ecker, CVPR 2022) conditions its
+decoder on CLIP's text embedding; the from-scratch models learn a bag-of-words embedding
+(:class:`PromptEncoder`).
 
 Shapes: images (B, 3, S, S) in [0, 1]; masks (B, 1, S, S) in {0, 1}; logits (B, 1, S, S);
 prompts (B, 3) int64 (see :mod:`core.vision.segmentation.data`).
@@ -20,10 +23,11 @@ from torch.nn import functional as F
 from torchmetrics.functional.classification import binary_accuracy, binary_jaccard_index
 
 from core.blocks.convnet import ConvEncoder
+from core.data.scenes import phrase_index
 from core.vision.segmentation.data import PROMPT_WORDS, WORD_OFFSETS
 
-__all__ = ["LOSSES", "Decoder", "FiLM", "PromptEncoder", "SegNet", "boundary_band", "dice_loss",
-           "mask_sanity", "seg_loss", "seg_metrics"]
+__all__ = ["LOSSES", "Decoder", "FiLM", "PhrasePromptEncoder", "PromptEncoder", "SegNet",
+           "boundary_band", "dice_loss", "mask_sanity", "seg_loss", "seg_metrics"]
 
 LOSSES = ("bce", "dice", "mix")
 PROMPT_DIM = 32  # size of the prompt embedding
@@ -42,7 +46,7 @@ class PromptEncoder(nn.Module):
 
     def __init__(self, dim: int = PROMPT_DIM) -> None:
         super().__init__()
-        self.pad = len(PROMPT_WORDS)
+        self.dim, self.pad = dim, len(PROMPT_WORDS)
         self.words = nn.Embedding(self.pad + 1, dim, padding_idx=self.pad)
         self.mlp = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, dim))
         self.register_buffer("offsets", torch.tensor(WORD_OFFSETS), persistent=False)
@@ -50,6 +54,21 @@ class PromptEncoder(nn.Module):
     def forward(self, prompts: torch.Tensor) -> torch.Tensor:
         ids = torch.where(prompts >= 0, prompts + self.offsets, self.pad)
         return self.mlp(self.words(ids).sum(1))
+
+
+class PhrasePromptEncoder(nn.Module):
+    """A frozen table of the CLIP text tower's embeddings of every attribute phrase
+    (:func:`core.data.scenes.attribute_phrases`; CLIPSeg conditions its decoder on CLIP's text
+    embedding): prompts (B, 3) int64 ``(color, shape, size)``, ``-1`` = unnamed -> the embedding
+    of the phrase that names them, e.g. ``a big red circle`` (B, d)."""
+
+    def __init__(self, table: torch.Tensor) -> None:
+        super().__init__()
+        self.dim = table.shape[1]
+        self.register_buffer("table", table.detach().float().clone())
+
+    def forward(self, prompts: torch.Tensor) -> torch.Tensor:
+        return self.table[phrase_index(prompts)]
 
 
 class FiLM(nn.Module):
@@ -99,8 +118,9 @@ class Decoder(nn.Module):
 
 
 class SegNet(nn.Module):
-    """Encoder + decoder; a ``frozen`` encoder stays in eval mode and gets no gradients; with
-    ``prompt_dim`` a :class:`PromptEncoder` conditions the decoder (FiLM).
+    """Encoder + decoder; a ``frozen`` encoder stays in eval mode and gets no gradients; a
+    ``prompt_encoder`` (:class:`PromptEncoder`, :class:`PhrasePromptEncoder`: prompts (B, 3)
+    -> (B, its ``dim``)) conditions the decoder (FiLM).
     ``forward(x (B, 3, S, S), prompts (B, 3) or None) -> logits (B, 1, S, S)``.
 
     Raises:
@@ -108,11 +128,12 @@ class SegNet(nn.Module):
     """
 
     def __init__(self, encoder: ConvEncoder, skips: tuple[int, ...] = (),
-                 frozen: bool = False, prompt_dim: int = 0) -> None:
+                 frozen: bool = False, prompt_encoder: nn.Module | None = None) -> None:
         super().__init__()
         self.encoder, self.frozen = encoder, frozen
-        self.decoder = Decoder(encoder.channels, skips, prompt_dim)
-        self.prompt_encoder = PromptEncoder(prompt_dim) if prompt_dim else None
+        self.decoder = Decoder(encoder.channels, skips,
+                               prompt_encoder.dim if prompt_encoder is not None else 0)
+        self.prompt_encoder = prompt_encoder
         if frozen:
             encoder.requires_grad_(False)
 

@@ -36,7 +36,8 @@ from core.vision.segmentation.data import (
 )
 from core.vision.segmentation.model import (
     LOSSES,
-    PROMPT_DIM,
+    PhrasePromptEncoder,
+    PromptEncoder,
     SegNet,
     mask_sanity,
     seg_loss,
@@ -44,8 +45,8 @@ from core.vision.segmentation.model import (
 )
 
 __all__ = ["CLIP_DEMO", "MODEL_NAMES", "MODELS", "N_SHOWN", "SKIPS", "TASKS", "SegConfig",
-           "SegData", "evaluate", "make_data", "make_models", "preview", "prompt_gallery",
-           "segment_prompt", "train", "train_step"]
+           "SegData", "clip_prompts", "evaluate", "make_data", "make_models", "preview",
+           "prompt_gallery", "segment_prompt", "train", "train_step"]
 
 TASKS = ("binary", "prompted")
 SKIPS = ("none", "deepest", "shallowest", "all")
@@ -104,13 +105,33 @@ def make_models(cfg: SegConfig, clip_payload: dict | None, device: torch.device
                 ) -> dict[str, SegNet]:
     """The enabled models by name (see :data:`MODELS`), on ``device``; prompted ones for the
     ``prompted`` task."""
-    dim = PROMPT_DIM if cfg.task == "prompted" else 0
+    prompted = cfg.task == "prompted"
     models = {}
     if clip_payload is not None:
-        models["clip"] = SegNet(handoff.image_encoder(clip_payload), frozen=True, prompt_dim=dim)
-    models["scratch"] = SegNet(ConvEncoder(cfg.width, DEPTH), prompt_dim=dim)
-    models["unet"] = SegNet(ConvEncoder(cfg.width, DEPTH), cfg.skip_stages, prompt_dim=dim)
+        models["clip"] = SegNet(handoff.image_encoder(clip_payload), frozen=True,
+                                prompt_encoder=clip_prompts(clip_payload) if prompted else None)
+    models["scratch"] = SegNet(ConvEncoder(cfg.width, DEPTH),
+                               prompt_encoder=PromptEncoder() if prompted else None)
+    models["unet"] = SegNet(ConvEncoder(cfg.width, DEPTH), cfg.skip_stages,
+                            prompt_encoder=PromptEncoder() if prompted else None)
     return {k: m.to(device) for k, m in models.items()}
+
+
+def clip_prompts(clip_payload: dict) -> PhrasePromptEncoder:
+    """The CLIP run's text-tower embeddings of the prompt phrases, as a prompt encoder.
+
+    Raises:
+        ValueError: for a CLIP run trained on digit strips (its words name no colors or
+            shapes).
+    """
+    table = handoff.phrase_embeddings(clip_payload)
+    if table is None and clip_payload.get("data") == "digits":
+        raise ValueError("the CLIP run was trained on digit strips, so its text encoder knows "
+                         "no colors or shapes: pick a CLIP run on scenes for the prompted task")
+    if table is None:
+        raise ValueError("this CLIP export holds no text embeddings (it was written by an "
+                         "older version): train the CLIP run again for the prompted task")
+    return PhrasePromptEncoder(table)
 
 
 # ----------------------------------------------------------------------------------- data
