@@ -18,8 +18,9 @@ EXAMPLE_INPUT = {"copy": "31415926535", "reverse": "31415926535", "sort": "31415
 
 page_header(
     "Transformer attention",
-    "A small decoder-only Transformer (GPT-style, written out in `core/sequences/transformer.py`) reads a "
-    "question such as `31415926=` and writes the answer one token at a time. Each token looks "
+    "A small decoder-only Transformer (GPT-style, written out in "
+    "`core/sequences/transformer/model.py`) reads a question such as `31415926=` and writes "
+    "the answer one token at a time. Each token looks "
     "back at the earlier ones through **self-attention**: every head scores every earlier "
     "token, turns the scores into weights with a softmax, and takes the weighted average of "
     "their values. The heatmaps below are those weights (rows: the token that is looking, "

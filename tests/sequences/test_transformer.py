@@ -1,4 +1,4 @@
-"""Behaviour of the Transformer trainer (core/sequences/transformer.py) on fixed seeds."""
+"""Behaviour of the Transformer trainer (core/sequences/transformer/) on fixed seeds."""
 
 import copy
 import dataclasses
