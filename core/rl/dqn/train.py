@@ -1,34 +1,5 @@
-"""Deep Q-learning (DQN) on CartPole-v1, written as a readable reference implementation.
-
-The agent learns action values ``Q(s, a)`` with a neural network and acts ε-greedily on them.
-Training minimises the Huber loss between ``Q(s, a)`` and the one-step Bellman target
-
-    y = r + γ (1 - terminated) max_a' Q_target(s', a')
-    (Double DQN: y = r + γ (1 - terminated) Q_target(s', argmax_a' Q(s', a')))
-
-on mini-batches drawn from a :class:`ReplayBuffer` of past transitions, with a *target network*
-``Q_target`` that is a delayed copy of the online network (hard copy every
-``target_update_period`` gradient steps, or a soft Polyak update with ``tau < 1``).
-The loop in :func:`train` follows CleanRL's ``dqn.py``: :func:`linear_schedule`, the
-Q-network (:func:`q_network`), a :class:`ReplayBuffer`, then act / store / train / evaluate.
-
-References:
-    Mnih et al., "Human-level control through deep reinforcement learning", Nature 518 (2015).
-    van Hasselt, Guez & Silver, "Deep Reinforcement Learning with Double Q-learning", AAAI 2016.
-    Hessel et al., "Rainbow: Combining Improvements in Deep Reinforcement Learning", AAAI 2018
-    (n-step returns). Huang et al., "CleanRL", JMLR 23 (2022).
-    Defaults: rl-baselines3-zoo's DQN for CartPole-v1 (lr 2.3e-3, batch 64, buffer 1e5, learning
-    starts 1000, γ 0.99, train frequency 256, exploration fraction 0.16, final ε 0.04) with a
-    64 x 64 network, 64 gradient steps per training phase, 3-step returns, Double DQN and a
-    learning rate decayed to 10% (bench/results/dqn.md: solves CartPole-v1 stably).
-
-Shapes: observations ``(B, 4)`` float32 (cart position [m], cart velocity [m/s], pole angle
-[rad], pole angular velocity [rad/s]); actions ``(B,)`` int64 in {0 = push left, 1 = push right};
-``q_values`` ``(B, 2)``. Returns are sums of rewards (CartPole pays +1 per step, at most 500).
-
-A finished run publishes its Q-network's weights at every evaluation as
-:data:`core.handoff.POLICIES` (the Decision Transformer's offline dataset).
-"""
+"""Training ``/dqn``: the config and the loop (act ε-greedily, store, train on replayed
+mini-batches, evaluate greedily), after CleanRL's ``dqn.py`` (see the package docstring)."""
 
 from __future__ import annotations
 
@@ -42,7 +13,6 @@ import torch
 from torch import nn
 
 from core import handoff
-from core.blocks.mlp import mlp
 from core.diagnostics import watch
 from core.protocol import (
     CopyCadence,
@@ -51,30 +21,28 @@ from core.protocol import (
     RunOptions,
     Snapshot,
     Ticker,
-    eval_mode,
     param,
     start,
 )
+from core.rl.dqn.env import make_env
+from core.rl.dqn.evaluation import evaluate, q_slice
+from core.rl.dqn.model import dqn_loss, epsilon_greedy, linear_schedule, q_network, update_target
+from core.rl.dqn.replay import ReplayBuffer, n_step_transitions
 
 if TYPE_CHECKING:
     from gymnasium.wrappers import RecordEpisodeStatistics
 
-ENV_ID = "CartPole-v1"
-OBS_DIM = 4
-N_ACTIONS = 2
-MAX_RETURN = 500.0
-# The 2-D slice of the state space drawn as a heatmap: pole angle x pole angular velocity
-# (cart position and velocity held at 0). CartPole terminates at |angle| > 0.2095 rad.
-SLICE_N = 41
-SLICE_ANGLE = 0.21  # rad
-SLICE_ANG_VEL = 2.0  # rad/s
+__all__ = ["POLICY_EVERY_S", "RETURN_WINDOW", "Agent", "DqnConfig", "RunRecord", "env_step",
+           "make_agent", "snapshot", "snapshot_artifacts", "snapshot_metrics", "train",
+           "train_phase"]
+
 POLICY_EVERY_S = 2.0  # how often a snapshot carries a fresh frozen copy of the Q-network
 RETURN_WINDOW = 20  # episodes in the moving average ``return_avg``
 
 
 @dataclass(frozen=True)
 class DqnConfig(RunOptions):
-    """Every setting of one DQN run on CartPole-v1 (defaults: see the module docstring)."""
+    """Every setting of one DQN run on CartPole-v1 (defaults: see the package docstring)."""
 
     lr: float = param(2.3e-3, lo=1e-5, hi=1e-1, log=True, label="Learning rate",
                       help="Adam learning rate")
@@ -130,246 +98,6 @@ class DqnConfig(RunOptions):
         if not self.no_replay and self.buffer_size < self.batch_size:
             raise ValueError(f"the replay buffer ({self.buffer_size}) must hold at least one batch "
                              f"({self.batch_size})")
-
-
-def q_network(hidden: int = 64) -> nn.Sequential:
-    """The Q-network ``obs (B, 4) -> q_values (B, 2)``: an MLP with two ReLU hidden layers of
-    ``hidden`` units (:func:`core.blocks.mlp.mlp`, so :func:`core.handoff.policy` rebuilds it)."""
-    return mlp([OBS_DIM, hidden, hidden, N_ACTIONS])
-
-
-def linear_schedule(start_e: float, end_e: float, duration: float, t: int) -> float:
-    """ε after ``t`` environment steps: linear from ``start_e`` to ``end_e`` over ``duration``
-    steps, then ``end_e`` (CleanRL's ``linear_schedule``)."""
-    if duration <= 0:
-        return end_e
-    return start_e + min(1.0, t / duration) * (end_e - start_e)
-
-
-class ReplayBuffer:
-    """A fixed-size ring buffer of transitions ``(s, a, r, s', terminated)``.
-
-    Sampling uniformly from many past transitions breaks the strong correlation between
-    consecutive steps and reuses each experience many times (Lin 1992; Mnih et al. 2015).
-    ``terminated`` is 1 only when the episode really ended (the pole fell); episodes cut at the
-    500-step time limit are *truncated*, and their last transition still bootstraps from ``s'``.
-    """
-
-    def __init__(self, capacity: int, obs_dim: int = OBS_DIM, seed: int = 0) -> None:
-        self.capacity = int(capacity)
-        self.obs = np.zeros((self.capacity, obs_dim), dtype=np.float32)
-        self.next_obs = np.zeros((self.capacity, obs_dim), dtype=np.float32)
-        self.actions = np.zeros(self.capacity, dtype=np.int64)
-        self.rewards = np.zeros(self.capacity, dtype=np.float32)
-        self.terminated = np.zeros(self.capacity, dtype=np.float32)
-        self.horizon = np.ones(self.capacity, dtype=np.float32)
-        self.pos = 0
-        self.size = 0
-        self.rng = np.random.default_rng(seed)
-
-    def __len__(self) -> int:
-        return self.size
-
-    def add(self, obs: np.ndarray, action: int, reward: float, next_obs: np.ndarray,
-            terminated: bool, horizon: int = 1) -> None:
-        """Store one transition, overwriting the oldest when full. For n-step transitions
-        ``reward`` is the discounted sum of ``horizon`` rewards and ``next_obs`` the state
-        ``horizon`` steps later."""
-        i = self.pos
-        self.obs[i], self.actions[i], self.rewards[i] = obs, action, reward
-        self.next_obs[i], self.terminated[i] = next_obs, float(terminated)
-        self.horizon[i] = horizon
-        self.pos = (self.pos + 1) % self.capacity
-        self.size = min(self.size + 1, self.capacity)
-
-    def sample(self, batch_size: int, device: torch.device) -> tuple[torch.Tensor, ...]:
-        """A uniform random mini-batch: ``obs (B, 4), actions (B,), rewards (B,),
-        next_obs (B, 4), terminated (B,), horizon (B,)`` as tensors on ``device``.
-
-        Raises:
-            ValueError: if the buffer is empty.
-        """
-        if self.size == 0:
-            raise ValueError("cannot sample from an empty replay buffer")
-        idx = self.rng.integers(0, self.size, size=batch_size)
-        return self._batch(idx, device)
-
-    def latest(self, batch_size: int, device: torch.device) -> tuple[torch.Tensor, ...]:
-        """The ``batch_size`` most recent transitions (the "no replay" ablation)."""
-        n = min(batch_size, self.size)
-        idx = (self.pos - 1 - np.arange(n)) % self.capacity
-        return self._batch(idx, device)
-
-    def _batch(self, idx: np.ndarray, device: torch.device) -> tuple[torch.Tensor, ...]:
-        def t(a: np.ndarray) -> torch.Tensor:
-            return torch.from_numpy(a[idx]).to(device)
-        return (t(self.obs), t(self.actions), t(self.rewards), t(self.next_obs),
-                t(self.terminated), t(self.horizon))
-
-
-def n_step_transitions(pending: list[tuple[np.ndarray, int, float]], next_obs: np.ndarray,
-                       n: int, gamma: float, terminated: bool, ended: bool
-                       ) -> list[tuple[np.ndarray, int, float, np.ndarray, bool, int]]:
-    """Turn the last steps of an episode into n-step transitions (Sutton 1988; Hessel et al.
-    2018, "Rainbow").
-
-    ``pending`` holds ``(obs, action, reward)`` of the steps not yet stored, oldest first; it is
-    consumed in place. While the episode goes on, a transition is emitted once ``n`` steps are
-    pending: ``(s_t, a_t, Σ_k γ^k r_t+k, s_t+n, False, n)``. When it ends (``ended``), every
-    pending step is emitted with the rewards up to the end, bootstrapping from the last state
-    unless the pole fell (``terminated``; a time-limit cut still bootstraps).
-    """
-    out = []
-    while pending and (ended or len(pending) >= n):
-        ret = sum(gamma ** k * r for k, (_, _, r) in enumerate(pending[:n]))
-        obs0, a0, _ = pending[0]
-        out.append((obs0, a0, ret, next_obs, terminated, min(n, len(pending))))
-        pending.pop(0)
-    return out
-
-
-def dqn_loss(q_net: nn.Module, target_net: nn.Module, batch: tuple[torch.Tensor, ...],
-             gamma: float, double_dqn: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """The DQN loss on one mini-batch (Mnih et al. 2015, with van Hasselt 2016's Double DQN).
-
-    ``loss = mean Huber(Q(s, a) - y)`` with
-    ``y = r + γ (1 - terminated) Q_target(s', a*)``, ``a* = argmax_a' Q_target(s', a')``
-    (or ``argmax_a' Q(s', a')`` for Double DQN). No gradient flows through ``y``. For n-step
-    transitions ``γ`` becomes ``γ^horizon``.
-
-    Args:
-        batch: ``(obs (B, 4), actions (B,), rewards (B,), next_obs (B, 4), terminated (B,))``,
-            optionally with ``horizon (B,)`` (steps between ``obs`` and ``next_obs``) last.
-
-    Returns:
-        ``(loss, q_values (B, n_actions))`` for the observations of the batch.
-    """
-    obs, actions, rewards, next_obs, terminated = batch[:5]
-    discount = gamma ** batch[5] if len(batch) > 5 else gamma
-    q_values = q_net(obs)
-    q_taken = q_values.gather(1, actions[:, None])[:, 0]
-    with torch.no_grad():
-        next_q = target_net(next_obs)
-        if double_dqn:
-            best = q_net(next_obs).argmax(1, keepdim=True)
-            next_v = next_q.gather(1, best)[:, 0]
-        else:
-            next_v = next_q.max(1).values
-        y = rewards + discount * (1.0 - terminated) * next_v
-    return nn.functional.smooth_l1_loss(q_taken, y), q_values
-
-
-@torch.no_grad()
-def update_target(target_net: nn.Module, q_net: nn.Module, tau: float) -> None:
-    """θ⁻ ← τ θ + (1 − τ) θ⁻ (τ = 1: hard copy)."""
-    for pt, p in zip(target_net.parameters(), q_net.parameters()):
-        if tau >= 1.0:
-            pt.copy_(p)
-        else:
-            pt.mul_(1.0 - tau).add_(p, alpha=tau)
-
-
-@torch.no_grad()
-def greedy_action(q_net: nn.Module, obs: np.ndarray, device: torch.device | str = "cpu") -> int:
-    """argmax_a Q(obs, a) for one observation (4,)."""
-    x = torch.as_tensor(obs, dtype=torch.float32, device=device)[None]
-    return int(q_net(x).argmax(1).item())
-
-
-def evaluate(q_net: nn.Module, episodes: int = 10, seed: int = 0,
-             device: torch.device | str = "cpu") -> np.ndarray:
-    """Returns of ``episodes`` greedy episodes (ε = 0), shape (episodes,), each in [0, 500].
-
-    Episode ``k`` starts from ``env.reset(seed=seed + k)``, so evaluations are reproducible.
-    """
-    env = make_env()
-    out = np.zeros(episodes, dtype=np.float32)
-    with eval_mode(q_net):
-        for k in range(episodes):
-            obs, _ = env.reset(seed=seed + k)
-            done, ret = False, 0.0
-            while not done:
-                obs, r, term, trunc, _ = env.step(greedy_action(q_net, obs, device))
-                ret += float(r)
-                done = term or trunc
-            out[k] = ret
-    env.close()
-    return out
-
-
-def slice_axes(n: int = SLICE_N) -> tuple[np.ndarray, np.ndarray]:
-    """The heatmap's axes: pole angles (n,) in rad and angular velocities (n,) in rad/s."""
-    return (np.linspace(-SLICE_ANGLE, SLICE_ANGLE, n, dtype=np.float32),
-            np.linspace(-SLICE_ANG_VEL, SLICE_ANG_VEL, n, dtype=np.float32))
-
-
-@torch.no_grad()
-def q_slice(q_net: nn.Module, n: int = SLICE_N,
-            device: torch.device | str = "cpu") -> np.ndarray:
-    """``q_values`` on the slice (cart position = velocity = 0): array (n_vel, n_angle, 2),
-    rows = angular velocity (ascending), columns = pole angle (ascending)."""
-    angles, vels = slice_axes(n)
-    av, aa = np.meshgrid(vels, angles, indexing="ij")
-    obs = np.zeros((n * n, OBS_DIM), dtype=np.float32)
-    obs[:, 2], obs[:, 3] = aa.ravel(), av.ravel()
-    q = q_net(torch.from_numpy(obs).to(device)).cpu().numpy()
-    return q.reshape(n, n, -1).astype(np.float32)
-
-
-@torch.no_grad()
-def play_episode(q_net: nn.Module, seed: int = 0, max_steps: int = 500, every: int = 2,
-                 scale: float = 0.5) -> tuple[np.ndarray, float]:
-    """Roll out the greedy policy once with ``env.render()`` frames.
-
-    Args:
-        q_net: a (frozen) Q-network on the CPU.
-        every: keep every ``every``-th frame; ``scale``: resize factor of the 600x400 frames.
-
-    Returns:
-        ``(frames (T, H, W, 3) uint8, episode return)``.
-    """
-    from PIL import Image
-
-    env = make_env(render=True)
-    obs, _ = env.reset(seed=seed)
-    frames, ret = [], 0.0
-
-    def grab() -> None:
-        img = Image.fromarray(env.render())
-        if scale != 1.0:
-            img = img.resize((int(img.width * scale), int(img.height * scale)), Image.BILINEAR)
-        frames.append(np.asarray(img))
-
-    grab()
-    for t in range(max_steps):
-        obs, r, term, trunc, _ = env.step(greedy_action(q_net, obs))
-        ret += float(r)
-        if (t + 1) % every == 0 or term or trunc:
-            grab()
-        if term or trunc:
-            break
-    env.close()
-    return np.stack(frames), ret
-
-
-def make_env(render: bool = False):
-    """A fresh ``CartPole-v1`` (``render_mode="rgb_array"`` when ``render``)."""
-    import gymnasium as gym
-
-    return gym.make(ENV_ID, render_mode="rgb_array" if render else None)
-
-
-def first_frame(seed: int = 0) -> np.ndarray:
-    """The environment as ``env.render()`` draws it right after ``reset(seed=seed)``:
-    (400, 600, 3) uint8."""
-    env = make_env(render=True)
-    env.reset(seed=seed)
-    img = env.render()
-    env.close()
-    return img
-
-
-# ------------------------------------------------------------------------------------- training
 
 
 @dataclass
@@ -473,16 +201,6 @@ def snapshot_artifacts(record: RunRecord, q_net: nn.Module, device: torch.device
             "evals": np.asarray(record.evals, dtype=np.float32).reshape(-1, 2),
             "q_slice": q_slice(q_net, device=device),
             "policy": record.policy, "policy_step": record.policy_step}
-
-
-def epsilon_greedy(q_net: nn.Module, obs: np.ndarray, epsilon: float, rng: np.random.Generator,
-                   device: torch.device, explore_only: bool = False) -> int:
-    """A random action with probability ε (always while ``explore_only``: before learning
-    starts), else the greedy ``argmax_a Q(obs, a)``. ``rng`` is the run's action stream: it
-    draws the coin only when needed, then the random action."""
-    if explore_only or rng.random() < epsilon:
-        return int(rng.integers(N_ACTIONS))
-    return greedy_action(q_net, obs, device)
 
 
 def env_step(env: RecordEpisodeStatistics, obs: np.ndarray, action: int,
