@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import torch  # noqa: E402
 
+from core import handoff  # noqa: E402
 from core.protocol import start  # noqa: E402
 from core.vision import segmentation as seg  # noqa: E402
 
@@ -52,15 +53,13 @@ def run(extra: dict) -> tuple[list, float, dict]:
     cfg = seg.SegConfig(device="cpu", **extra)
     rows, t0, c0, payload = [], None, time.process_time(), None
     for s in seg.train(cfg):
-        if s.model is not None and "clip" in s.model:
-            payload = {"width": s.model["clip"].encoder.width,
-                       "depth": s.model["clip"].encoder.depth,
-                       "state_dict": s.model["clip"].encoder.state_dict()}
         if s.heartbeat or "unet_miou" not in s.metrics:
             continue
         if t0 is None:  # the CLIP run (trained or reused) is not counted
             t0, c0 = time.perf_counter() - s.time_s, time.process_time()
         rows.append((s.step, time.perf_counter() - t0, time.process_time() - c0, s.metrics))
+    if cfg.clip_decoder:  # the CLIP run's export (image encoder and phrase embeddings)
+        payload = handoff.finished(handoff.IMAGE_ENCODERS)[0].payload
     return rows, os.getloadavg()[0], step_costs(cfg, payload)
 
 
