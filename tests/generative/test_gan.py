@@ -1,4 +1,4 @@
-"""Core tests for the GAN demos (core/generative/gan.py) and the classifier behind their metrics."""
+"""Core tests for the GAN demos (core/generative/gan/) and the classifier behind their metrics."""
 
 import json
 
