@@ -13,7 +13,9 @@ A *trainer* is a plain generator function ``train(config) -> Iterator[Snapshot]`
 What every trainer needs beyond its own algorithm is written once here: :class:`EvalBudget`
 (how much of the time evaluation may take), :class:`CopyCadence` (when a snapshot carries a
 :func:`frozen_copy` of the model), :class:`RunningMean` (smoothed losses), :func:`eval_mode`
-(evaluate without touching the training mode), :func:`start` (seed + device). A trainer does not
+(evaluate without touching the training mode), :func:`start` (seed + device), and
+:class:`Progress`, which bundles the first three with the :class:`Ticker` so a loop holds one
+object and ``yield progress.snapshot(step, metrics, artifacts, model=model)``. A trainer does not
 check its losses for NaN: the engine (:mod:`core.engine`) and the CLI do that on every snapshot.
 
 Nothing here imports Streamlit: the same trainers run headless through
@@ -542,6 +544,71 @@ def eval_mode(*models: torch.nn.Module, no_grad: bool = True) -> Iterator[None]:
     finally:
         for mod, training in was:  # parents first: each call resets its subtree, then children
             mod.train(training)
+
+
+class Progress:
+    """The snapshot plumbing of a trainer in one object: when to snapshot (:class:`Ticker`),
+    the loss means (:class:`RunningMean`, ``progress.losses``), which snapshots carry a model
+    copy (:class:`CopyCadence`) and when an expensive evaluation may run (:class:`EvalBudget`).
+    With it a trainer's loop reads like its reference implementation::
+
+        progress = Progress(cfg.steps, copy_every_s=3.0, eval_share=0.2)
+        for step in range(1, cfg.steps + 1):
+            progress.losses.add(**train_step(model, opt, batch))
+            if progress.due(step):
+                metrics = progress.losses.pop()
+                if progress.evaluation_due(step):
+                    with progress.evaluating(model):
+                        metrics |= evaluate(model)
+                yield progress.snapshot(step, metrics, artifacts, model=model)
+
+    ``total`` (steps, episodes or epochs) makes step ``total`` final; ``copy_every_s=0`` copies
+    the model on the final snapshot only; ``mean_window``: :class:`RunningMean`'s ``window``.
+    """
+
+    def __init__(self, total: int | None = None, *, copy_every_s: float = 0.0,
+                 eval_share: float = 0.25, eval_every_s: float = 1.0,
+                 mean_window: int | None = MEAN_WINDOW, interval_s: float | None = None) -> None:
+        self.total = total
+        self.tick = Ticker(total, interval_s)
+        self.losses = RunningMean(mean_window)
+        self.copies = CopyCadence(copy_every_s)
+        self.budget = EvalBudget(eval_share, eval_every_s)
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the trainer started."""
+        return self.tick.elapsed
+
+    def due(self, step: int) -> bool:
+        """True when step ``step`` should yield a snapshot (:class:`Ticker`)."""
+        return self.tick(step)
+
+    def is_final(self, step: int) -> bool:
+        """True for the last step (``step >= total``)."""
+        return self.total is not None and step >= self.total
+
+    def evaluation_due(self, step: int) -> bool:
+        """True when an expensive evaluation may run at ``step`` (always on the final one)."""
+        return self.budget.due(self.is_final(step))
+
+    @contextlib.contextmanager
+    def evaluating(self, *models: torch.nn.Module) -> Iterator[None]:
+        """Evaluate ``models`` in eval mode without gradients, on the budget's clock and on a
+        fork of torch's RNG (:meth:`EvalBudget.timed`)."""
+        with self.budget.timed(), eval_mode(*models):
+            yield
+
+    def snapshot(self, step: int, metrics: dict[str, float], artifacts: dict | None = None, *,
+                 model: torch.nn.Module | None = None, final: bool | None = None,
+                 total_steps: int | None = None, **fields: Any) -> Snapshot:
+        """The :class:`Snapshot` of ``step``: final when ``step >= total`` (unless ``final`` is
+        given), carrying a frozen copy of ``model`` when the copy cadence says so; ``fields``
+        (``phase``, ``pace_s``) go to the snapshot as they are."""
+        final = self.is_final(step) if final is None else final
+        copy_ = self.copies(model, final) if model is not None else None
+        return Snapshot(step, self.elapsed, metrics, artifacts or {},
+                        total_steps=total_steps or self.total, final=final, model=copy_, **fields)
 
 
 _LOSS_NAMES = ("nt_xent", "neg_elbo", "recon", "kl")

@@ -24,7 +24,7 @@ from torch import nn
 
 from core.data import toy2d
 from core.diagnostics import watch
-from core.protocol import CopyCadence, Demo, RunOptions, Snapshot, Ticker, eval_mode, param, start
+from core.protocol import Demo, Progress, RunOptions, Snapshot, eval_mode, param, start
 from core.pyast import getsource
 
 FEATURES = ("x1", "x2", "x1sq", "x2sq", "x1x2", "sinx1", "sinx2")
@@ -360,19 +360,17 @@ def train(cfg: PlaygroundConfig) -> Iterator[Snapshot]:
     bs = min(cfg.batch_size, len(Xtr))
     if cfg.batch_norm and bs < 2:
         bs = 2  # batch norm needs at least two samples per batch
-    tick, copies = Ticker(total=cfg.steps), CopyCadence(every_s=0)  # a model copy at the end
+    progress = Progress(cfg.steps)  # a model copy at the end
     for step in range(0, cfg.steps + 1):
         if step > 0:
             idx = torch.randint(0, len(Xtr), (bs,), generator=gen).to(device)
             train_step(model, opt, Xtr[idx], ytr[idx], cfg)
-        if tick(step):
-            final = step == cfg.steps
+        if progress.due(step):
             art = {**surfaces(model, cfg.features, cfg.regression, device), "data": data}
-            if final:
+            if progress.is_final(step):
                 art["decision_boundary"] = boundary_image(art["output"], data, k, cfg.regression)
-            yield Snapshot(step, tick.elapsed, split_metrics(model, Xtr, ytr, Xte, yte,
-                                                             cfg.regression),
-                           art, total_steps=cfg.steps, final=final, model=copies(model, final))
+            metrics = split_metrics(model, Xtr, ytr, Xte, yte, cfg.regression)
+            yield progress.snapshot(step, metrics, art, model=model)
 
 
 DEMOS = [Demo("playground", PlaygroundConfig, train, title="MLP playground",

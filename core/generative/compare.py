@@ -44,18 +44,7 @@ from torch.nn import functional as F
 from core.blocks import image_metrics
 from core.blocks.images import image_grid
 from core.data import ImageData, load_images
-from core.protocol import (
-    CopyCadence,
-    Demo,
-    EvalBudget,
-    RunningMean,
-    RunOptions,
-    Snapshot,
-    Ticker,
-    eval_mode,
-    param,
-    start,
-)
+from core.protocol import Demo, Progress, RunOptions, Snapshot, eval_mode, param, start
 
 MODELS = ("ae", "vae", "gan")
 DATASETS = ("mnist", "fashion_mnist", "cifar10")
@@ -405,8 +394,8 @@ def pick_model(used: dict[str, float], seen: dict[str, int],
     return min(left, key=lambda m: seen[m] / target[m]) if left else None
 
 
-def progress(used: dict[str, float], seen: dict[str, int], target: dict[str, int] | None,
-             seconds: int) -> float:
+def share_done(used: dict[str, float], seen: dict[str, int], target: dict[str, int] | None,
+               seconds: int) -> float:
     """The share of the run done: the slowest model's share of its budget, in [0, 1]."""
     if target is None:
         return min(min(used.values()) / seconds, 1.0)
@@ -442,37 +431,35 @@ def train(cfg: GanVaeAeConfig) -> Iterator[Snapshot]:
         f"FID and the \"sure\" share need a classifier of {tr.name} images; only MNIST and "
         "Fashion-MNIST have one here."))
     used, seen = dict.fromkeys(MODELS, 0.0), dict.fromkeys(MODELS, 0)
-    tick, losses = Ticker(), RunningMean()
-    budget, copies = EvalBudget(share=EVAL_SHARE, min_interval_s=EVAL_EVERY_S), CopyCadence(5.0)
     total, last_step, target = 10 * cfg.seconds, -1, parse_batches(cfg.batches)
+    progress = Progress(total, copy_every_s=5.0, eval_share=EVAL_SHARE, eval_every_s=EVAL_EVERY_S)
     noise = {m: torch.Generator(device=device).manual_seed(cfg.seed * 1_000 + i)
              for i, m in enumerate(MODELS)}
     while True:
-        final = progress(used, seen, target, cfg.seconds) >= 1.0
+        final = share_done(used, seen, target, cfg.seconds) >= 1.0
         if not final and last_step >= 0:
             opts = opts or make_optimizers(cfg, models)
             name = pick_model(used, seen, target)
             x = data["x_train"][batch_indices(seen[name], len(tr), cfg.batch_size,
                                               cfg.seed).to(device)]
             t0 = time.perf_counter()
-            losses.add(**train_step(name, models[name], opts, x, noise[name]))
+            progress.losses.add(**train_step(name, models[name], opts, x, noise[name]))
             if seen[name] > 0:  # a model's first step pays one-off set-up costs: not counted
                 used[name] += time.perf_counter() - t0
             seen[name] += 1
-        if not (tick(0) or final):
+        if not (progress.due(0) or final):
             continue
-        done = int(total * progress(used, seen, target, cfg.seconds))
+        done = int(total * share_done(used, seen, target, cfg.seconds))
         step = total if final else min(total - 1, max(last_step + 1, done))
-        metrics = losses.pop() | {f"steps_{k}": float(v) for k, v in seen.items()}
+        metrics = progress.losses.pop() | {f"steps_{k}": float(v) for k, v in seen.items()}
         art = dict(fixed)
-        if budget.due(final):
-            with budget.timed():
+        if progress.budget.due(final):
+            with progress.budget.timed():
                 ev, more = evaluate(models, data, judge)
             metrics.update(ev, nn_dist_test=float(fixed["nn_test"].mean()))
             art.update(more)
         last_step = step
-        yield Snapshot(step, tick.elapsed, metrics, art, total_steps=total, final=final,
-                       model=copies(nn.ModuleDict(models), final))
+        yield progress.snapshot(step, metrics, art, model=nn.ModuleDict(models), final=final)
         if final:
             return
 

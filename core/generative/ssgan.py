@@ -43,18 +43,7 @@ from torch.nn import functional as F
 
 from core.blocks.images import image_grid, random_shift
 from core.data import ImageData, load_images
-from core.protocol import (
-    CopyCadence,
-    Demo,
-    EvalBudget,
-    RunningMean,
-    RunOptions,
-    Snapshot,
-    Ticker,
-    eval_mode,
-    param,
-    start,
-)
+from core.protocol import Demo, Progress, RunOptions, Snapshot, eval_mode, param, start
 
 DATASETS = ("mnist", "fashion_mnist")
 N_SAMPLES = 64  # fixed z's of the sample grid
@@ -341,25 +330,25 @@ def train(cfg: SsganConfig) -> Iterator[Snapshot]:
     fixed = {"labelled": image_grid(x_lab[:: max(1, cfg.labels_per_class // 10)][:100],
                                     ncol=min(10, cfg.labels_per_class)),
              "classes": list(tr.classes), "data_note": tr.note}
-    tick, losses = Ticker(total=cfg.steps), RunningMean()
-    budget, copies = EvalBudget(share=EVAL_SHARE, min_interval_s=EVAL_EVERY_S), CopyCadence(5.0)
+    progress = Progress(cfg.steps, copy_every_s=5.0, eval_share=EVAL_SHARE,
+                        eval_every_s=EVAL_EVERY_S)
     for step in range(0, cfg.steps + 1):
         if step > 0:
             opts = opts or make_optimizers(cfg, *nets)
-            losses.add(**train_step(cfg, nets, opts, sample_batch(cfg, x, x_lab, y_lab, gen)))
-        if not tick(step):
+            batch = sample_batch(cfg, x, x_lab, y_lab, gen)
+            progress.losses.add(**train_step(cfg, nets, opts, batch))
+        if not progress.due(step):
             continue
-        final = step == cfg.steps
-        metrics, art = losses.pop(), dict(fixed)
+        metrics, art = progress.losses.pop(), dict(fixed)
         with eval_mode(G):
             art["samples"] = image_grid(G(z_fixed))
-        if budget.due(final):
-            with budget.timed():
+        if progress.evaluation_due(step):
+            with progress.budget.timed():
                 acc, conf = evaluate(D, D_base, test, k)
             metrics.update(acc)
             art.update(conf)
-        yield Snapshot(step, tick.elapsed, metrics, art, total_steps=cfg.steps, final=final,
-                       model=copies(nn.ModuleDict({"G": G, "D": D, "D_base": D_base}), final))
+        yield progress.snapshot(step, metrics, art,
+                                model=nn.ModuleDict({"G": G, "D": D, "D_base": D_base}))
 
 
 DEMOS = [

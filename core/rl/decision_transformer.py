@@ -32,17 +32,7 @@ from torch.nn import functional as F
 from core import handoff
 from core.blocks.attention import Block, gpt2_init_
 from core.checks import check_choice
-from core.protocol import (
-    CopyCadence,
-    Demo,
-    RunningMean,
-    RunOptions,
-    Snapshot,
-    Ticker,
-    eval_mode,
-    param,
-    start,
-)
+from core.protocol import Demo, Progress, RunOptions, Snapshot, eval_mode, param, start
 
 OBS_DIM = 4
 N_ACTIONS = 2
@@ -461,14 +451,14 @@ def train(cfg: DtConfig) -> Iterator[Snapshot]:
     model, bc, optimizers = make_learners(cfg, data, device)
     rng = np.random.default_rng(cfg.seed)
     art = {"dataset_returns": returns, "phase": "training", "eval": np.zeros((0, 3), np.float32)}
-    tick, losses, copies, last = Ticker(total=total), RunningMean(), CopyCadence(0), {}
+    progress, last = Progress(total), {}
     for step in range(1, cfg.steps + 1):
         batch = sample_batch(data, cfg.batch_size, cfg.context_len, rng, device)
-        losses.add(**train_step(model, bc, optimizers, batch))
-        if tick(step):
-            last = losses.pop()
-            yield Snapshot(step, tick.elapsed, {**last, **stats}, art, total_steps=total)
-    last = {**last, **losses.pop()}
+        progress.losses.add(**train_step(model, bc, optimizers, batch))
+        if progress.due(step):
+            last = progress.losses.pop()
+            yield progress.snapshot(step, {**last, **stats}, art)
+    last = {**last, **progress.losses.pop()}
     # evaluation: the "achieved vs target return" plot of the paper, one target per step
     bc_ret = float(evaluate_bc(bc, cfg.eval_episodes, 20_000 + cfg.seed, device).mean())
     rows = []
@@ -479,11 +469,10 @@ def train(cfg: DtConfig) -> Iterator[Snapshot]:
         final = i == len(targets) - 1
         art = {**art, "phase": "done" if final else "evaluating",
                "eval": np.asarray(rows, np.float32)}
-        yield Snapshot(cfg.steps + i + 1, tick.elapsed,
-                       {**last, "target_return": target, "achieved_return": rows[-1][1],
-                        "achieved_std": rows[-1][2], "bc_return": bc_ret, **stats}, art,
-                       total_steps=total, final=final,
-                       model=copies(nn.ModuleDict({"dt": model, "bc": bc}), final))
+        yield progress.snapshot(cfg.steps + i + 1,
+                                {**last, "target_return": target, "achieved_return": rows[-1][1],
+                                 "achieved_std": rows[-1][2], "bc_return": bc_ret, **stats}, art,
+                                model=nn.ModuleDict({"dt": model, "bc": bc}))
 
 
 DEMOS = [Demo("decision_transformer", DtConfig, train, title="Decision Transformer",

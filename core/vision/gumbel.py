@@ -43,18 +43,7 @@ from torch.nn import functional as F
 
 from core.blocks.images import image_grid
 from core.data import IMAGE_DATASETS, load_images
-from core.protocol import (
-    CopyCadence,
-    Demo,
-    EvalBudget,
-    RunningMean,
-    RunOptions,
-    Snapshot,
-    Ticker,
-    eval_mode,
-    param,
-    start,
-)
+from core.protocol import Demo, Progress, RunOptions, Snapshot, eval_mode, param, start
 
 TINY = 1e-20  # uniform noise is clamped into [TINY, 1 - eps] so that -log(-log u) is finite
 DATASETS = tuple(d for d in IMAGE_DATASETS if d not in ("digits", "cifar10", "cifar100"))
@@ -327,8 +316,7 @@ def train_classifier(cfg: ClassifierConfig) -> Iterator[Snapshot]:
     models = {k: m.to(device) for k, m in models.items()}
     opts = {k: torch.optim.Adam(m.parameters(), lr=cfg.lr) for k, m in models.items()}
     gen = torch.Generator().manual_seed(cfg.seed)
-    tick, losses, budget = Ticker(total=cfg.steps), RunningMean(), EvalBudget(share=0.2)
-    copies, metrics_eval = CopyCadence(every_s=0), {}
+    progress, metrics_eval = Progress(cfg.steps, eval_share=0.2), {}
     for step in range(0, cfg.steps + 1):
         tau = tau_at(step, cfg.steps, cfg.tau, cfg.tau_min, cfg.anneal)
         if step > 0:
@@ -341,11 +329,10 @@ def train_classifier(cfg: ClassifierConfig) -> Iterator[Snapshot]:
                 opts[k].zero_grad()
                 loss.backward()
                 opts[k].step()
-                losses.add(**{f"loss_{k}": loss.detach()})
-        if tick(step):
-            final = step == cfg.steps
-            if budget.due(final):
-                with budget.timed():
+                progress.losses.add(**{f"loss_{k}": loss.detach()})
+        if progress.due(step):
+            if progress.evaluation_due(step):
+                with progress.budget.timed():
                     metrics_eval = {"test_acc": accuracy(models["gumbel"], xte, yte),
                                     "test_acc_softmax": accuracy(models["softmax"], xte, yte),
                                     "test_acc_sampled": sampled_accuracy(models["gumbel"], xte,
@@ -355,9 +342,8 @@ def train_classifier(cfg: ClassifierConfig) -> Iterator[Snapshot]:
                                   for k in ("softmax", "gumbel")])
             art = {"note": note, "probs": probs,
                    "image": (xte[0, 0].cpu().numpy() * 255).astype(np.uint8)}
-            yield Snapshot(step, tick.elapsed, {**losses.pop(), "tau": tau, **metrics_eval}, art,
-                           total_steps=cfg.steps, final=final,
-                           model=copies(models["gumbel"], final))
+            yield progress.snapshot(step, {**progress.losses.pop(), "tau": tau, **metrics_eval},
+                                    art, model=models["gumbel"])
 
 
 # ------------------------------------------------------------------------ categorical VAE
@@ -466,8 +452,7 @@ def train_vae(cfg: VaeConfig) -> Iterator[Snapshot]:
     gen = torch.Generator().manual_seed(cfg.seed)
     z_prior = F.one_hot(torch.randint(0, cfg.n_classes, (16, cfg.n_latents), generator=gen),
                         cfg.n_classes).float().to(device)
-    tick, losses, budget = Ticker(total=cfg.steps), RunningMean(), EvalBudget(share=0.2)
-    copies, test = CopyCadence(every_s=5), {}
+    progress, test = Progress(cfg.steps, copy_every_s=5, eval_share=0.2), {}
     for step in range(0, cfg.steps + 1):
         tau = tau_at(step, cfg.steps, cfg.tau, cfg.tau_min, True)
         if step > 0:
@@ -476,11 +461,10 @@ def train_vae(cfg: VaeConfig) -> Iterator[Snapshot]:
             opt.zero_grad()
             loss.backward()
             opt.step()
-            losses.add(neg_elbo=loss.detach(), recon=recon.detach(), kl=kl.detach())
-        if tick(step):
-            final = step == cfg.steps
-            if budget.due(final):
-                with budget.timed(), eval_mode(model):
+            progress.losses.add(neg_elbo=loss.detach(), recon=recon.detach(), kl=kl.detach())
+        if progress.due(step):
+            if progress.evaluation_due(step):
+                with progress.evaluating(model):
                     # its own noise: an evaluation due on the clock must not move training's RNG
                     test_gen = torch.Generator(device=device).manual_seed(cfg.seed)
                     test = {"test_neg_elbo": float(neg_elbo(model, xte[:500], tau, cfg.hard,
@@ -488,9 +472,9 @@ def train_vae(cfg: VaeConfig) -> Iterator[Snapshot]:
             codes, recons = code_images(model, xte[:8])
             with eval_mode(model):
                 samples = image_grid(model.decode(z_prior).cpu(), ncol=8)
-            yield Snapshot(step, tick.elapsed, {**losses.pop(), "tau": tau, **test},
-                           {"recons": recons, "codes": codes, "samples": samples, "note": note},
-                           total_steps=cfg.steps, final=final, model=copies(model, final))
+            yield progress.snapshot(step, {**progress.losses.pop(), "tau": tau, **test},
+                                    {"recons": recons, "codes": codes, "samples": samples,
+                                     "note": note}, model=model)
 
 
 DEMOS = [

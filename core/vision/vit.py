@@ -36,18 +36,7 @@ from torch.nn import functional as F
 
 from core.blocks.attention import Block
 from core.data import load_images
-from core.protocol import (
-    CopyCadence,
-    Demo,
-    EvalBudget,
-    RunningMean,
-    RunOptions,
-    Snapshot,
-    Ticker,
-    eval_mode,
-    param,
-    start,
-)
+from core.protocol import Demo, Progress, RunOptions, Snapshot, eval_mode, param, start
 
 DATASETS = ("mnist", "fashion_mnist", "cifar10")
 SHIFT_PX = 4  # pixels of the shift probe (each test image moved by up to this many pixels)
@@ -388,8 +377,8 @@ def train(cfg: VitConfig) -> Iterator[Snapshot]:
     opts = {k: torch.optim.AdamW(m.parameters(), lr=cfg.lr, weight_decay=0.05)
             for k, m in models.items()}
     gen = torch.Generator().manual_seed(cfg.seed)
-    tick, losses, budget = Ticker(total=cfg.steps), RunningMean(), EvalBudget(share=0.2)
-    copies, seconds, evals = CopyCadence(every_s=5), {"vit": 0.0, "cnn": 0.0}, {}
+    progress = Progress(cfg.steps, copy_every_s=5, eval_share=0.2)
+    seconds, evals = {"vit": 0.0, "cnn": 0.0}, {}
     params = {k: n_params(m) for k, m in models.items()}
     for step in range(0, cfg.steps + 1):
         if step > 0:
@@ -397,20 +386,18 @@ def train(cfg: VitConfig) -> Iterator[Snapshot]:
             for k in models:  # the same batch for both
                 loss, dt = step_model(models[k], opts[k], xtr[idx], ytr[idx])
                 seconds[k] += dt
-                losses.add(**{f"loss_{k}": loss})
-        if tick(step):
-            final = step == cfg.steps
-            if budget.due(final):
-                with budget.timed():
+                progress.losses.add(**{f"loss_{k}": loss})
+        if progress.due(step):
+            if progress.evaluation_due(step):
+                with progress.budget.timed():
                     evals = {"test_acc": accuracy(vit, xte, yte),
                              "test_acc_cnn": accuracy(conv, xte, yte),
                              **probe(models, xte[:500], yte[:500], cfg.patch_size, cfg.seed)}
             art = {**_views(vit, xte[:1]), "image": xte[0].cpu().numpy(), "params": params,
                    "note": note}
-            metrics = {**losses.pop(), **evals, "time_vit": seconds["vit"],
+            metrics = {**progress.losses.pop(), **evals, "time_vit": seconds["vit"],
                        "time_cnn": seconds["cnn"]}
-            yield Snapshot(step, tick.elapsed, metrics, art, total_steps=cfg.steps, final=final,
-                           model=copies(vit, final))
+            yield progress.snapshot(step, metrics, art, model=vit)
 
 
 DEMOS = [Demo("vit", VitConfig, train, title="ViT vs CNN",

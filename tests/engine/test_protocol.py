@@ -15,6 +15,7 @@ from core.protocol import (
     MEAN_WINDOW,
     CopyCadence,
     EvalBudget,
+    Progress,
     RunningMean,
     RunOptions,
     Ticker,
@@ -328,3 +329,34 @@ def test_an_evaluation_leaves_the_training_random_stream_as_it_was():
         torch.randn(100)
         torch.nn.Linear(8, 8)
     assert torch.equal(torch.randn(3), expected)
+
+
+def test_progress_snapshots_the_loss_means_and_copies_the_model_at_the_end(clock):
+    model = torch.nn.Linear(2, 1)
+    progress = Progress(total=6, interval_s=10.0)
+    snaps = []
+    for step in range(1, 7):
+        progress.losses.add(loss=float(step))
+        clock.now += 1.0
+        if progress.due(step):
+            snaps.append(progress.snapshot(step, progress.losses.pop(), {"a": step}, model=model))
+    assert [s.step for s in snaps] == [1, 6], "the first and the last step tick"
+    assert snaps[0].metrics == {"loss": 1.0} and snaps[1].metrics == {"loss": 3.5}
+    assert [s.final for s in snaps] == [False, True] and snaps[1].total_steps == 6
+    assert snaps[0].model is None, "copy_every_s=0: the final snapshot only"
+    assert torch.equal(snaps[1].model.weight, model.weight) and snaps[1].model is not model
+    assert snaps[1].time_s == pytest.approx(6.0) and snaps[1].artifacts == {"a": 6}
+
+
+def test_progress_evaluates_on_its_budget_in_eval_mode(clock):
+    model = torch.nn.Dropout(0.5)
+    progress = Progress(total=100, eval_share=0.5, eval_every_s=1.0)
+    assert progress.evaluation_due(1)
+    with progress.evaluating(model):
+        assert not model.training and not torch.is_grad_enabled()
+        clock.now += 4.0  # an evaluation of 4 s at a 50% share: the next waits 4 s
+    assert model.training
+    clock.now += 3.0
+    assert not progress.evaluation_due(2) and progress.evaluation_due(100)
+    clock.now += 1.5
+    assert progress.evaluation_due(3)

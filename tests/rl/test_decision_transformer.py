@@ -73,7 +73,7 @@ def test_dataset_from_a_finished_dqn_run_and_its_policies_file(tmp_path, monkeyp
     run = handoff.run_name(cfg)
     assert any(e.run == run for e in handoff.finished(handoff.POLICIES)), "finished runs publish"
     with monkeypatch.context() as m:  # the DT reuses the published run: no DQN training here
-        m.setattr(dqn, "train", lambda *a, **k: pytest.fail("retrained the DQN run"))
+        m.setattr(handoff, "_train", lambda *a, **k: pytest.fail("retrained the DQN run"))
         data = dt.collect_dataset("dqn", 12, 0, run)
     assert len(data) == 12 and all(len(t.actions) >= 1 for t in data)
     assert dt.pick_checkpoints(np.array([10.0, 500.0, 30.0, 200.0]), 3) == [0, 1, 3]

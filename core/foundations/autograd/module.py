@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.protocol import CopyCadence, Demo, RunOptions, Snapshot, Ticker, eval_mode, param, start
+from core.protocol import Demo, Progress, RunOptions, Snapshot, eval_mode, param, start
 
 __all__ = ["GRID", "IRIS_FEATURES", "IRIS_NAMES", "RBF", "ModuleConfig", "RBFNet", "build_module",
            "iris", "module_anatomy", "train_module"]
@@ -165,20 +165,18 @@ def train_module(cfg: ModuleConfig) -> Iterator[Snapshot]:
     xs, ys, grid = _grid(torch.cat([Xtr, Xte]))
     data = tuple(t.numpy() for t in (Xtr, ytr, Xte, yte))
     Xtr, ytr, Xte, yte, grid = (t.to(device) for t in (Xtr, ytr, Xte, yte, grid))
-    tick, copies = Ticker(total=cfg.steps), CopyCadence(every_s=2)
+    progress = Progress(cfg.steps, copy_every_s=2)
     for step in range(cfg.steps + 1):
         loss = nn.functional.cross_entropy(model(Xtr), ytr)
         if step > 0:
             opt.zero_grad()
             loss.backward()
             opt.step()
-        if tick(step):
-            final = step == cfg.steps
+        if progress.due(step):
             metrics = {"loss": loss.item(), "train_acc": _accuracy(model, Xtr, ytr),
                        "test_acc": _accuracy(model, Xte, yte)}
             art = {**_module_artifacts(model, grid), "xs": xs, "ys": ys, "data": data}
-            yield Snapshot(step, tick.elapsed, metrics, art, total_steps=cfg.steps, final=final,
-                           model=copies(model, final))
+            yield progress.snapshot(step, metrics, art, model=model)
 
 
 DEMOS = [

@@ -36,17 +36,7 @@ from core.generative.gan.steps import (
     make_optimizers,
     step_metrics,
 )
-from core.protocol import (
-    CopyCadence,
-    Demo,
-    EvalBudget,
-    RunOptions,
-    Snapshot,
-    Ticker,
-    eval_mode,
-    param,
-    start,
-)
+from core.protocol import Demo, Progress, RunOptions, Snapshot, eval_mode, param, start
 
 __all__ = ["FID_EVERY_S", "FID_SHARE", "N_BN", "N_FID", "GanConfig", "evaluate", "make_models",
            "sample_grid", "train_gan", "train_step"]
@@ -169,7 +159,9 @@ def train_gan(cfg: GanConfig) -> Iterator[Snapshot]:
         UploadError: for ``dataset="upload"`` with an unknown id or too few images.
     """
     device = start(cfg)
-    tick = Ticker(total=cfg.steps)
+    # the page walks the newest copy of G (RunView.model)
+    progress = Progress(cfg.steps, copy_every_s=2.0, eval_share=FID_SHARE,
+                        eval_every_s=FID_EVERY_S)
     train, test = load_gan_data(cfg.dataset, cfg.upload)
     x_all = (train.x * 2 - 1).to(device)  # (N, C, H, W) in [-1, 1]
     G, D, G_avg = make_models(cfg, train.shape, device)
@@ -179,8 +171,6 @@ def train_gan(cfg: GanConfig) -> Iterator[Snapshot]:
     z_fixed, z_eval, z_bn = (torch.randn(n, cfg.latent_dim, generator=gen)
                              for n in (N_FIXED, N_FID, N_BN))
     quality = SampleQuality(test.x, train.name)
-    budget = EvalBudget(share=FID_SHARE, min_interval_s=FID_EVERY_S)
-    copies = CopyCadence(every_s=2.0)  # the page walks the newest copy (RunView.model)
     last: StepLosses | None = None
     for step in range(0, cfg.steps + 1):
         if step > 0:
@@ -188,20 +178,18 @@ def train_gan(cfg: GanConfig) -> Iterator[Snapshot]:
             last = train_step(cfg, G, D, opts, x_all, gen)
             if G_avg is not G:
                 ema_update(G_avg, G, min(cfg.ema, (1 + step) / (10 + step)))
-        if not tick(step):
+        if not progress.due(step):
             continue
-        final = step == cfg.steps
         metrics = step_metrics(cfg.loss, last)
         samples = sample_grid(G_avg, z_fixed, z_bn if G_avg is not G else None)
         art: dict = {"samples": samples, "z_fixed": z_fixed.numpy(), "data_note": train.note,
                      "classes": list(train.classes), "metrics_note": metrics_note(quality)}
-        if quality.available and step > 0 and budget.due(final):
-            with budget.timed():
+        if quality.available and step > 0 and progress.evaluation_due(step):
+            with progress.budget.timed():
                 q, extra = evaluate(G_avg, z_eval, quality)
             metrics.update(q)
             art.update(extra)
-        yield Snapshot(step, tick.elapsed, metrics, art, total_steps=cfg.steps, final=final,
-                       model=copies(G_avg, final))
+        yield progress.snapshot(step, metrics, art, model=G_avg)
 
 
 DEMOS = [

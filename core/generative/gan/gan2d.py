@@ -18,7 +18,7 @@ from core.generative.gan.losses import LOSSES, g_loss, score_to_prob
 from core.generative.gan.mixtures import N_VIS, TARGETS, extent, mode_metrics, sample_target, target_modes
 from core.generative.gan.model import mlp
 from core.generative.gan.steps import StepLosses, d_step, g_step, make_optimizers, step_metrics
-from core.protocol import CopyCadence, Demo, RunOptions, Snapshot, Ticker, param, start
+from core.protocol import Demo, Progress, RunOptions, Snapshot, param, start
 
 __all__ = ["GRID_RES", "N_EVAL_2D", "TRAIL", "Gan2dConfig", "g_push", "plane_grid",
            "plane_snapshot", "train_gan2d", "train_step_2d"]
@@ -113,7 +113,7 @@ def train_gan2d(cfg: Gan2dConfig) -> Iterator[Snapshot]:
     snapshot.
     """
     device = start(cfg)
-    tick = Ticker(total=cfg.steps)
+    progress = Progress(cfg.steps)  # a model copy on the final snapshot only
     gen = torch.Generator().manual_seed(cfg.seed)
     G = mlp(cfg.latent_dim, cfg.g_hidden, 2).to(device)
     D = mlp(2, cfg.d_hidden, 1, act=lambda: nn.LeakyReLU(0.2)).to(device)
@@ -123,22 +123,19 @@ def train_gan2d(cfg: Gan2dConfig) -> Iterator[Snapshot]:
     fixed = {"real": sample_target(cfg.target, N_VIS, gen).numpy(),
              "modes": target_modes(cfg.target)[0], "extent": extent(cfg.target)}
     grid = plane_grid(cfg.target, device)
-    copies = CopyCadence(every_s=0)  # the final snapshot only
     trail: list[np.ndarray] = []
     last: StepLosses | None = None
     for step in range(0, cfg.steps + 1):
         if step > 0:
             opts = opts or make_optimizers(cfg, G, D)
             last = train_step_2d(cfg, G, D, opts, gen, device)
-        if not tick(step):
+        if not progress.due(step):
             continue
-        final = step == cfg.steps
         metrics, art = plane_snapshot(cfg, G, D, z_vis, z_eval, grid)
         metrics = step_metrics(cfg.loss, last) | metrics
         art.update(fixed, trail=np.stack(trail) if trail else np.zeros((0, N_VIS, 2), np.float32))
         trail = (trail + [art["fake"]])[-TRAIL:]
-        yield Snapshot(step, tick.elapsed, metrics, art, total_steps=cfg.steps, final=final,
-                       model=copies(nn.ModuleDict({"G": G, "D": D}), final))
+        yield progress.snapshot(step, metrics, art, model=nn.ModuleDict({"G": G, "D": D}))
 
 
 DEMOS = [

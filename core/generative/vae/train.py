@@ -7,7 +7,6 @@ Shapes: images ``(N, C, H, W)`` in [0, 1]; codes ``z`` ``(N, latent_dim)``.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -21,16 +20,7 @@ from core.generative.vae.data import DATASETS, load_vae_data, pick_pairs
 from core.generative.vae.evaluation import evaluate_ae, evaluate_vae
 from core.generative.vae.losses import recon_nll, vae_loss
 from core.generative.vae.model import AE, ARCHITECTURES, VAE
-from core.protocol import (
-    CopyCadence,
-    Demo,
-    EvalBudget,
-    RunningMean,
-    RunOptions,
-    Snapshot,
-    param,
-    start,
-)
+from core.protocol import Demo, Progress, RunningMean, RunOptions, Snapshot, param, start
 
 __all__ = ["EVAL_INTERVAL_S", "EVAL_SHARE", "MODEL_EVERY_S", "N_SAMPLES", "UPLOAD_HELP",
            "AEConfig", "VaeConfig", "ae_prefix", "check_upload", "evaluate", "make_models",
@@ -172,26 +162,23 @@ def _train(cfg: VaeConfig | AEConfig, with_vae: bool, with_ae: bool) -> Iterator
     bs = min(cfg.batch_size, n)
     per_epoch = math.ceil(n / bs)
     total = cfg.epochs * per_epoch
-    budget = EvalBudget(share=EVAL_SHARE, min_interval_s=EVAL_INTERVAL_S)
-    copies = CopyCadence(every_s=MODEL_EVERY_S)
-    losses = RunningMean()
-    t0 = time.perf_counter()
+    # a snapshot with every evaluation, which comes on the budget
+    progress = Progress(total, copy_every_s=MODEL_EVERY_S, eval_share=EVAL_SHARE,
+                        eval_every_s=EVAL_INTERVAL_S)
     order = torch.randperm(n, generator=gen).to(device)
     for step in range(0, total + 1):
         if step > 0:
             epoch, i = divmod(step - 1, per_epoch)
             if i == 0 and epoch > 0:
                 order = torch.randperm(n, generator=gen).to(device)
-            train_step(models, opts, xtr[order[i * bs:(i + 1) * bs]], beta, losses)
-        final = step == total
-        if not budget.due(final):
+            train_step(models, opts, xtr[order[i * bs:(i + 1) * bs]], beta, progress.losses)
+        if not progress.evaluation_due(step):
             continue
-        with budget.timed():
+        with progress.budget.timed():
             metrics, art = evaluate(models, te, xte, x_pairs, z_fixed, judge=tr.name)
-        metrics = {"epoch": step / per_epoch, **metrics, **losses.pop()}
+        metrics = {"epoch": step / per_epoch, **metrics, **progress.losses.pop()}
         art.update(note=tr.note, dataset=tr.name, classes=tr.classes)
-        yield Snapshot(step, time.perf_counter() - t0, metrics, art, total_steps=total,
-                       final=final, model=copies(nn.ModuleDict(models), final))
+        yield progress.snapshot(step, metrics, art, model=nn.ModuleDict(models))
 
 
 def train(cfg: VaeConfig) -> Iterator[Snapshot]:

@@ -16,18 +16,7 @@ from torch import nn
 
 from core.data.graphs import GRAPH_SETS, load_graph_dataset
 from core.graphs.gnn.analysis import embed_2d
-from core.protocol import (
-    CopyCadence,
-    Demo,
-    RunningMean,
-    RunOptions,
-    Snapshot,
-    Ticker,
-    eval_mode,
-    param,
-    seed_everything,
-    start,
-)
+from core.protocol import Demo, Progress, RunningMean, RunOptions, Snapshot, eval_mode, param, start
 
 __all__ = ["GraphClassifier", "GraphClsConfig", "predict_graphs", "split_graphs",
            "train_graph_epoch", "train_graphs"]
@@ -135,7 +124,7 @@ def train_graphs(cfg: GraphClsConfig) -> Iterator[Snapshot]:
 
     device = start(cfg)
     graphs, n_feat, n_cls, note = load_graph_dataset(cfg.dataset, seed=cfg.seed)
-    seed_everything(cfg.seed)
+    start(cfg)  # again: training starts from the seed whatever loading the data drew
     tr, te = split_graphs(graphs, cfg.seed)
     model = GraphClassifier(cfg.model, n_feat, cfg.hidden, n_cls, cfg.n_layers,
                             cfg.pooling).to(device)
@@ -144,20 +133,17 @@ def train_graphs(cfg: GraphClsConfig) -> Iterator[Snapshot]:
                         generator=torch.Generator().manual_seed(cfg.seed))
     full = DataLoader(tr + te, batch_size=256)
     is_test = np.r_[np.zeros(len(tr), bool), np.ones(len(te), bool)]
-    tick, copies = Ticker(total=cfg.epochs), CopyCadence(every_s=0)
-    losses = RunningMean(window=None)  # popped every epoch: the epoch's mean
+    progress = Progress(cfg.epochs, mean_window=None)  # losses popped every epoch: its mean
     art, axes = {"note": note or ""}, None
     for epoch in range(1, cfg.epochs + 1):
-        train_graph_epoch(model, loader, opt, device, losses)
+        train_graph_epoch(model, loader, opt, device, progress.losses)
         pred, vecs, y = predict_graphs(model, full, device)
-        metrics = {**losses.pop(), "train_acc": float((pred == y)[~is_test].mean()),
+        metrics = {**progress.losses.pop(), "train_acc": float((pred == y)[~is_test].mean()),
                    "test_acc": float((pred == y)[is_test].mean())}
-        final = epoch == cfg.epochs
-        if (tick(epoch) or final) and bool(torch.isfinite(vecs).all()):
+        if progress.due(epoch) and bool(torch.isfinite(vecs).all()):
             emb, axes = embed_2d(vecs, axes)
             art = {"embedding": emb, "y": y, "is_test": is_test, "note": note or ""}
-        yield Snapshot(epoch, tick.elapsed, metrics, art, total_steps=cfg.epochs, final=final,
-                       model=copies(model, final))
+        yield progress.snapshot(epoch, metrics, art, model=model)
 
 
 DEMOS = [

@@ -23,8 +23,8 @@ from core.data.graphs import GRAPHS, load_graph
 from core.graphs.gnn.analysis import embed_2d, mean_pairwise_distance
 from core.graphs.gnn.model import MODELS, NodeGNN, sparse_features
 from core.protocol import (
-    CopyCadence,
     Demo,
+    Progress,
     RunOptions,
     Snapshot,
     Ticker,
@@ -276,14 +276,12 @@ def train(cfg: GnnConfig) -> Iterator[Snapshot]:
     """
     device = start(cfg)
     data = make_graph(cfg)
-    tick, copies = Ticker(total=cfg.epochs), CopyCadence(every_s=0)
-    art, axes = {}, None
+    progress, art, axes = Progress(cfg.epochs), {}, None
     for e in fit(cfg, data, device):
-        if tick(e.epoch) or e.last:
+        if progress.due(e.epoch) or e.last:
             art, axes = node_artifacts(e, axes)
             art["note"] = data.note
-        yield Snapshot(e.epoch, tick.elapsed, e.metrics, art, total_steps=cfg.epochs,
-                       final=e.last, model=copies(e.model, e.last))
+        yield progress.snapshot(e.epoch, e.metrics, art, model=e.model, final=e.last)
 
 
 def train_depth(cfg: GnnConfig) -> Iterator[Snapshot]:

@@ -13,18 +13,7 @@ from core import handoff
 from core.blocks.images import image_grid
 from core.data.digit_strips import DIGIT_SIDE
 from core.data.scenes import attribute_phrases
-from core.protocol import (
-    CopyCadence,
-    Demo,
-    EvalBudget,
-    RunningMean,
-    RunOptions,
-    Snapshot,
-    Ticker,
-    eval_mode,
-    param,
-    start,
-)
+from core.protocol import Demo, Progress, RunOptions, Snapshot, eval_mode, param, start
 from core.representation.clip.data import (
     DATASETS,
     DIGIT_PROMPTS,
@@ -185,29 +174,26 @@ def train(cfg: ClipConfig) -> Iterator[Snapshot]:
     data = data.to(device)
     model = Clip(cfg).to(device)
     opt, sched = make_optimizer(model, cfg)
-    tick, losses, budget, copies = Ticker(total=cfg.steps), RunningMean(), EvalBudget(0.2), \
-        CopyCadence(3.0)
+    progress = Progress(cfg.steps, copy_every_s=3.0, eval_share=0.2)
     evals, axes = {}, None
     for step in range(1, cfg.steps + 1):
         images, tokens = sample_batch(data, cfg.batch_size, gen)
-        losses.add(**train_step(model, opt, images, tokens, cfg.loss))
+        progress.losses.add(**train_step(model, opt, images, tokens, cfg.loss))
         sched.step()
-        if tick(step):
-            final = step == cfg.steps
-            metrics = {**losses.pop(), "temperature": float(1.0 / model.scale.detach()),
+        if progress.due(step):
+            metrics = {**progress.losses.pop(), "temperature": float(1.0 / model.scale.detach()),
                        "lr": cfg.lr * lr_factor(step - 1, cfg)}
-            if budget.due(final) or step == 1:
-                with budget.timed(), eval_mode(model):
+            if progress.evaluation_due(step) or step == 1:
+                with progress.evaluating(model):
                     evals, art = evaluate(model, data, axes)
                     axes = art.pop("axes")
                 static.update(art)
             artifacts = dict(static)
-            if final:
+            if progress.is_final(step):
                 payload = encoder_payload(model, evals["zero_shot_seen"])
                 artifacts[handoff.IMAGE_ENCODERS] = payload
                 handoff.publish(handoff.IMAGE_ENCODERS, "clip", cfg, payload)
-            yield Snapshot(step, tick.elapsed, {**metrics, **evals}, artifacts,
-                           total_steps=cfg.steps, final=final, model=copies(model, final))
+            yield progress.snapshot(step, {**metrics, **evals}, artifacts, model=model)
 
 
 DEMOS = [

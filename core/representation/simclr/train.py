@@ -16,14 +16,12 @@ from torch import nn
 from core.blocks.projection import FeatureMap
 from core.data import ImageData, load_images
 from core.protocol import (
-    CopyCadence,
     Demo,
-    EvalBudget,
-    RunningMean,
+    Progress,
     RunOptions,
     Snapshot,
-    Ticker,
     config_to_dict,
+    frozen_copy,
     heartbeats,
     param,
     start,
@@ -130,7 +128,6 @@ class LiveMap:
         self.fmap = FeatureMap(cfg.embedding, seed=cfg.seed) if cfg.embedding != "off" else None
         self.probe_idx = sample_labelled(train_d.y.numpy(), 10,
                                          np.random.default_rng(cfg.seed + 1))
-        self.budget = EvalBudget(share=0.25, min_interval_s=3.0)
         self.probe_acc = math.nan
 
     def update(self, encoder: nn.Module, device: torch.device, step: int) -> dict:
@@ -174,9 +171,11 @@ class LRClock:
 
 
 def pretrain(cfg: SimCLRConfig, x_all: torch.Tensor, model: nn.ModuleDict, live: LiveMap,
-             device: torch.device, tick: Ticker) -> Iterator[tuple[int, dict, dict, int, bool]]:
+             device: torch.device, progress: Progress
+             ) -> Iterator[tuple[int, dict, dict, int, bool]]:
     """SimCLR pretraining on images x_all (N, C, H, W); yields ``(step, metrics, artifacts,
-    expected total steps, last)`` when a snapshot is due (see :func:`train` for the names)."""
+    expected total steps, last)`` when a snapshot is due (see :func:`train` for the names);
+    the live map and probe run on ``progress``'s evaluation budget."""
     gen = torch.Generator().manual_seed(cfg.seed)
     bs = min(cfg.batch_size, len(x_all))
     steps_per_epoch = max(1, len(x_all) // bs)
@@ -185,7 +184,6 @@ def pretrain(cfg: SimCLRConfig, x_all: torch.Tensor, model: nn.ModuleDict, live:
     clock = LRClock(cfg.epochs * steps_per_epoch, cfg.max_seconds)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, clock)
     sample = x_all[torch.randperm(len(x_all), generator=gen)[:8]]
-    losses = RunningMean()
     art = {"views": pairs_grid(augment_pairs(cfg, sample, cfg.seed))}
     x_dev, step = x_all.to(device), 0
     model.train()
@@ -195,18 +193,18 @@ def pretrain(cfg: SimCLRConfig, x_all: torch.Tensor, model: nn.ModuleDict, live:
             step += 1
             loss, z = pretrain_step(model, augment, opt, x_dev[order[b * bs:(b + 1) * bs]],
                                     cfg.temperature)
-            losses.add(nt_xent=loss)
+            progress.losses.add(nt_xent=loss)
             last = clock.tick() or step == clock.total
             sched.step()
-            tick.total = step if last else clock.total
-            if not tick(step):
+            progress.tick.total = step if last else clock.total
+            if not progress.due(step):
                 continue
             # negatives sampled from a generator of this step: not from how many snapshots came
             metrics, pos, neg = batch_metrics(z, torch.Generator().manual_seed(cfg.seed + 2 + step))
-            metrics = {**losses.pop(), **metrics, "epoch": epoch + (b + 1) / steps_per_epoch}
+            metrics = {**progress.losses.pop(), **metrics, "epoch": epoch + (b + 1) / steps_per_epoch}
             art = {**art, "pos_hist": pos, "neg_hist": neg}
-            if math.isfinite(metrics["nt_xent"]) and live.budget.due(last):
-                with live.budget.timed():
+            if math.isfinite(metrics["nt_xent"]) and progress.budget.due(last):
+                with progress.budget.timed():
                     art.update(live.update(model["encoder"], device, step))
             metrics["live_probe_k10"] = live.probe_acc
             yield step, metrics, art, clock.expected_total(step), last
@@ -231,22 +229,23 @@ def train(cfg: SimCLRConfig) -> Iterator[Snapshot]:
     ``model.simclr_config``) so other pages can reuse it.
     """
     device = start(cfg)
-    tick = Ticker()
+    progress = Progress(eval_share=0.25, eval_every_s=3.0)  # the total comes on the clock
     train_d, test_d = load_data(cfg)
     model = build_model(cfg, train_d.x.shape[1]).to(device)
     live = LiveMap(cfg, train_d, test_d)
     fixed = {"map_index": live.index, "map_labels": test_d.y.numpy()[live.index],
              "classes": list(train_d.classes), "phase": "pretraining",
              "note": train_d.note or (live.fmap.note if live.fmap else None)}
-    for step, metrics, art, expected, _ in pretrain(cfg, train_d.x, model, live, device, tick):
-        yield Snapshot(step, tick.elapsed, metrics, {**fixed, **art}, total_steps=expected,
-                       final=False)
+    for step, metrics, art, expected, _ in pretrain(cfg, train_d.x, model, live, device,
+                                                    progress):
+        yield progress.snapshot(step, metrics, {**fixed, **art}, total_steps=expected,
+                                final=False)
     art = {**fixed, **art, "config": config_to_dict(cfg)}
-    frozen = CopyCadence(every_s=0)(model, final=True)
+    frozen = frozen_copy(model)  # the pretrained encoder and head, for other pages
     frozen.simclr_config = config_to_dict(cfg)
     if cfg.evaluate:
         art["phase"] = "evaluating with few labels (probe, scratch, pixels)"
-        yield Snapshot(step, tick.elapsed, metrics, dict(art), total_steps=step, final=False)
+        yield progress.snapshot(step, metrics, dict(art), total_steps=step, final=False)
         methods = ("probe", "scratch", "pixels") + (("finetune",) if cfg.finetune else ())
         # heartbeats every ~0.5 s: Stop and the server's budgets act during the evaluation
         units = eval_units(cfg, methods)
@@ -258,7 +257,8 @@ def train(cfg: SimCLRConfig) -> Iterator[Snapshot]:
         metrics = {**metrics, **{f"{m}_acc_k{k}": acc for m, per in art["eval"].items()
                                  for k, acc in per.items()}}
     art["phase"] = "done"
-    yield Snapshot(step, tick.elapsed, metrics, art, total_steps=step, final=True, model=frozen)
+    yield Snapshot(step, progress.elapsed, metrics, art, total_steps=step, final=True,
+                   model=frozen)
 
 
 DEMOS = [Demo("simclr", SimCLRConfig, train, title="SimCLR",

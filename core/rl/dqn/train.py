@@ -14,16 +14,7 @@ from torch import nn
 
 from core import handoff
 from core.diagnostics import watch
-from core.protocol import (
-    CopyCadence,
-    Demo,
-    RunningMean,
-    RunOptions,
-    Snapshot,
-    Ticker,
-    param,
-    start,
-)
+from core.protocol import Demo, Progress, RunningMean, RunOptions, Snapshot, param, start
 from core.rl.dqn.env import make_env
 from core.rl.dqn.evaluation import evaluate, q_slice
 from core.rl.dqn.model import dqn_loss, epsilon_greedy, linear_schedule, q_network, update_target
@@ -159,12 +150,7 @@ class RunRecord:
     eval_time_s: float = 0.0
     policy: nn.Module | None = None
     policy_step: int = 0
-    copies: CopyCadence = field(default_factory=lambda: CopyCadence(POLICY_EVERY_S))
 
-    def refresh_policy(self, q_net: nn.Module, step: int, final: bool) -> None:
-        """Take a frozen copy of the Q-network when one is due (every ~2 s and at the end)."""
-        if (copy := self.copies(q_net, final)) is not None:
-            self.policy, self.policy_step = copy, step
 
     def evaluate(self, q_net: nn.Module, cfg: DqnConfig, step: int, device: torch.device) -> None:
         """Greedy evaluation over ``cfg.eval_episodes`` fixed start states, and a checkpoint."""
@@ -224,18 +210,21 @@ def env_step(env: RecordEpisodeStatistics, obs: np.ndarray, action: int,
     return first_obs, float(info["episode"]["r"])
 
 
-def snapshot(cfg: DqnConfig, step: int, tick: Ticker, metrics: dict[str, float],
+def snapshot(cfg: DqnConfig, step: int, progress: Progress, metrics: dict[str, float],
              record: RunRecord, q_net: nn.Module, device: torch.device) -> Snapshot:
-    """A snapshot of :func:`train` at environment step ``step``; the last one carries the model
-    and :data:`core.handoff.POLICIES`, which it also publishes."""
-    final = step == cfg.steps
-    record.refresh_policy(q_net, step, final)
-    artifacts = snapshot_artifacts(record, q_net, device)
-    if final:
-        artifacts[handoff.POLICIES] = record.policies(cfg.hidden)
-        handoff.publish(handoff.POLICIES, "dqn", cfg, artifacts[handoff.POLICIES])
-    return Snapshot(step, tick.elapsed, metrics, artifacts, total_steps=cfg.steps, final=final,
-                    model=record.policy if final else None)
+    """A snapshot of :func:`train` at environment step ``step``, with a frozen copy of the
+    Q-network as ``policy`` when one is due (every ~2 s and at the end); the last one carries
+    that copy as the model and :data:`core.handoff.POLICIES`, which it also publishes."""
+    snap = progress.snapshot(step, metrics, model=q_net)
+    if snap.model is not None:
+        record.policy, record.policy_step = snap.model, step
+    snap.artifacts = snapshot_artifacts(record, q_net, device)
+    if snap.final:
+        snap.artifacts[handoff.POLICIES] = record.policies(cfg.hidden)
+        handoff.publish(handoff.POLICIES, "dqn", cfg, snap.artifacts[handoff.POLICIES])
+    else:
+        snap.model = None  # the copy rides as the policy artifact; the model comes at the end
+    return snap
 
 
 def train(cfg: DqnConfig) -> Iterator[Snapshot]:
@@ -261,7 +250,8 @@ def train(cfg: DqnConfig) -> Iterator[Snapshot]:
     agent = make_agent(cfg, device)
     buffer = ReplayBuffer(cfg.batch_size if cfg.no_replay else cfg.buffer_size, seed=cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    record, phase, tick = RunRecord(), {}, Ticker(total=cfg.steps)
+    record, phase = RunRecord(), {}
+    progress = Progress(cfg.steps, copy_every_s=POLICY_EVERY_S)
     pending: list[tuple[np.ndarray, int, float]] = []  # steps awaiting their n-step return
     obs, _ = env.reset(seed=cfg.seed)
     for step in range(1, cfg.steps + 1):
@@ -279,9 +269,9 @@ def train(cfg: DqnConfig) -> Iterator[Snapshot]:
         # 3. greedy evaluation (its time is reported apart from training time)
         if evaluated := step % cfg.eval_every == 0 or step == cfg.steps:
             record.evaluate(agent.q_net, cfg, step, device)
-        if tick(step) or evaluated:
+        if progress.due(step) or evaluated:
             metrics = snapshot_metrics(env, agent, record, epsilon, phase)
-            yield snapshot(cfg, step, tick, metrics, record, agent.q_net, device)
+            yield snapshot(cfg, step, progress, metrics, record, agent.q_net, device)
     env.close()
 
 

@@ -11,18 +11,7 @@ import torch
 from torch import nn
 
 from core.data.captions import CAPTION_DATASETS, CaptionData, Vocab
-from core.protocol import (
-    CopyCadence,
-    Demo,
-    EvalBudget,
-    RunningMean,
-    RunOptions,
-    Snapshot,
-    Ticker,
-    eval_mode,
-    param,
-    start,
-)
+from core.protocol import Demo, Progress, RunOptions, Snapshot, eval_mode, param, start
 from core.sequences.captioning.data import get_data
 from core.sequences.captioning.decoding import cross_attention, decode
 from core.sequences.captioning.evaluation import evaluate, grad_through_time
@@ -147,24 +136,22 @@ def train(cfg: CaptioningConfig) -> Iterator[Snapshot]:
     art: dict = {"params": {k: n_params(m) for k, m in models.items()},
                  "samples": te.images[:N_SAMPLES].numpy(), "references": te.captions[:N_SAMPLES],
                  "vocab": tr.vocab.itos, "dataset": tr.name, "note": tr.note}
-    tick, budget, copies = Ticker(total=cfg.steps), EvalBudget(0.25, 1.5), CopyCadence(0)
-    losses = RunningMean()
+    progress = Progress(cfg.steps, eval_share=0.25, eval_every_s=1.5)
     for step in range(1, cfg.steps + 1):
         idx = torch.randint(0, len(x_tr), (min(cfg.batch_size, len(x_tr)),), generator=gen)
         idx = idx.to(device)
-        losses.add(**train_step(models, opts, x_tr[idx], y_tr[idx], cfg.max_grad_norm))
-        if not tick(step):
+        progress.losses.add(**train_step(models, opts, x_tr[idx], y_tr[idx], cfg.max_grad_norm))
+        if not progress.due(step):
             continue
-        final = step == cfg.steps
-        metrics = losses.pop()
+        metrics = progress.losses.pop()
         metrics["loss"] = float(np.mean([metrics[f"loss_{k}"] for k in models]))
-        if budget.due(final) and (step > 1 or final):  # the first snapshot comes at once
-            with budget.timed():
+        # the first snapshot comes at once, its evaluation with the next
+        if progress.evaluation_due(step) and (step > 1 or progress.is_final(step)):
+            with progress.budget.timed():
                 scores, views = evaluate_decoders(models, cfg, te)
             metrics.update(scores)
             art = {**art, **views, "eval_step": step}
-        yield Snapshot(step, tick.elapsed, metrics, dict(art),
-                       total_steps=cfg.steps, final=final, model=copies(models, final))
+        yield progress.snapshot(step, metrics, dict(art), model=models)
 
 
 DEMOS = [Demo("captioning", CaptioningConfig, train, title="Image captioning",

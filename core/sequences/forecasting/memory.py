@@ -20,17 +20,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from core.data.series import adding_problem, copy_memory
-from core.protocol import (
-    Demo,
-    EvalBudget,
-    RunningMean,
-    RunOptions,
-    Snapshot,
-    Ticker,
-    eval_mode,
-    param,
-    start,
-)
+from core.protocol import Demo, EvalBudget, Progress, RunOptions, Snapshot, eval_mode, param, start
 from core.sequences.forecasting.gradients import (
     clip_step,
     gate_trace,
@@ -166,28 +156,26 @@ def train_memory(cfg: MemoryConfig) -> Iterator[Snapshot]:
     gen = torch.Generator().manual_seed(cfg.seed)
     x_test, y_test = (t.to(device) for t in memory_batch(cfg, N_TEST,
                                                          torch.Generator().manual_seed(12345)))
-    tick, losses = Ticker(total=cfg.steps), RunningMean()
+    progress = Progress(cfg.steps, eval_share=0.2)
     # the test loss on a fixed share of the time (on a busy machine a snapshot every 0.25 s
     # would otherwise spend more on evaluating than on training); full evaluations add the
     # gradient norms per step and the forget gates
-    light, budget = EvalBudget(share=0.15, min_interval_s=0.5), EvalBudget(share=0.2)
+    light = EvalBudget(share=0.15, min_interval_s=0.5)
     kept: dict = {}  # the newest full evaluation's artifacts ride on every later snapshot
     for step in range(cfg.steps + 1):
         if step > 0:
             x, y = (t.to(device) for t in memory_batch(cfg, cfg.batch_size, gen))
-            losses.add(**_train_step(cfg, nets, opts, x, y))
-        if not tick(step):
+            progress.losses.add(**_train_step(cfg, nets, opts, x, y))
+        if not progress.due(step):
             continue
-        final = step == cfg.steps
-        metrics = {**losses.pop(), "baseline": memory_baseline(cfg)}
-        full = budget.due(final)
+        metrics = {**progress.losses.pop(), "baseline": memory_baseline(cfg)}
+        full = progress.evaluation_due(step)
         if full or light.due():
-            with (budget if full else light).timed():
+            with (progress.budget if full else light).timed():
                 m, art = memory_eval(cfg, nets, x_test, y_test, full)
             metrics.update(m)
             kept.update(art)
-        yield Snapshot(step, tick.elapsed, metrics, dict(kept), total_steps=cfg.steps,
-                       final=final)
+        yield progress.snapshot(step, metrics, dict(kept))
 
 
 DEMOS = [

@@ -17,17 +17,7 @@ import torch
 from torch.nn import functional as F
 
 from core.data.series import SERIES, Series, load_series
-from core.protocol import (
-    CopyCadence,
-    Demo,
-    EvalBudget,
-    RunningMean,
-    RunOptions,
-    Snapshot,
-    Ticker,
-    param,
-    start,
-)
+from core.protocol import Demo, EvalBudget, Progress, RunOptions, Snapshot, param, start
 from core.sequences.forecasting.data import (
     baselines,
     errors,
@@ -186,29 +176,26 @@ def train(cfg: ForecastConfig) -> Iterator[Snapshot]:
     per_epoch = max(1, math.ceil(len(windows) / cfg.batch_size))
     total = cfg.epochs * per_epoch
     batches = _batches(windows, cfg.batch_size, cfg.epochs, cfg.seed)
-    tick, losses = Ticker(total=total), RunningMean()
-    light, budget = EvalBudget(share=0.15, min_interval_s=0.5), EvalBudget(share=0.2)
-    copies = CopyCadence(every_s=3)
+    progress = Progress(total, copy_every_s=3, eval_share=0.2)
+    light = EvalBudget(share=0.15, min_interval_s=0.5)  # test errors only, between full ones
     kept: dict = {}  # the newest full evaluation's artifacts ride on every later snapshot
     for step in range(total + 1):
         if step > 0:
             batch = next(batches).to(device)
             loss = F.mse_loss(model(batch[:, :-1]), batch[:, 1:])
             norm = clip_step(list(model.parameters()), opt, loss, cfg.max_grad_norm)
-            losses.add(train_loss=loss.detach(), grad_norm=norm)
-        if tick(step):
-            final = step == total
-            metrics, art = losses.pop(), {"baselines": ev.base, "split": (ev.a, ev.b)}
-            full = budget.due(final)
+            progress.losses.add(train_loss=loss.detach(), grad_norm=norm)
+        if progress.due(step):
+            metrics, art = progress.losses.pop(), {"baselines": ev.base, "split": (ev.a, ev.b)}
+            full = progress.evaluation_due(step)
             if full or light.due():
-                with (budget if full else light).timed():
+                with (progress.budget if full else light).timed():
                     m, extra = evaluate(model, cfg, ev, full)
                 metrics.update(m)
                 kept.update(extra)
             art.update(kept)
-            yield Snapshot(step, tick.elapsed, metrics, art, total_steps=total,
-                           final=final, model=copies(model, final),
-                           phase=f"epoch {min(cfg.epochs, step // per_epoch + 1)}")
+            yield progress.snapshot(step, metrics, art, model=model,
+                                    phase=f"epoch {min(cfg.epochs, step // per_epoch + 1)}")
 
 
 DEMOS = [

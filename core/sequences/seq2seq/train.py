@@ -10,17 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.protocol import (
-    CopyCadence,
-    Demo,
-    EvalBudget,
-    RunningMean,
-    RunOptions,
-    Snapshot,
-    Ticker,
-    param,
-    start,
-)
+from core.protocol import Demo, Progress, RunOptions, Snapshot, param, start
 from core.sequences.seq2seq.data import SymbolBank, symbol_bank
 from core.sequences.seq2seq.evaluation import eval_questions, evaluate
 from core.sequences.seq2seq.model import Seq2Seq, build_model, loss_fn, make_inputs, make_targets
@@ -106,21 +96,19 @@ def train(cfg: Seq2SeqConfig) -> Iterator[Snapshot]:
         model.templates.copy_(bank.templates())
     model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    tick, budget, copies = Ticker(total=cfg.steps), EvalBudget(0.2, EVAL_EVERY_S), CopyCadence(3.0)
-    losses, art = RunningMean(), {}
+    progress, art = Progress(cfg.steps, copy_every_s=3.0, eval_share=0.2,
+                             eval_every_s=EVAL_EVERY_S), {}
     for step in range(0, cfg.steps + 1):
         if step > 0:
             idx = torch.randint(0, len(train_q), (cfg.batch_size,), generator=gen).numpy()
-            losses.add(loss=train_step(model, opt, cfg, train_q[idx], bank, gen))
-        final = step == cfg.steps
-        if tick(step):
-            metrics = losses.pop()
-            if budget.due(final):
-                with budget.timed():
+            progress.losses.add(loss=train_step(model, opt, cfg, train_q[idx], bank, gen))
+        if progress.due(step):
+            metrics = progress.losses.pop()
+            if progress.evaluation_due(step):
+                with progress.budget.timed():
                     scores, art = evaluate(model, cfg, seen_eval, unseen_eval, device)
                 metrics.update(scores)
-            yield Snapshot(step, tick.elapsed, metrics, art, total_steps=cfg.steps,
-                           final=final, model=copies(model, final))
+            yield progress.snapshot(step, metrics, art, model=model)
 
 
 DEMOS = [Demo("seq2seq", Seq2SeqConfig, train, title="Seq2seq arithmetic",

@@ -11,18 +11,7 @@ from dataclasses import dataclass
 import torch
 
 from core.checks import check_choice
-from core.protocol import (
-    CopyCadence,
-    Demo,
-    EvalBudget,
-    RunningMean,
-    RunOptions,
-    Snapshot,
-    Ticker,
-    eval_mode,
-    param,
-    start,
-)
+from core.protocol import Demo, Progress, RunOptions, Snapshot, eval_mode, param, start
 from core.sequences.transformer.data import N_ABLATION, N_EXAMPLES, TASKS, TaskData, decode
 from core.sequences.transformer.evaluation import answer_loss, evaluate, generate
 from core.sequences.transformer.model import GPT, build_model
@@ -145,19 +134,17 @@ def train(cfg: TransformerConfig) -> Iterator[Snapshot]:
     data = TaskData(cfg.task, cfg.length, cfg.reverse_answer, cfg.seed, device)
     model = build_model(cfg).to(device)
     opt = make_optimizer(model, cfg)
-    tick, losses = Ticker(total=cfg.steps), RunningMean()
-    budget, copies = EvalBudget(share=0.2, min_interval_s=0.25), CopyCadence(every_s=1.0)
+    progress = Progress(cfg.steps, copy_every_s=1.0, eval_share=0.2, eval_every_s=0.25)
     for step in range(1, cfg.steps + 1):
         lr = lr_at(step, cfg)
-        losses.add(loss=train_step(model, opt, data.batch(cfg.batch_size, gen), data.n_answer, lr))
-        final = step == cfg.steps
-        if tick(step) and budget.due(final):
-            with budget.timed():
-                metrics = {**losses.pop(), **held_out_metrics(model, data, cfg.pos_encoding),
-                           "lr": lr}
+        batch = data.batch(cfg.batch_size, gen)
+        progress.losses.add(loss=train_step(model, opt, batch, data.n_answer, lr))
+        if progress.due(step) and progress.evaluation_due(step):
+            with progress.budget.timed():
+                metrics = {**progress.losses.pop(),
+                           **held_out_metrics(model, data, cfg.pos_encoding), "lr": lr}
                 art = snapshot_artifacts(model, data.test[:N_EXAMPLES], data.n_answer)
-            yield Snapshot(step, tick.elapsed, metrics, art, total_steps=cfg.steps, final=final,
-                           model=copies(model, final))
+            yield progress.snapshot(step, metrics, art, model=model)
 
 
 DEMOS = [Demo("transformer", TransformerConfig, train, title="Transformer attention",

@@ -14,17 +14,7 @@ from torch import nn
 
 from core.blocks.images import random_shift
 from core.diagnostics import watch
-from core.protocol import (
-    CopyCadence,
-    Demo,
-    EvalBudget,
-    RunningMean,
-    RunOptions,
-    Snapshot,
-    Ticker,
-    param,
-    start,
-)
+from core.protocol import Demo, Progress, RunOptions, Snapshot, param, start
 from core.vision.cnn.data import DATASETS, IN_SHAPES, Split, load_split, probe_indices
 from core.vision.cnn.evaluation import (
     accuracy_and_loss,
@@ -195,45 +185,41 @@ def train(cfg: CnnConfig) -> Iterator[Snapshot]:
               "classes": data.classes, "note": data.note, "dataset": data.name,
               "probes": data.x_test[probes].cpu().half().numpy(),
               "probe_labels": data.y_test[probes].cpu().numpy()}
-    tick, budget, copies = Ticker(total=total), EvalBudget(share=0.25), CopyCadence(every_s=3)
-    live, losses = Live(), RunningMean()
+    progress, live = Progress(total, copy_every_s=3, eval_share=0.25), Live()
     step = 0
     for epoch in range(cfg.epochs + 1):
         if epoch > 0:
             for idx in torch.randperm(len(ytr), generator=gen).split(cfg.batch_size):
                 xb = random_shift(xtr[idx.to(device)], cfg.augment, gen)
                 res = train_step(models, opts, xb, ytr[idx.to(device)])
-                losses.add(loss=res[0][0], train_acc=res[0][1])
+                progress.losses.add(loss=res[0][0], train_acc=res[0][1])
                 if cfg.baseline:
-                    losses.add(mlp_loss=res[1][0], mlp_train_acc=res[1][1])
+                    progress.losses.add(mlp_loss=res[1][0], mlp_train_acc=res[1][1])
                 step += 1
                 epoch_end = step == epoch * per_epoch
-                if tick(step) or epoch_end:
-                    yield _snapshot(cfg, step, epoch, total, tick, budget, copies, live,
-                                    losses, static, cnn, mlp, data, probes, epoch_end)
+                if progress.due(step) or epoch_end:
+                    yield _snapshot(cfg, step, epoch, total, progress, live, static, cnn, mlp,
+                                    data, probes, epoch_end)
         else:
-            yield _snapshot(cfg, 0, 0, total, tick, budget, copies, live, losses, static, cnn,
-                            mlp, data, probes, True)
+            yield _snapshot(cfg, 0, 0, total, progress, live, static, cnn, mlp, data, probes,
+                            True)
             _prefetch_libraries()  # after the first snapshot: its imports take seconds
 
 
-def _snapshot(cfg: CnnConfig, step: int, epoch: int, total: int, tick: Ticker,
-              budget: EvalBudget, copies: CopyCadence, live: Live, losses: RunningMean,
-              static: dict, cnn: CNN, mlp: nn.Module, data: Split, probes: list[int],
-              epoch_end: bool) -> Snapshot:
+def _snapshot(cfg: CnnConfig, step: int, epoch: int, total: int, progress: Progress,
+              live: Live, static: dict, cnn: CNN, mlp: nn.Module, data: Split,
+              probes: list[int], epoch_end: bool) -> Snapshot:
     """One snapshot: the running training metrics, plus an evaluation when one is due."""
-    final = step == total
-    metrics = {**losses.pop(), "epoch": step / total * cfg.epochs if total else 0.0}
-    if budget.due(final) or epoch_end:
-        with budget.timed():
+    metrics = {**progress.losses.pop(), "epoch": step / total * cfg.epochs if total else 0.0}
+    if progress.evaluation_due(step) or epoch_end:
+        with progress.budget.timed():
             m, art = evaluate(cnn, mlp if cfg.baseline else None, data, probes, full=step > 0)
         metrics.update(m)
         live.art.update(art)
         if epoch_end:
             live.film = _thin(live.film + [_film_frame(epoch, art)])
-    return Snapshot(step, tick.elapsed, metrics, {**static, **live.art, "film": live.film},
-                    total_steps=total, final=final, model=copies(cnn, final),
-                    phase=f"epoch {min(epoch, cfg.epochs)}/{cfg.epochs}, step {step}/{total}")
+    return progress.snapshot(step, metrics, {**static, **live.art, "film": live.film}, model=cnn,
+                             phase=f"epoch {min(epoch, cfg.epochs)}/{cfg.epochs}, step {step}/{total}")
 
 
 DEMOS = [Demo("cnn", CnnConfig, train, title="Convolutional networks",

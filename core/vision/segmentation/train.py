@@ -14,18 +14,7 @@ from torch import nn
 from core import handoff
 from core.blocks.convnet import ConvEncoder
 from core.blocks.images import image_grid
-from core.protocol import (
-    CopyCadence,
-    Demo,
-    EvalBudget,
-    RunningMean,
-    RunOptions,
-    Snapshot,
-    Ticker,
-    eval_mode,
-    param,
-    start,
-)
+from core.protocol import Demo, Progress, RunOptions, Snapshot, eval_mode, param, start
 from core.vision.segmentation.data import (
     make_binary_data,
     parse_prompt,
@@ -261,24 +250,23 @@ def train(cfg: SegConfig) -> Iterator[Snapshot]:
             for k, m in models.items()}
     gen = torch.Generator().manual_seed(cfg.seed)
     art, base = first_artifacts(data), baselines(data)
-    tick, losses, budget, copies = Ticker(total=cfg.steps), RunningMean(), EvalBudget(0.2), \
-        CopyCadence(0 if cfg.task == "binary" else 5.0)
+    progress = Progress(cfg.steps, copy_every_s=0 if cfg.task == "binary" else 5.0,
+                        eval_share=0.2)
     evals: dict[str, float] = {}
     for step in range(1, cfg.steps + 1):
         x, y, prompts = data.batch(cfg.batch_size, gen)
         for name, m in models.items():
-            losses.add(**{f"{name}_loss": train_step(m, opts[name], x, y, cfg.loss, prompts)})
-        if tick(step):
-            final = step == cfg.steps
-            metrics = losses.pop()
-            if budget.due(final):
-                with budget.timed():
+            loss = train_step(m, opts[name], x, y, cfg.loss, prompts)
+            progress.losses.add(**{f"{name}_loss": loss})
+        if progress.due(step):
+            metrics = progress.losses.pop()
+            if progress.evaluation_due(step):
+                with progress.budget.timed():
                     evals, shown = evaluate(models, data.x_test, data.y_test, data.prompts_test)
                     evals["test_acc"] = evals["unet_pixel_acc"]
                 art = {**art, "shown": {**art["shown"], **shown}}
-            yield Snapshot(step, tick.elapsed, {**metrics, **evals, **base}, art,
-                           total_steps=cfg.steps, final=final,
-                           model=copies(nn.ModuleDict(models), final))
+            yield progress.snapshot(step, {**metrics, **evals, **base}, art,
+                                    model=nn.ModuleDict(models))
 
 
 # ------------------------------------------------------------------------ typed prompts
