@@ -15,7 +15,7 @@ def test_transformer_page_trains_and_answers(clean_streamlit):
     at.select_slider(key="transformer.steps").set_value(100)
     at.select_slider(key="transformer.batch_size").set_value(64)
     at.run()
-    train_until(at, is_done)
+    train_until(at, is_done, timeout=180)  # page reruns and 2 test workers share the cores
     keys = chart_titles(at)
     assert len(keys) >= 5  # loss, accuracy, attention, typed attention, PE, ablation
     labels = [m.label for m in at.metric]
