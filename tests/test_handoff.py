@@ -220,3 +220,33 @@ def test_obtaining_a_run_not_finished_yet_yields_heartbeats_while_it_trains():
     fractions = [b.step / b.total_steps for b in beats]
     assert fractions == sorted(fractions) and fractions[-1] <= 1
     assert payload["steps"].tolist() == [500, 1000, 1500]
+
+
+def test_a_clip_export_without_phrase_embeddings_is_trained_again(monkeypatch):
+    """An export written before CLIP handed over its text embeddings cannot condition the
+    prompted segmentation: obtaining that run trains it again and replaces the export; a run
+    on digit strips (which has no such table) is reused."""
+    from core.blocks.convnet import ConvEncoder
+    from core.representation.clip import ClipConfig
+
+    old = {"width": 8, "depth": 3, "state_dict": ConvEncoder(8, 3).state_dict(),
+           "image_size": 32, "zero_shot_seen": 0.9, "data": "scenes"}
+    new = {**old, "phrase_embeddings": torch.nn.functional.normalize(torch.randn(90, 16), dim=1)}
+    trained = []
+
+    def fake_train(kind, demo, config):
+        trained.append(handoff.run_name(config))
+        return new
+        yield  # a generator, as the real one
+
+    monkeypatch.setattr(handoff, "_train", fake_train)
+    handoff.publish(handoff.IMAGE_ENCODERS, "clip", ClipConfig(seed=3), old)
+    got = handoff.obtain(handoff.IMAGE_ENCODERS, "clip", "seed=3")
+    assert trained == ["seed=3"] and torch.equal(got["phrase_embeddings"],
+                                                 new["phrase_embeddings"])
+    assert handoff.obtain(handoff.IMAGE_ENCODERS, "clip", "seed=3") is not None
+    assert trained == ["seed=3"], "the new export is reused"
+    digits = {**old, "data": "digits", "image_size": 16}
+    handoff.publish(handoff.IMAGE_ENCODERS, "clip", ClipConfig(seed=4, data="digits"), digits)
+    handoff.obtain(handoff.IMAGE_ENCODERS, "clip", "seed=4,data=digits")
+    assert trained == ["seed=3"]

@@ -40,8 +40,7 @@ page_header(
      r"h_{k} = \mathrm{conv}\big(\big[\,\mathrm{up}(h_{k+1})\ \Vert\ e_{k}\,\big]\big)"
      r"\quad\text{(U-Net skip: concatenate the encoder map } e_k\text{)}",
      r"h_k \leftarrow \big(1 + \gamma_k(t)\big) \odot h_k + \beta_k(t)"
-     r"\quad\text{(FiLM: } t \text{ = the prompt's embedding, CLIP's text embedding for the "
-     r"CLIP decoder)}"],
+     r"\quad\text{(FiLM; } t \text{: the prompt's embedding)}"],
     try_this="set **U-Net skips** to *none* and train, then *all*, and compare the **boundary "
     "accuracy** curves in *Compare runs*; or set **Task** to *prompted* with 3 objects, "
     "noise 0 and 1000 steps, train, and type *segment the red circles* and then *circles* "
