@@ -573,10 +573,11 @@ class RunPool:
                 run._settled.set()
                 self._forget_alive(run)
                 return
-            if run.state != RunState.RUNNING or run.handle is None:
+            if run.state != RunState.RUNNING:
                 return
             run._pause_asked = time.monotonic()
-            run.handle.pause()
+            if run.handle is not None:  # else the dispatcher pauses it once its worker is up
+                run.handle.pause()
         self._wake.set()
 
     def stop(self, run: Run, session: str) -> None:
@@ -606,6 +607,12 @@ class RunPool:
     def queued_count(self) -> int:
         with self._lock:
             return sum(len(q) for q in self._waiting.values())
+
+    def watching_sessions(self) -> int:
+        """Sessions watching a queued or running run (each polls its page's live view)."""
+        with self._lock:
+            runs = [r for r in self._runs.values() if r.alive]
+        return len(set().union(*(r.watchers for r in runs))) if runs else 0
 
     def live_runs(self) -> list[Run]:
         """Runs holding an executor (training, sleeping or paused)."""
@@ -698,10 +705,21 @@ class RunPool:
                     self._runs.pop(run.id, None)
                     continue
                 run.state = RunState.RUNNING
-                if run.handle is None:
-                    run.handle = self.executor.launch(run.demo, run.config, run.on_event)
                 run._threads = 0
-                run.handle.go()
+                if run.handle is not None:  # a paused run resumes in its process
+                    run.handle.go()
+                    continue
+            # Starting a worker can wait seconds (the fork server imports torch once): outside
+            # the lock, so the pages' calls into the pool (Train, polls) do not wait for it.
+            handle = self.executor.launch(run.demo, run.config, run.on_event)
+            with self._lock:
+                if run.state != RunState.RUNNING:  # cancelled meanwhile
+                    handle.kill()
+                    continue
+                run.handle = handle
+                handle.go()
+                if run._pause_asked:  # Stop pressed while the worker started
+                    handle.pause()
 
     def _share_cores(self) -> None:
         n = self.threads_per_run()
