@@ -162,12 +162,15 @@ class Session:
     async def press(self, key: str) -> None:
         """Click the button whose widget id ends with ``key`` (e.g. ``"playground.train"``);
         starts the :class:`PressStats` clock."""
-        ids = [n.element.button.id for n in self.nodes.values() if n.kind == "button"]
-        match = [i for i in ids if i.endswith(key)] or [i for i in ids if key in i]
+        buttons = {n.element.button.id: n.fragment_id for n in self.nodes.values()
+                   if n.kind == "button"}
+        match = ([i for i in buttons if i.endswith(key)] or [i for i in buttons if key in i])
         if not match:
-            raise LookupError(f"{self.name}: no button {key!r} among {ids}")
+            raise LookupError(f"{self.name}: no button {key!r} among {list(buttons)}")
         self.press_t, self.stats = time.monotonic(), PressStats()
-        await self._rerun([WidgetState(id=match[0], trigger_value=True)])
+        # a button inside a fragment reruns only that fragment, as the frontend asks
+        await self._rerun([WidgetState(id=match[0], trigger_value=True)],
+                          fragment_id=buttons[match[0]])
 
     async def run_fragment(self, fragment_id: str, auto: bool = True) -> None:
         """Request a rerun of one fragment (what the frontend's ``run_every`` timer sends)."""
