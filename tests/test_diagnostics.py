@@ -124,4 +124,8 @@ def test_the_playground_page_draws_the_diagnostics_panel(clean_streamlit):
     train_until(at, is_done, timeout=120)
     panel = [e for e in at.expander if e.label.startswith("Diagnostics")]
     assert panel, [e.label for e in at.expander]
+    assert not panel[0].get("vega_lite_chart"), "a closed panel builds no chart"
+    at.session_state["playground.diagnostics"] = True  # the visitor opens it
+    at.run()
+    panel = [e for e in at.expander if e.label.startswith("Diagnostics")]
     assert panel[0].get("vega_lite_chart"), "gradient and update charts"

@@ -65,11 +65,20 @@ def _histograms(hist: dict) -> VegaLite:
 
 
 def diagnostics_panel(history: pd.DataFrame, artifacts: dict, key: str) -> None:
-    """An expander with the run's diagnostics; nothing when the run has none."""
+    """An expander with the run's diagnostics; nothing when the run has none.
+
+    The expander keeps its state (``st.session_state[f"{key}.diagnostics"]``) and its charts
+    are built only while it is open: the live view redraws every second for every watching
+    session, and a closed panel's charts and table cost the server as much as open ones."""
     if history.empty or not has_diagnostics(history):
         return
-    with st.expander("Diagnostics: gradients, updates and activations per layer",
-                     icon=":material/monitor_heart:"):
+    panel = st.expander("Diagnostics: gradients, updates and activations per layer",
+                        icon=":material/monitor_heart:", key=f"{key}.diagnostics",
+                        on_change="rerun")
+    if not panel.open:
+        panel.caption("Open to draw the charts.")
+        return
+    with panel:
         st.caption("Measured on the first training step after each snapshot. An update/weight "
                    f"ratio far below the dashed line at {RULE_OF_THUMB:g} learns slowly, far "
                    "above it is unstable; a dead share near 1 means a layer stopped learning.")

@@ -41,6 +41,7 @@ from ui.shell import SCRIPT_RUN_KEY
 from ui.takehome import download_button, show_code
 
 POLL_S = 1.0
+LIVE_REDRAWS_PER_S = 8.0  # chart redraws per second the server spends on all sessions together
 MAX_PAST_RUNS = 5
 FIRST_PAINT_S = 1.0  # the first charts of a browser session come this long after its controls
 _FIRST_PAINT_KEY = "_liveprop_first_paint_run"
@@ -228,6 +229,14 @@ def compare_chart(runs: list[Run], current: Run | None, metrics: Sequence[str], 
                    "differ from the current ones.")
 
 
+def live_poll_s(pool: RunPool) -> float:
+    """Seconds between two redraws of a training run's charts: :data:`POLL_S`, or longer when
+    more sessions watch runs than the server redraws for in a second
+    (:data:`LIVE_REDRAWS_PER_S`; a page's redraw is pure Python in the server's one
+    interpreter, so 30 sessions at 1 s would leave no time for clicks)."""
+    return POLL_S * max(1.0, pool.watching_sessions() / LIVE_REDRAWS_PER_S)
+
+
 def _in_fragment_rerun() -> bool:
     """True when this script run is a fragment-only rerun (a ``run_every`` poll).
 
@@ -344,32 +353,76 @@ def _view(run: Run | None, config: Any) -> RunView:
     return RunView(run, pd.DataFrame(history), latest, run.config)
 
 
-def _fragments(page: str, runs: list[Run], current: Run | None, config: Any,
-               render: Callable[[RunView], None], compare: Sequence[str], defer: bool,
-               session: str) -> None:
-    """Two fragments: a cheap status line that polls while the run is alive (queued runs only
-    poll this), and the page's charts, which poll only while the run trains. A state change
-    seen by a poll (queued -> running -> ended) triggers one full rerun, which redefines both
-    fragments with the right timers."""
-    state_then = current.state if current is not None else None
-    following = current is not None and (session in current.watchers or not current.alive)
-    alive = current is not None and current.alive and following
+def _controls(page: str, demo: Demo, config: Any, train_label: str, store: SessionRuns,
+              pool: RunPool, drawn: dict[str, Any]) -> None:
+    """The buttons, in a fragment, around the status line, a nested fragment that polls while
+    the run is alive.
+
+    A click reruns only the buttons' fragment: Train answers with its progress bar after a few
+    milliseconds of server work even when a whole class presses it at once (the page above the
+    buttons is not rerun first). The full rerun that redraws the charts around the new run comes
+    from the status line's next poll, which compares the run and its state with ``drawn`` (what
+    the last full run drew); a full rerun right after the click would throw away the progress
+    bar before it is sent (Streamlit clears a session's outgoing messages when a full run
+    starts). Stop and Reset rerun the page at once: they change what is drawn, not a wait."""
+    runs = store.runs(page)
+
+    @st.fragment
+    def controls() -> None:
+        before = runs[-1] if runs else None
+        clicks = _buttons(page, runs, before, train_label, store.session)
+        now = _act(clicks, pool, runs, before, demo, config, store.session)
+        download_button(page, now, clicks.download)  # the run this click left current
+        if now is not None and now.config != config and not clicks.train:
+            clicks.note.caption("Settings changed since this run: press **Train** to train "
+                                "with them.")
+        if (clicks.stop or clicks.reset) and _in_fragment_rerun():
+            st.rerun()
+        _status_fragment(now, store.session, drawn)
+
+    controls()
+
+
+def _status_fragment(run: Run | None, session: str, drawn: dict[str, Any]) -> None:
+    """The status line of ``run``, polling every :data:`POLL_S` while the run is alive and this
+    session watches it; a poll that finds the run or its state changed since the last full
+    run drew the page triggers one full rerun (which sets the charts' own polling)."""
+    alive = run is not None and run.alive and session in run.watchers
+    first = {"call": True}  # the call from the enclosing run draws; polls compare
 
     @st.fragment(run_every=POLL_S if alive else None)
     def status() -> None:
-        if current is None:
+        _status_line(run, session)
+        if first.pop("call", False) or not _in_fragment_rerun():
             return
-        if not following:
-            st.caption("You stopped watching this run; it goes on for the others who train "
-                       "the same settings. Press Train to watch it again.")
-            return
-        current.touch()
-        _status(current)
-        if current.state != state_then and _in_fragment_rerun():
+        if run is not drawn.get("run") or (run is not None and run.state != drawn.get("state")):
             st.rerun()
 
-    @st.fragment(run_every=FIRST_PAINT_S if defer else
-                 POLL_S if state_then == RunState.RUNNING and following else None)
+    status()
+
+
+def _status_line(run: Run | None, session: str) -> None:
+    if run is None:
+        return
+    if session not in run.watchers and run.alive:
+        st.caption("You stopped watching this run; it goes on for the others who train "
+                   "the same settings. Press Train to watch it again.")
+        return
+    run.touch()
+    _status(run)
+
+
+def _live(page: str, runs: list[Run], current: Run | None, config: Any,
+          render: Callable[[RunView], None], compare: Sequence[str], defer: bool,
+          session: str) -> None:
+    """The page's charts, in a fragment that polls only while the run trains and this session
+    watches it (or once, :data:`FIRST_PAINT_S` after the controls, when the first paint is
+    deferred)."""
+    following = current is not None and (session in current.watchers or not current.alive)
+    training = current is not None and current.state == RunState.RUNNING and following
+
+    @st.fragment(run_every=FIRST_PAINT_S if defer else live_poll_s(get_pool()) if training
+                 else None)
     def live() -> None:
         if defer:  # see first_paint_deferred
             if _in_fragment_rerun():
@@ -382,7 +435,6 @@ def _fragments(page: str, runs: list[Run], current: Run | None, config: Any,
         if view.latest is not None:
             diagnostics_panel(view.history, view.latest.artifacts, key=page)
 
-    status()
     live()
 
 
@@ -413,15 +465,13 @@ def run_panel(page: str, demo: Demo, config: Any, render: Callable[[RunView], No
     store = session_runs()
     store.touch()
     pool = get_pool()
+    drawn: dict[str, Any] = {}  # the run and state this full run draws (see _controls)
+    _controls(page, demo, config, train_label, store, pool, drawn)
     runs = store.runs(page)
     current = runs[-1] if runs else None
-    clicks = _buttons(page, runs, current, train_label, store.session)
-    current = _act(clicks, pool, runs, current, demo, config, store.session)
-    download_button(page, current, clicks.download)  # the run this click left current
-    if current is not None and current.config != config and not clicks.train:
-        clicks.note.caption("Settings changed since this run: press **Train** to train with them.")
+    drawn.update(run=current, state=current.state if current is not None else None)
     if code:
         show_code(page, demo, current.config if current is not None else config)
-    _fragments(page, runs, current, config, render, compare,
-               defer=defer_first_paint and first_paint_deferred(), session=store.session)
+    _live(page, runs, current, config, render, compare,
+          defer=defer_first_paint and first_paint_deferred(), session=store.session)
     return _view(current, config)

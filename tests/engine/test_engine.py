@@ -194,6 +194,23 @@ def test_identical_alive_runs_are_shared_and_released_by_the_last_watcher():
     assert pool.shared(TOY, cfg) is None
 
 
+def test_watching_sessions_count_and_the_live_redraw_interval_follow_the_class_size():
+    from ui.live import LIVE_REDRAWS_PER_S, POLL_S, live_poll_s
+
+    pool = RunPool(max_workers=1)
+    assert pool.watching_sessions() == 0
+    first = pool.submit(Run(TOY, ToyConfig(steps=400, slow=0.01), session="a"))
+    queued = pool.submit(Run(TOY, ToyConfig(steps=5), session="b"))
+    first.watchers.update(f"s{i}" for i in range(30))
+    queued.watchers.add("a")  # one session watching two runs counts once
+    assert pool.watching_sessions() == 32
+    assert live_poll_s(pool) == POLL_S * 32 / LIVE_REDRAWS_PER_S
+    first.cancel()
+    queued.cancel()
+    assert pool.watching_sessions() == 0
+    assert live_poll_s(pool) == POLL_S
+
+
 def test_the_cores_are_shared_among_the_runs_training_now():
     pool = RunPool(max_workers=2)
     pool.cores = 4

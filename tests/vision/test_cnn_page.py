@@ -35,7 +35,11 @@ def test_cnn_page_trains_and_answers_uploads(clean_streamlit):
     titles = chart_titles(at)
     for title in ("Loss", "Accuracy", "Confusion matrix (held-out)", "kernel w"):
         assert title in titles, titles
-    # shape table, per-class precision / recall / F1, and the diagnostics' activation table
+    # shape table, per-class precision / recall / F1, and (once opened) the diagnostics'
+    # activation table
+    assert len(at.dataframe) == 2
+    at.session_state["cnn.diagnostics"] = True
+    at.run()
     assert len(at.dataframe) == 3
     assert "Diagnostics: gradients, updates and activations per layer" in [
         e.label for e in at.expander]
