@@ -29,6 +29,9 @@ def test_gan_page_dcgan_and_latent_walk(clean_streamlit):
     titles = chart_specs(at)  # Plotly titles sit in layout
     for t in ("Losses of D and G", "What D says", "Classifier-FID", "Which digit"):
         assert t in titles, titles
+    assert "Gradient norm" not in chart_titles(at), "a closed diagnostics panel draws nothing"
+    at.session_state["gan.diagnostics"] = True  # the visitor opens it
+    at.run()
     assert "Gradient norm" in chart_titles(at), "the diagnostics panel draws for the generator"
     assert at.slider(key="gan.walk_t") is not None
     set_controls(at, {"gan.walk_mode": "lerp", "gan.walk_axis": 5, "gan.walk_src": "seeds"})

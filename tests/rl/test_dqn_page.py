@@ -22,6 +22,9 @@ def test_dqn_page_trains_and_plays_back(clean_streamlit):
     assert len(page_charts(at)) >= 4  # returns, loss, max-Q/ε, Q-slice
     assert not at.get("image")
     assert any(m.label == "Evaluation return" for m in at.metric)
+    assert "Gradient norm" not in chart_titles(at), "a closed diagnostics panel draws nothing"
+    at.session_state["dqn.diagnostics"] = True  # the visitor opens it
+    at.run()
     assert "Gradient norm" in chart_titles(at), "the diagnostics panel draws for the Q-network"
     links = [unquote(str(link.proto)) for link in at.get("page_link")]  # the hand-over to the DT page
     assert any("decision-transformer" in link and "dqn_run=hidden=32,steps=2000," in link
