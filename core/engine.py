@@ -612,7 +612,7 @@ class RunPool:
         """Sessions watching a queued or running run (each polls its page's live view)."""
         with self._lock:
             runs = [r for r in self._runs.values() if r.alive]
-        return len(set().union(*(r.watchers for r in runs))) if runs else 0
+        return len(set().union(*(r.watchers for r in runs)))
 
     def live_runs(self) -> list[Run]:
         """Runs holding an executor (training, sleeping or paused)."""
