@@ -15,7 +15,7 @@ import csv
 import io
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -275,6 +275,49 @@ _COLORS = np.array([[31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40]
                     [148, 103, 189], [140, 86, 75]], dtype=np.float32)
 
 
+def blue_orange(v: np.ndarray) -> np.ndarray:
+    """The playground's diverging ramp: ``v`` (any shape, clipped to [0, 1]) as RGB float32
+    ``(*v.shape, 3)`` in [0, 255]: 0 blue (class 0), 0.5 white, 1 orange (class 1)."""
+    v = np.clip(np.nan_to_num(np.asarray(v, dtype=np.float32), nan=0.5), 0, 1)[..., None]
+    return np.where(v < 0.5, _COLORS[0] + (255 - _COLORS[0]) * (v / 0.5),
+                    255 + (_COLORS[1] - 255) * ((v - 0.5) / 0.5)).astype(np.float32)
+
+
+def neuron_image(neurons: np.ndarray, layers: Sequence[int], scale: int | None = None
+                 ) -> np.ndarray:
+    """Every hidden neuron's response as one picture: a column per layer, a tile per neuron.
+
+    Args:
+        neurons: ``(sum(layers), H, W)`` activations over the plane (``surfaces``'s ``neurons``,
+            top row = +x2), in layer order.
+        layers: the hidden layer widths.
+        scale: nearest-neighbour upscaling of each tile; by default the largest (at most 4)
+            that keeps the picture under ~560 pixels tall.
+
+    Returns:
+        ``(H', W', 3)`` uint8; each tile on its own symmetric scale (blue negative, white 0,
+        orange positive); an empty white tile where a layer has fewer neurons than the widest.
+
+    Raises:
+        ValueError: if ``neurons`` does not hold ``sum(layers)`` maps.
+    """
+    from core.blocks.images import image_grid
+
+    if len(neurons) != sum(layers):
+        raise ValueError(f"neuron_image needs {sum(layers)} maps, got {len(neurons)}")
+    rows, cols = max(layers), len(layers)
+    if scale is None:
+        scale = max(1, min(4, 560 // (rows * (neurons.shape[1] + 2))))
+    tiles = np.full((rows * cols, *neurons.shape[1:], 3), 255, dtype=np.float32)
+    starts = np.cumsum([0, *layers])
+    for c, width in enumerate(layers):
+        for r in range(width):
+            z = neurons[starts[c] + r]
+            m = max(float(np.nanmax(np.abs(z))) if np.isfinite(z).any() else 0.0, 1e-6)
+            tiles[r * cols + c] = blue_orange(0.5 + 0.5 * z / m)
+    return image_grid(tiles.astype(np.uint8), ncol=cols, pad=2, scale=scale)
+
+
 def boundary_image(output: np.ndarray, data: tuple, k: int, regression: bool,
                    size: int = 256) -> np.ndarray:
     """Render the output surface with the training points as an RGB uint8 image (size, size, 3).
@@ -285,9 +328,7 @@ def boundary_image(output: np.ndarray, data: tuple, k: int, regression: bool,
     scale = size // output.shape[0]
     if regression or k == 2:
         v = output if not regression else (output - output.min()) / max(np.ptp(output), 1e-6)
-        v = np.clip(v, 0, 1)[..., None]
-        rgb = np.where(v < 0.5, _COLORS[0] + (255 - _COLORS[0]) * (v / 0.5),
-                       255 + (_COLORS[1] - 255) * ((v - 0.5) / 0.5))
+        rgb = blue_orange(v)
     else:
         rgb = _COLORS[np.clip(output.astype(int), 0, 5)] * 0.45 + 255 * 0.55
     img = np.kron(rgb, np.ones((scale, scale, 1))).astype(np.float32)

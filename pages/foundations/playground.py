@@ -127,27 +127,6 @@ def boundary_figure(out: np.ndarray | None, conf: np.ndarray | None, data, k: in
     return fig
 
 
-def neuron_figure(neurons: np.ndarray, layers: list[int]) -> go.Figure:
-    from plotly.subplots import make_subplots
-
-    rows, cols = max(layers), len(layers)
-    fig = make_subplots(rows=rows, cols=cols, column_titles=[f"layer {i + 1}" for i in range(cols)],
-                        horizontal_spacing=0.02, vertical_spacing=0.02)
-    i = 0
-    for c, width in enumerate(layers):
-        for r in range(width):
-            z = neurons[i]
-            m = max(float(np.abs(z).max()), 1e-6)
-            fig.add_heatmap(z=z, zmin=-m, zmax=m, colorscale=BLUE_ORANGE, showscale=False,
-                            row=r + 1, col=c + 1, hovertemplate=f"neuron {r + 1}<extra></extra>")
-            i += 1
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    fig.update_layout(height=min(90 * rows + 40, 600), margin={"l": 5, "r": 5, "t": 30, "b": 5},
-                      title="")
-    return fig
-
-
 def render(view: RunView) -> None:
     c = view.config
     data = view.latest.artifacts["data"] if view.latest else pg.make_data(c)
@@ -170,8 +149,12 @@ def render(view: RunView) -> None:
                 b.metric("Train loss", f"{m['train_loss']:.3f}")
             show_chart(line_chart(view.history, ["train_loss", "test_loss"], "Loss",
                                   y_title="loss", height=260), key=f"{PAGE}.loss")
-            st.caption("What each hidden neuron responds to (blue negative, orange positive):")
-            show_chart(neuron_figure(art["neurons"], c.layers), key=f"{PAGE}.neurons")
+            grid = pg.neuron_image(art["neurons"], c.layers)
+            st.image(grid,
+                     caption="What each hidden neuron responds to over the same plane: one "
+                     "column per layer (layer 1 on the left), blue negative, white zero, "
+                     "orange positive, each square on its own scale.", output_format="PNG",
+                     width=grid.shape[1])  # its own pixels: crisp, not stretched to the column
         else:
             st.markdown(f"**{len(data[0])}** training and **{len(data[2])}** test points, "
                         f"{'regression' if c.regression else f'{k} classes'}. "

@@ -99,3 +99,25 @@ def test_huge_csv_coordinates_are_rescaled_not_turned_into_nan():
 
     X, y = parse_points_csv("x1,x2,label\n1e308,-1e308,0\n-1e308,1e308,1\n0,0,0\n1,1,1\n")
     assert np.isfinite(X).all() and np.abs(X).max() <= 6 and list(y) == [0, 1, 0, 1]
+
+
+def test_neuron_image_puts_each_layer_in_its_column_on_its_own_scale():
+    g = pg.NEURON_GRID
+    neurons = np.zeros((3, g, g), dtype=np.float32)
+    neurons[0, :g // 2] = 5.0  # layer 1, neuron 1: positive in the top half (+x2)
+    neurons[1, :, :] = -0.01  # layer 1, neuron 2: small but negative everywhere
+    neurons[2, :, g // 2:] = 1.0  # layer 2, neuron 1: positive on the right (+x1)
+    img = pg.neuron_image(neurons, [2, 1], scale=1)
+    assert img.shape == (2 * (g + 2) + 2, 2 * (g + 2) + 2, 3)
+
+    def tile(r: int, c: int) -> np.ndarray:
+        return img[2 + r * (g + 2):2 + r * (g + 2) + g, 2 + c * (g + 2):2 + c * (g + 2) + g]
+
+    orange, blue = np.array([255, 127, 14]), np.array([31, 119, 180])
+    assert np.abs(tile(0, 0)[0, 0] - orange).max() <= 1  # top row of the map stays on top
+    assert (tile(0, 0)[-1, 0] == 255).all()  # zero is white
+    assert np.abs(tile(1, 0)[5, 5] - blue).max() <= 1  # -0.01 at full blue: its own scale
+    assert np.abs(tile(0, 1)[0, -1] - orange).max() <= 1 and (tile(0, 1)[0, 0] == 255).all()
+    assert (tile(1, 1) == 255).all()  # layer 2 has one neuron: the second tile is empty
+    with pytest.raises(ValueError, match="needs 3 maps"):
+        pg.neuron_image(neurons[:2], [2, 1])
