@@ -39,7 +39,7 @@ lint: $(TEST_STAMP)
 
 test: $(TEST_STAMP) chromium datasets
 	$(PY) -m ruff check .
-	LIVEPROP_OFFLINE=1 SDL_VIDEODRIVER=dummy $(PY) -m pytest -q --timeout=600 -n 2 \
+	LIVEPROP_OFFLINE=1 SDL_VIDEODRIVER=dummy $(PY) -m pytest -q --timeout=600 -n 2 --durations=30 \
 	  --dist loadgroup tests
 
 test-fast: $(TEST_STAMP)

@@ -4,6 +4,8 @@ import asyncio
 import importlib.util
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 import streamlit as st
@@ -35,6 +37,13 @@ def test_lifespan_warms_up_and_switches_legacy_pages_and_post_run_gc_off(monkeyp
     monkeypatch.setattr(PagesManager, "uses_pages_directory", True)
     monkeypatch.setattr(sys, "setswitchinterval", lambda s: switch.append(s))
     switch: list[float] = []
+    import core.executors
+
+    workers: list[str] = []  # the fork server's start: it ends 0.5 s after prepare() here,
+    prepared = threading.Event()  # and the server must wait for it before its first visitor
+    monkeypatch.setattr(core.executors, "warm_up", lambda: (
+        prepared.wait(60), time.sleep(0.5), workers.append("ready")))
+    monkeypatch.setattr(serve, "prepare", lambda p=serve.prepare: (p(), prepared.set()))
     before = (config.get_option("runner.postScriptGC"), config.get_where_defined(
         "runner.postScriptGC"))
     # as when the server starts outside the repo, where .streamlit/config.toml is not read
@@ -45,6 +54,7 @@ def test_lifespan_warms_up_and_switches_legacy_pages_and_post_run_gc_off(monkeyp
             assert PagesManager.uses_pages_directory is False
             assert config.get_option("runner.postScriptGC") is False
             assert switch == [0.0005], "a short GIL switch interval keeps training threads moving"
+            assert workers == ["ready"], "visitors come after the worker processes can start"
 
     try:
         asyncio.run(enter())

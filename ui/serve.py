@@ -96,18 +96,27 @@ def warm_pages() -> None:
     gnn.make_graph(gnn.GnnConfig())
     c = captioning.CaptioningConfig()
     captioning.get_data(c.dataset, c.n_train, c.style)
-    from core.executors import warm_up
-
-    warm_up()  # the fork server that starts every run's worker process imports torch once
-    gc.freeze()  # and so do these pages' imports and cached data
+    gc.freeze()  # these pages' imports and cached data stay out of later collections
 
 
 @asynccontextmanager
 async def lifespan(app: Any) -> AsyncIterator[None]:
     """``st.App`` lifespan hook: :func:`prepare` before the server accepts its first visitor,
     then :func:`warm_pages` in a background thread (a failure there only costs that page's first
-    visitor the wait)."""
+    visitor the wait).
+
+    The fork server that starts every run's worker process (``core.executors.warm_up``: a process
+    of its own that imports torch and the topic modules) is started first, from another thread,
+    so that its imports overlap this process's, and the server accepts visitors once it is up
+    (at most 120 s later): a fresh server's first Train then starts like any other.
+    """
+    from core.executors import warm_up
+
+    workers = threading.Thread(target=_quietly, args=(warm_up,), name="liveprop-warm-workers",
+                               daemon=True)
+    workers.start()
     prepare()
+    workers.join(timeout=120)
     threading.Thread(target=_quietly, args=(warm_pages,), name="liveprop-warm-pages",
                      daemon=True).start()
     yield
