@@ -34,6 +34,11 @@ SNAPSHOT, ACTIVITY, END = "snapshot", "activity", "end"
 EventSink = Callable[[str, Any], None]
 
 PRELOAD = ["__main__", "torch", "torchvision", "core.protocol", "core.registry", "core.data"]
+# Worker processes' OpenMP threads sleep when they wait instead of spinning (libgomp reads this
+# when torch loads). With the Streamlit server or another run on the same cores, spinning threads
+# wait for a descheduled sibling at every op: the GAN trained 1.3 steps/s at 2 threads with two
+# other busy processes on 2 cores, 7.8 steps/s with PASSIVE (bench/results/throughput.md).
+WORKER_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
 
 
 @dataclass
@@ -266,6 +271,8 @@ def _context() -> Any:
         if _CTX is None:
             from core.registry import topic_modules
 
+            for key, value in WORKER_ENV.items():  # the fork server inherits this environment
+                os.environ.setdefault(key, value)
             ctx = mp.get_context("forkserver")
             ctx.set_forkserver_preload(PRELOAD + topic_modules())
             _CTX = ctx
