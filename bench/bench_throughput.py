@@ -6,9 +6,13 @@ second are read from the page's progress text ("Training · step N/M") between `
 ``--seconds`` after the press. The same config then trains headless in a fresh process
 (``python -m core train``), timed between the same step counts from its ``metrics.jsonl``.
 
+With ``--chromium`` a real Chromium tab watches the run instead (it draws every chart).
+The server starts as ``make run``'s does: it admits its first visitor once the fork server is up.
+
 Usage::
 
     .venv/bin/python bench/bench_throughput.py [--page gan --demo gan --query steps=20000]
+        [--chromium] [--out FILE]
 
 Writes ``bench/results/throughput.md`` and prints the table.
 """
@@ -52,6 +56,38 @@ async def in_app(url: str, page: str, query: str, warmup: float, seconds: float
         return n1, n2, t2 - t1
 
 
+def in_chromium(url: str, page: str, query: str, warmup: float, seconds: float
+                ) -> tuple[int, int, float]:
+    """As :func:`in_app`, with a real Chromium tab (Debian's ``chromium``) as the session: it
+    draws every chart, so its JavaScript and the server's work for it share the cores."""
+    from playwright.sync_api import sync_playwright
+
+    args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=args)
+        try:
+            tab = browser.new_page(viewport={"width": 1400, "height": 1000})
+            tab.goto(f"{url}/{page}?{query}")
+            train = tab.get_by_role("button", name="Train", exact=True).first
+            train.wait_for(timeout=120_000)
+            train.click()
+            progress = tab.get_by_text(re.compile(r"^Training · step \d+"))
+            samples: list[tuple[float, int]] = []
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < seconds:
+                if progress.count():
+                    m = STEP.search(progress.first.inner_text(timeout=5_000))
+                    if m:
+                        samples.append((time.monotonic() - t0, int(m.group(1))))
+                time.sleep(0.2)
+        finally:
+            browser.close()
+    after = [(t, n) for t, n in samples if t >= warmup]
+    (t1, n1), (t2, n2) = after[0], after[-1]
+    return n1, n2, t2 - t1
+
+
 def headless(demo: str, query: str, n1: int, n2: int) -> float:
     """Seconds the headless CLI takes from step ``n1`` to step ``n2`` of the same config."""
     values = dict(kv.split("=", 1) for kv in query.split("&") if kv)
@@ -76,18 +112,24 @@ def main() -> None:
     ap.add_argument("--query", default="steps=20000", help="settings for both runs")
     ap.add_argument("--warmup", type=float, default=8.0)
     ap.add_argument("--seconds", type=float, default=40.0)
+    ap.add_argument("--chromium", action="store_true",
+                    help="watch the run in a real Chromium tab instead of the protocol client")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "throughput.md"))
     args = ap.parse_args()
     server = StreamlitServer(Path(tempfile.gettempdir()) / "liveprop-throughput.log")
     try:
-        time.sleep(5)  # the fork server's preload, as a real server has long done
-        n1, n2, dt = asyncio.run(in_app(server.url, args.page, args.query, args.warmup,
-                                        args.seconds))
+        if args.chromium:
+            n1, n2, dt = in_chromium(server.url, args.page, args.query, args.warmup,
+                                     args.seconds)
+        else:
+            n1, n2, dt = asyncio.run(in_app(server.url, args.page, args.query, args.warmup,
+                                            args.seconds))
     finally:
         server.stop()
     app_rate = (n2 - n1) / dt
     cli_rate = (n2 - n1) / headless(args.demo, args.query, n1, n2)
-    table = ("| config | in the app (1 polled session) | headless CLI | ratio |\n|---|---|---|---|\n"
+    watcher = "1 Chromium tab" if args.chromium else "1 polled session"
+    table = (f"| config | in the app ({watcher}) | headless CLI | ratio |\n|---|---|---|---|\n"
              f"| /{args.page}?{args.query}, steps {n1}-{n2} | {app_rate:.1f} steps/s | "
              f"{cli_rate:.1f} steps/s | {app_rate / cli_rate:.0%} |\n")
     text = (f"# In-app training throughput vs headless ({date.today()})\n\n"
