@@ -14,6 +14,7 @@ import ast
 import functools
 import inspect
 import sys
+import textwrap
 from typing import Any
 
 from core.protocol import Demo, config_to_dict
@@ -90,9 +91,37 @@ def _sibling(node: ast.ImportFrom, module: str, package: str) -> str | None:
     return target if target.startswith(package + ".") and target in sys.modules else None
 
 
+Imports = dict[str | None, dict[str, None]]  # module (None: ``import x``) -> names, in order
+
+
+def _add_import(imports: Imports, node: ast.Import | ast.ImportFrom, module: str | None) -> None:
+    """Merge ``node`` into ``imports``: a name imported by several modules of a topic package
+    is imported once, and names from one module share one line."""
+    names = imports.setdefault(module if isinstance(node, ast.ImportFrom) else None, {})
+    for a in node.names:
+        names.setdefault(f"{a.name} as {a.asname}" if a.asname else a.name)
+
+
+def _import_lines(imports: Imports) -> list[str]:
+    """The merged imports as source lines, ``from __future__`` first, then in first-use order;
+    a ``from`` line over 99 characters is wrapped in parentheses."""
+    lines = []
+    for module in sorted(imports, key=lambda m: m != "__future__"):
+        names = list(imports[module])
+        if module is None:
+            lines += [f"import {n}" for n in names]
+            continue
+        line = f"from {module} import {', '.join(names)}"
+        if len(line) > 99:
+            wrapped = textwrap.fill(", ".join(names), 95, initial_indent="    ",
+                                    subsequent_indent="    ")
+            line = f"from {module} import (\n{wrapped},\n)"
+        lines.append(line)
+    return lines
+
+
 def _gather(module: str, roots: list[str], package: str | None,
-            out: dict[tuple[str, int], tuple[str, ast.stmt]],
-            imports: dict[str, None]) -> None:
+            out: dict[tuple[str, int], tuple[str, ast.stmt]], imports: Imports) -> None:
     """Add to ``out`` the definitions of ``module`` that ``roots`` need (transitively), first
     those it imports from sibling modules of its topic ``package`` (their source inlined, so a
     packaged topic shows its model too), and to ``imports`` the import lines the code needs."""
@@ -110,10 +139,9 @@ def _gather(module: str, roots: list[str], package: str | None,
             _gather(target, names, package, out, imports)
         elif isinstance(node, ast.ImportFrom) and node.level:  # a script has no package
             base = module.rsplit(".", node.level)[0]
-            absolute = f"{base}.{node.module}" if node.module else base
-            imports.setdefault(ast.unparse(ast.ImportFrom(absolute, node.names, 0)))
+            _add_import(imports, node, f"{base}.{node.module}" if node.module else base)
         else:
-            imports.setdefault(_segment(src, node))
+            _add_import(imports, node, getattr(node, "module", None))
     for n in body:
         out.setdefault((module, n.lineno), (src, n))
 
@@ -137,7 +165,7 @@ def trainer_script(demo: Demo, config: Any = None) -> str:
     name = module.__name__
     package = name.rsplit(".", 1)[0] if name.count(".") >= 3 else None  # core.section.topic.x
     out: dict[tuple[str, int], tuple[str, ast.stmt]] = {}
-    imports: dict[str, None] = {}
+    imports: Imports = {}
     _gather(name, [demo.train.__name__, demo.config_cls.__name__], package, out, imports)
     cfg = config if config is not None else demo.config_cls()
     default = config_to_dict(demo.config_cls())
@@ -146,8 +174,7 @@ def trainer_script(demo: Demo, config: Any = None) -> str:
     parts = [f'"""{demo.name}: the code this run executes, from {name} '
              f'({name.replace(".", "/")}.py{" and its package" if package else ""}).\n\n'
              f'Run it from a clone of Liveprop: python this_file.py\n"""']
-    future = [i for i in imports if i.startswith("from __future__")]
-    parts.append("\n".join(future + [i for i in imports if i not in future]))
+    parts.append("\n".join(_import_lines(imports)))
     parts += [_segment(src, n) for src, n in out.values()]
     parts.append(f'if __name__ == "__main__":\n'
                  f"    cfg = {demo.config_cls.__name__}({args})\n"

@@ -105,13 +105,24 @@ def test_show_code_covers_every_trainer():
     from core.registry import demo_index
     from core.showcode import trainer_script
 
+    import_blocks = []
     for name in sorted(demo_index()):
         demo = get_demo(name)
         script = trainer_script(demo)
-        ast.parse(script)
+        tree = ast.parse(script)
         assert f"def {demo.train.__name__}(" in script, name
         assert f"class {demo.config_cls.__name__}" in script, name
         assert "from ." not in script, f"{name}: a script cannot import relatively"
+        imports = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+        bound = [a.asname or a.name for n in imports for a in n.names]
+        assert len(bound) == len(set(bound)), f"{name}: a name is imported twice: {bound}"
+        import_blocks.append("\n".join(ast.unparse(n) for n in imports
+                                       if getattr(n, "module", "") != "__future__"))
+    # every script's imports resolve from a clone (one process for all of them)
+    out = subprocess.run([sys.executable, "-c", "\n".join(import_blocks)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300,
+                         env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stderr[-2000:]
 
 
 def test_show_code_of_a_packaged_topic_inlines_its_model():
