@@ -197,3 +197,12 @@ def test_bad_config_rejected():
         config_from_strings(S.SimCLRConfig, {"temperature": "hot"})
     with pytest.raises(ValueError):
         config_from_strings(S.SimCLRConfig, {"batch_size": 7})
+
+
+def test_an_unknown_evaluation_method_is_refused_by_name():
+    from core.representation.simclr.evaluation import METHODS, few_label_eval_steps
+
+    steps = few_label_eval_steps(None, None, None, None, None, None, methods=("probe", "knn"))
+    with pytest.raises(ValueError, match=r"\['knn'\]"):
+        next(steps)
+    assert set(METHODS) == {"probe", "scratch", "pixels", "finetune"}

@@ -162,7 +162,13 @@ def few_label_eval_steps(model: nn.ModuleDict, cfg: SimCLRConfig, train: ImageDa
 
     Returns:
         ``{method: {k: accuracy in [0, 1]}}``.
+
+    Raises:
+        ValueError: for a method not in :data:`METHODS` (at the first ``next``).
     """
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ValueError(f"unknown evaluation method(s) {unknown}; choose from {METHODS}")
     n_classes = len(train.classes)
     ytr = train.y.numpy()
     feats_tr = _l2_rows(encode(model["encoder"], train.x, device).numpy())
