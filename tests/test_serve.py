@@ -93,6 +93,16 @@ def test_importing_the_ui_changes_no_interpreter_setting():
     assert out.returncode == 0, out.stderr
 
 
+def test_the_server_sets_openmp_to_sleep_before_torch_loads():
+    # libgomp reads OMP_WAIT_POLICY once, when torch loads: app.py imports ui.serve first
+    code = ("import os, sys; import ui.serve; assert 'torch' not in sys.modules; "
+            "assert os.environ['OMP_WAIT_POLICY'] == 'PASSIVE'")
+    env = {k: v for k, v in __import__("os").environ.items() if k != "OMP_WAIT_POLICY"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120, env=env)
+    assert out.returncode == 0, out.stderr
+
+
 def test_a_bad_worker_count_stops_the_server_with_one_line(monkeypatch):
     monkeypatch.setenv("LIVEPROP_WORKERS", "two")
     with pytest.raises(SystemExit) as stop:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import os
 import sys
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -18,6 +19,10 @@ from pathlib import Path
 from typing import Any
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
+# Before torch loads (app.py imports this module first): the server's own OpenMP threads (page
+# previews, LIVEPROP_BACKEND=thread runs) sleep while they wait instead of spinning on the cores
+# the worker processes train on; the workers get the same (core.executors.WORKER_ENV).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def check_environment() -> None:
