@@ -58,8 +58,9 @@ with st.sidebar:
                    "**Epochs** to 30 or more.")
     st.header("Model")
     arch = form.widget("architecture")
-    form.widgets(["latent_dim", "channels", "beta"] if arch == "conv" else ["latent_dim", "beta"])
-    form.section("Training", ["lr", "batch_size", "epochs", "baseline"],
+    form.widgets(["latent_dim", "channels", "hidden_fc", "posterior_std", "beta"]
+                 if arch == "conv" else ["latent_dim", "posterior_std", "beta"])
+    form.section("Training", ["lr", "batch_size", "epochs", "ema_decay", "baseline"],
                  epochs=select_slider(1, 2, 3, 5, 10, 15, 20, 30, 50, 100))
     form.run_options()
 cfg = form.config(upload=upload_id)
@@ -133,6 +134,11 @@ def render(view: RunView) -> None:
         return
     art, m = view.latest.artifacts, view.latest.metrics
     data_note(art.get("note"))
+    if view.config.ema_decay > 0:
+        st.caption(f"Every picture and metric below comes from the exponential moving average "
+                   f"of the weights (decay {view.config.ema_decay:g}), not from the raw weights "
+                   "the optimizer is moving; the average is smoother and usually generalizes "
+                   "better after a few thousand steps.")
     judged = art.get("dataset") in ("mnist", "fashion_mnist")
     if not judged:
         st.caption("No classifier judges this data set here, so the \"sure\" share of the "

@@ -5,8 +5,10 @@ import json
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from core.blocks.projection import pca_2d
+from core.data import load_images
 from core.generative.vae import (
     AE,
     MANIFOLD_N,
@@ -14,12 +16,16 @@ from core.generative.vae import (
     AEConfig,
     VaeConfig,
     decode_images,
+    ema_decay_at,
+    evaluate_vae,
     kl_std_normal,
+    posterior_logvar,
     prior_quantile_grid,
     recon_nll,
     train,
     train_ae,
     vae_loss,
+    weight_averages,
 )
 from core.protocol import config_from_strings
 
@@ -152,3 +158,73 @@ def test_cli_writes_metrics(tmp_path):
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert "recon" in rows[-1] and rows[-1]["recon"] < rows[0]["recon"]
     assert (tmp_path / "ae_samples.png").exists() and (tmp_path / "model.pt").exists()
+
+
+def test_weight_average_warms_up_then_keeps_the_decay():
+    """EMA with the warmed-up decay min(decay, (1 + n) / (10 + n)): the first update copies the
+    weights, the second moves 9/11 of the way to the new weights, late ones use ``decay``."""
+    assert weight_averages({"vae": VAE((1, 28, 28), 2, "mlp")}, 0.0) == {}
+    assert float(ema_decay_at(0.999, torch.tensor(1))) == pytest.approx(2 / 11)
+    assert float(ema_decay_at(0.999, torch.tensor(10**6))) == pytest.approx(0.999)
+    model = nn.Linear(3, 2)
+    avg = weight_averages({"m": model}, 0.999)["m"]
+    w0 = model.weight.detach().clone()
+    avg.update_parameters(model)  # n = 0: a copy
+    assert torch.equal(avg.module.weight, w0)
+    with torch.no_grad():
+        model.weight.add_(1.0)
+    avg.update_parameters(model)  # n = 1: decay 2/11
+    assert torch.allclose(avg.module.weight, w0 + 9 / 11, atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def ema_pair():
+    """The same run (MLP, softplus std, lr 3e-3, batch 32, 3 epochs: noisy weights), with and
+    without the weight average; the raw weights follow the same path in both. (The conv nets
+    need thousands of steps before the average pays: ``bench/results/vae.md``.)"""
+    torch.set_num_threads(1)
+    kw = dict(architecture="mlp", latent_dim=8, posterior_std="softplus", lr=3e-3,
+              batch_size=32, epochs=3, baseline=False, seed=0, device="cpu")
+    return run(VaeConfig(**kw)), run(VaeConfig(**kw, ema_decay=0.999))
+
+
+def test_weight_average_generalizes_better_than_the_raw_weights(ema_pair):
+    raw, ema = ema_pair[0][-1].metrics, ema_pair[1][-1].metrics
+    assert raw["neg_elbo"] < 200  # both learned
+    assert ema["neg_elbo"] < raw["neg_elbo"] - 2.0, (ema["neg_elbo"], raw["neg_elbo"])
+
+
+def test_snapshots_carry_the_weight_average(ema_pair):
+    raw_model, ema_model = ema_pair[0][-1].model["vae"], ema_pair[1][-1].model["vae"]
+    assert type(ema_model) is VAE and ema_model.posterior_std == "softplus"
+    assert not torch.equal(raw_model.decoder.net[0].weight, ema_model.decoder.net[0].weight)
+    x = load_images("mnist", "test").x[:500]
+    assert evaluate_vae(ema_model, x)["neg_elbo"] < evaluate_vae(raw_model, x)["neg_elbo"]
+
+
+def test_softplus_posterior_std_and_no_hidden_layer():
+    h = torch.tensor([[-30.0, 0.0, 50.0]])
+    std = torch.exp(0.5 * posterior_logvar(h, "softplus"))
+    assert torch.allclose(std, torch.nn.functional.softplus(h) + 1e-6, rtol=1e-5)
+    assert float(std[0, 2]) == pytest.approx(50.0)  # linear growth: exp(h / 2) would be 7e10
+    assert torch.equal(posterior_logvar(h, "exp"), h)
+    with pytest.raises(ValueError, match="posterior_std"):
+        VAE((1, 28, 28), 4, posterior_std="relu")
+    with pytest.raises(ValueError, match="posterior_std"):
+        config_from_strings(VaeConfig, {"posterior_std": "relu"})
+    plain, deep = VAE((1, 28, 28), 4, channels=8, hidden=0), VAE((1, 28, 28), 4, channels=8)
+    widths = [m.out_features for m in plain.encoder.modules() if isinstance(m, nn.Linear)]
+    assert widths == [8] and len(plain.encoder.net) == 6  # convs straight to (mu, h)
+    assert sum(p.numel() for p in plain.parameters()) < sum(p.numel() for p in deep.parameters())
+    logits, mu, logvar = plain(torch.rand(3, 1, 28, 28))
+    assert logits.shape == (3, 1, 28, 28) and logvar.shape == (3, 4)
+
+
+def test_cli_trains_the_recipe(tmp_path):
+    from core.__main__ import main
+
+    main(["train", "vae", "--set", "hidden_fc=false", "--set", "posterior_std=softplus",
+          "--set", "ema_decay=0.999", "--set", "epochs=1", "--set", "batch_size=256", "--set",
+          "baseline=false", "--out", str(tmp_path), "--quiet"])
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["neg_elbo"] < rows[0]["neg_elbo"] - 100

@@ -2,6 +2,7 @@
 
 
 from tests.apptest_util import (
+    assert_says,
     button,
     chart_specs,
     link_params,
@@ -48,3 +49,15 @@ def test_your_images_train_the_vae_on_the_page_and_stay_out_of_the_link(clean_st
     at.run()
     q = link_params(at)
     assert q.get("dataset") == "upload" and "upload" not in q
+
+
+def test_the_weight_average_recipe_trains_on_the_page(clean_streamlit):
+    at = open_page("vae")
+    set_controls(at, {"vae.epochs": 1, "vae.batch_size": 256, "vae.hidden_fc": False,
+                      "vae.posterior_std": "softplus", "vae.ema_decay": 0.999,
+                      "vae.baseline": False})
+    train_until(at, timeout=120)
+    assert_says(at.caption, "exponential moving average of the weights (decay 0.999)")
+    assert "Held-out −ELBO" in [m.label for m in at.metric]
+    q = link_params(at)
+    assert q.get("ema_decay") == "0.999" and q.get("posterior_std") == "softplus"

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel
 
 from core.blocks.images import image_grid
 from core.data import ImageData
@@ -19,17 +20,18 @@ from core.generative.vae.artifacts import model_artifacts
 from core.generative.vae.data import DATASETS, load_vae_data, pick_pairs
 from core.generative.vae.evaluation import evaluate_ae, evaluate_vae
 from core.generative.vae.losses import recon_nll, vae_loss
-from core.generative.vae.model import AE, ARCHITECTURES, VAE
+from core.generative.vae.model import AE, ARCHITECTURES, HIDDEN_FC, POSTERIOR_STDS, VAE
 from core.protocol import Demo, Progress, RunningMean, RunOptions, Snapshot, param, start
 
-__all__ = ["EVAL_INTERVAL_S", "EVAL_SHARE", "MODEL_EVERY_S", "N_SAMPLES", "UPLOAD_HELP",
-           "AEConfig", "VaeConfig", "ae_prefix", "check_upload", "evaluate", "make_models",
-           "train", "train_ae", "train_step"]
+__all__ = ["EMA_DECAYS", "EVAL_INTERVAL_S", "EVAL_SHARE", "MODEL_EVERY_S", "N_SAMPLES",
+           "UPLOAD_HELP", "AEConfig", "VaeConfig", "ae_prefix", "check_upload", "ema_decay_at",
+           "evaluate", "make_models", "train", "train_ae", "train_step", "weight_averages"]
 
 N_SAMPLES = 32          # fixed N(0, I) vectors decoded by both models
 EVAL_SHARE = 1 / 3      # held-out evaluation + artifacts take at most a third of the time,
 EVAL_INTERVAL_S = 1.0   # and run at most once a second
 MODEL_EVERY_S = 5.0     # a frozen copy of the models for the page at most every 5 s
+EMA_DECAYS = (0.0, 0.99, 0.998, 0.999, 0.9995)  # 0 = no weight average
 UPLOAD_HELP = "id of the uploaded images (dataset=upload; set by the page, never read from a link)"
 
 
@@ -65,6 +67,19 @@ class VaeConfig(RunOptions):
     epochs: int = param(10, lo=1, hi=100, help="passes over the training images")
     baseline: bool = param(True, label="Compare with a plain autoencoder",
                            help="train a plain autoencoder (AE) on the same batches")
+    hidden_fc: bool = param(True, label="Hidden FC layer",
+                            help=f"a fully connected layer of {HIDDEN_FC} ReLUs between the "
+                            "convs and z, in the encoder and the decoder (conv only; off: the "
+                            "convs connect to z directly, faster per step)")
+    posterior_std: str = param("exp", choices=POSTERIOR_STDS, label="Posterior std σ",
+                               help="how the encoder's output h becomes the std of q(z|x): "
+                               "exp(h / 2), h being the log-variance (Kingma & Welling), or "
+                               "softplus(h), which grows linearly in h and tolerates larger "
+                               "learning rates")
+    ema_decay: float = param(0.0, choices=EMA_DECAYS, label="EMA of the weights (decay)",
+                             help="show and evaluate an exponential moving average of the "
+                             "weights (Polyak averaging) instead of the raw ones; the decay is "
+                             "warmed up as min(decay, (1 + t) / (10 + t)) at step t; 0 = off")
 
     def __post_init__(self) -> None:
         check_upload(self)
@@ -96,12 +111,39 @@ def make_models(cfg: VaeConfig | AEConfig, shape: tuple[int, int, int], with_vae
     """
     if cfg.architecture == "conv" and (shape[1] % 4 or shape[2] % 4):
         raise ValueError(f"the convolutional nets need image sides divisible by 4, got {shape}")
+    hidden = HIDDEN_FC if getattr(cfg, "hidden_fc", True) else 0
     models: dict[str, VAE | AE] = {}
     if with_vae:
-        models["vae"] = VAE(shape, cfg.latent_dim, cfg.architecture, cfg.channels).to(device)
+        models["vae"] = VAE(shape, cfg.latent_dim, cfg.architecture, cfg.channels, hidden,
+                            getattr(cfg, "posterior_std", "exp")).to(device)
     if with_ae:
-        models["ae"] = AE(shape, cfg.latent_dim, cfg.architecture, cfg.channels).to(device)
+        models["ae"] = AE(shape, cfg.latent_dim, cfg.architecture, cfg.channels,
+                          hidden).to(device)
     return models
+
+
+def ema_decay_at(decay: float, n: torch.Tensor) -> torch.Tensor:
+    """The warmed-up decay ``min(decay, (1 + n) / (10 + n))`` after ``n`` averaged steps (as
+    TensorFlow's ``ExponentialMovingAverage(num_updates=...)`` and timm's ``ModelEma``): early
+    on the average follows the weights closely, later it spans about the last ``n / 9`` steps
+    until the decay reaches ``decay``. ``n``: a 0-d tensor; returns one on its device."""
+    return ((1.0 + n) / (10.0 + n)).clamp(max=decay)
+
+
+def weight_averages(models: dict[str, VAE | AE], decay: float) -> dict[str, AveragedModel]:
+    """An exponential moving average (Polyak & Juditsky 1992) of each model's weights, as
+    ``torch.optim.swa_utils.AveragedModel`` with the decay of :func:`ema_decay_at`; call
+    ``update_parameters(model)`` after each step and read ``.module``. ``{}`` for
+    ``decay == 0``."""
+    if decay <= 0:
+        return {}
+
+    def ema(avg: list[torch.Tensor], new: list[torch.Tensor], n: torch.Tensor) -> None:
+        weight = 1.0 - ema_decay_at(decay, n)
+        for a, b in zip(avg, new):
+            a.lerp_(b, weight)
+
+    return {name: AveragedModel(m, multi_avg_fn=ema) for name, m in models.items()}
 
 
 def ae_prefix(models: dict) -> str:
@@ -110,9 +152,10 @@ def ae_prefix(models: dict) -> str:
 
 
 def train_step(models: dict[str, VAE | AE], opts: dict, xb: torch.Tensor, beta: float,
-               losses: RunningMean) -> None:
-    """One Adam step of every model on the batch ``xb``; their training losses go to ``losses``
-    (``train_neg_elbo`` for the VAE, ``[ae_]train_recon`` for the AE)."""
+               losses: RunningMean, averages: dict[str, AveragedModel] | None = None) -> None:
+    """One Adam step of every model on the batch ``xb``, then of its weight average (if in
+    ``averages``); their training losses go to ``losses`` (``train_neg_elbo`` for the VAE,
+    ``[ae_]train_recon`` for the AE)."""
     for name, m in models.items():
         if name == "vae":
             loss, parts = vae_loss(m, xb, beta)
@@ -123,6 +166,8 @@ def train_step(models: dict[str, VAE | AE], opts: dict, xb: torch.Tensor, beta: 
         opts[name].zero_grad(set_to_none=True)
         loss.backward()
         opts[name].step()
+        if averages and name in averages:
+            averages[name].update_parameters(m)
 
 
 def evaluate(models: dict[str, VAE | AE], te: ImageData, xte: torch.Tensor,
@@ -155,6 +200,8 @@ def _train(cfg: VaeConfig | AEConfig, with_vae: bool, with_ae: bool) -> Iterator
     xtr, xte = tr.x.to(device), te.x.to(device)
     models = make_models(cfg, tuple(tr.shape), with_vae, with_ae, device)
     opts = {n: torch.optim.Adam(m.parameters(), lr=cfg.lr) for n, m in models.items()}
+    averages = weight_averages(models, getattr(cfg, "ema_decay", 0.0))
+    shown = {n: averages[n].module if n in averages else m for n, m in models.items()}
     z_fixed = torch.randn(N_SAMPLES, cfg.latent_dim, generator=gen).to(device)
     x_pairs = xte[pick_pairs(te.y).to(device)]  # the first is a 0, the second a 1
     beta = getattr(cfg, "beta", 1.0)
@@ -171,14 +218,15 @@ def _train(cfg: VaeConfig | AEConfig, with_vae: bool, with_ae: bool) -> Iterator
             epoch, i = divmod(step - 1, per_epoch)
             if i == 0 and epoch > 0:
                 order = torch.randperm(n, generator=gen).to(device)
-            train_step(models, opts, xtr[order[i * bs:(i + 1) * bs]], beta, progress.losses)
+            train_step(models, opts, xtr[order[i * bs:(i + 1) * bs]], beta, progress.losses,
+                       averages)
         if not progress.evaluation_due(step):
             continue
         with progress.budget.timed():
-            metrics, art = evaluate(models, te, xte, x_pairs, z_fixed, judge=tr.name)
+            metrics, art = evaluate(shown, te, xte, x_pairs, z_fixed, judge=tr.name)
         metrics = {"epoch": step / per_epoch, **metrics, **progress.losses.pop()}
         art.update(note=tr.note, dataset=tr.name, classes=tr.classes)
-        yield progress.snapshot(step, metrics, art, model=nn.ModuleDict(models))
+        yield progress.snapshot(step, metrics, art, model=nn.ModuleDict(shown))
 
 
 def train(cfg: VaeConfig) -> Iterator[Snapshot]:
