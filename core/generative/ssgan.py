@@ -18,15 +18,20 @@ with ``lse`` the log-sum-exp over the K logits. The generator uses *feature matc
 paper, section 3.1): ``L_G = || E_x f(x) - E_z f(G(z)) ||^2`` on D's last hidden layer ``f``,
 or, with feature matching off, the non-saturating ``-E_z log D(G(z)) = E_z softplus(-lse)``.
 
-Networks (the paper's MNIST model, narrower): ``D`` is an MLP
-``784 -> h -> h/2 -> h/4 -> h/4 -> K`` with Gaussian noise added to the input (std 0.3) and to
-every hidden layer (std 0.5) during training, ReLU, and weight normalisation (Salimans & Kingma
-2016) on every linear layer, as in the paper's code; ``G`` is ``z -> 500 -> 500 -> 784`` with batch
-norm and softplus, sigmoid output (images in [0, 1]).
+Networks (the paper's MNIST model, narrower; details from its code, openai/improved-gan
+``mnist_svhn_cifar10/train_mnist_feature_matching.py``): ``D`` is an MLP
+``784 -> h -> h/2 -> h/4 -> h/4 -> K`` with Gaussian noise added to the input (std 0.3) and
+before every later layer (std 0.5) during training, ReLU, and weight normalization (Salimans &
+Kingma 2016) on every linear layer with a data-dependent initialization on 500 training images
+and the hidden layers' scales then fixed; feature matching's ``f`` is the last hidden layer
+before its noise. ``G`` is ``z -> 500 -> 500 -> 784`` with batch norm and softplus, sigmoid
+output (images in [0, 1]). Held-out accuracy is scored on an exponential moving average of the
+weights (``ema_decay``; the code scores a running average of D's parameters).
 
-The *labels-only* baseline is a second copy of the same ``D`` architecture trained on the same
-labelled batches with ``L_sup`` alone, one step for each SSGAN step (so it sees more labelled
-batches per second than the SSGAN; its accuracy has long saturated by the end).
+The *labels-only* baseline is a second copy of the same ``D`` (same initial weights, same
+weight average) trained on the same labelled batches with ``L_sup`` alone, one step for each
+SSGAN step (so it sees more labelled batches per second than the SSGAN; its accuracy has long
+saturated by the end: ~87-88% at 10 labels per class, ``bench/results/ssgan.md``).
 
 Shapes: images ``(N, 1, 28, 28)`` in [0, 1]; ``z`` ``(N, latent_dim)``; logits ``(N, K)``.
 """
@@ -40,6 +45,7 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.optim.swa_utils import AveragedModel
 
 from core.blocks.images import image_grid, random_shift
 from core.data import ImageData, load_images
@@ -49,6 +55,7 @@ DATASETS = ("mnist", "fashion_mnist")
 N_SAMPLES = 64  # fixed z's of the sample grid
 EVAL_SHARE, EVAL_EVERY_S = 0.15, 1.0  # held-out accuracy: at most 15% of the time, once a second
 MAX_TEST = 2000  # held-out images scored (the first ones of the test split)
+N_INIT = 500  # training images of D's data-dependent initialization (as the improved-GAN code)
 
 
 @dataclass(frozen=True)
@@ -67,17 +74,22 @@ class SsganConfig(RunOptions):
                                    help="G matches the mean of D's last hidden features on real "
                                    "data instead of fooling D directly")
     latent_dim: int = param(100, lo=2, hi=128, label="Latent dimension")
-    hidden: int = param(500, choices=(250, 500, 1000), label="Discriminator width",
+    hidden: int = param(250, choices=(250, 500, 1000), label="Discriminator width",
                         help="units of D's first hidden layer (then 1/2, 1/4, 1/4)")
     lr_g: float = param(3e-3, lo=1e-5, hi=1e-2, log=True, label="Generator learning rate")
     lr_d: float = param(3e-3, lo=1e-5, hi=1e-2, log=True, label="Discriminator learning rate")
     beta1: float = param(0.5, lo=0.0, hi=0.99, step=0.05, label="Adam β1")
-    batch_size: int = param(100, choices=(25, 50, 100, 200), label="Batch size",
+    batch_size: int = param(50, choices=(25, 50, 100, 200), label="Batch size",
                             help="labelled, unlabelled and generated images per step (each)")
     augment: int = param(2, lo=0, hi=4, label="Random shifts (px)",
                          help="shift every real image (labelled and unlabelled) by up to this "
                          "many pixels, for both networks")
-    steps: int = param(2000, lo=10, hi=100000, help="training steps (one D and one G update)")
+    ema_decay: float = param(0.999, choices=(0.0, 0.99, 0.999, 0.9999),
+                             label="EMA of the weights (decay)",
+                             help="held-out accuracy of both networks is measured on an "
+                             "exponential moving average of their weights (Polyak averaging, "
+                             "as Salimans et al.'s code); 0 = the raw weights")
+    steps: int = param(3000, lo=10, hi=100000, help="training steps (one D and one G update)")
 
 
 class GaussianNoise(nn.Module):
@@ -92,40 +104,57 @@ class GaussianNoise(nn.Module):
 
 
 class WNLinear(nn.Module):
-    """Linear layer with weight normalisation ``w = g * v / ||v||`` per output unit (Salimans &
-    Kingma, NeurIPS 2016): ``(N, n_in) -> (N, n_out)``. Plain parameters, so copies pickle."""
+    """Linear layer with weight normalization ``w = g * v / ||v||`` per output unit (Salimans &
+    Kingma, NeurIPS 2016): ``(N, n_in) -> (N, n_out)``, computed as ``(x v^T) * g / ||v|| + b``
+    (the same values with one matrix product). Plain parameters, so copies pickle.
 
-    def __init__(self, n_in: int, n_out: int) -> None:
+    ``train_scale=False`` freezes ``g`` (``requires_grad`` off): the improved-GAN code learns
+    ``g`` only in the output layer and keeps the hidden layers' scale from :meth:`data_init`,
+    so a hidden layer cannot grow until the Gaussian noise after it no longer matters.
+    """
+
+    def __init__(self, n_in: int, n_out: int, train_scale: bool = True) -> None:
         super().__init__()
         lin = nn.Linear(n_in, n_out)
         self.v = nn.Parameter(lin.weight.detach().clone())
-        self.g = nn.Parameter(lin.weight.detach().norm(dim=1))
+        self.g = nn.Parameter(lin.weight.detach().norm(dim=1), requires_grad=train_scale)
         self.bias = nn.Parameter(lin.bias.detach().clone())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = self.v * (self.g / self.v.norm(dim=1).clamp_min(1e-8))[:, None]
-        return F.linear(x, w, self.bias)
+        return F.linear(x, self.v) * (self.g / self.v.norm(dim=1).clamp_min(1e-8)) + self.bias
 
-
-def weight_norm(layer: nn.Linear) -> WNLinear:
-    """A :class:`WNLinear` of the same shape as ``layer`` (fresh initialisation)."""
-    return WNLinear(layer.in_features, layer.out_features)
+    @torch.no_grad()
+    def data_init(self, x: torch.Tensor) -> torch.Tensor:
+        """Data-dependent initialization (Salimans & Kingma 2016, section 3): set ``g`` and
+        ``b`` so that the pre-activations of the batch ``x`` ``(N, n_in)`` have zero mean and
+        unit variance per unit; returns them ``(N, n_out)``."""
+        self.bias.zero_()
+        pre = self(x)
+        mean, std = pre.mean(0), pre.std(0).clamp_min(1e-6)
+        self.g.div_(std)
+        self.bias.copy_(-mean / std)
+        return (pre - mean) / std
 
 
 class Discriminator(nn.Module):
     """MLP classifier with K logits: images ``(N, 1, 28, 28)`` in [0, 1] -> logits ``(N, K)``.
 
-    :meth:`features` returns the last hidden layer ``(N, hidden // 4)`` (feature matching's f).
+    ``784 -> h -> h/2 -> h/4 -> h/4 -> K``, ReLU, Gaussian noise (std 0.3 on the input, 0.5
+    before every later layer; training mode only) and weight-normalized layers whose hidden
+    scales stay fixed (:class:`WNLinear`), as in the improved-GAN code (Salimans et al. 2016).
+    :meth:`features` returns the last hidden layer ``(N, h/4)`` before its noise (feature
+    matching's ``f``, the code's ``layers[-3]``).
     """
 
     def __init__(self, hidden: int = 500, n_classes: int = 10, n_in: int = 784) -> None:
         super().__init__()
         widths = [n_in, hidden, hidden // 2, hidden // 4, hidden // 4]
         layers: list[nn.Module] = [nn.Flatten(), GaussianNoise(0.3)]
-        for a, b in zip(widths[:-1], widths[1:]):
-            layers += [weight_norm(nn.Linear(a, b)), nn.ReLU(), GaussianNoise(0.5)]
+        for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+            layers += [GaussianNoise(0.5)] if i else []
+            layers += [WNLinear(a, b, train_scale=False), nn.ReLU()]
         self.body = nn.Sequential(*layers)
-        self.head = weight_norm(nn.Linear(widths[-1], n_classes))
+        self.head = nn.Sequential(GaussianNoise(0.5), WNLinear(widths[-1], n_classes))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Last hidden layer ``(N, hidden // 4)`` of images ``(N, 1, 28, 28)``."""
@@ -133,6 +162,14 @@ class Discriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.body(x))
+
+    @torch.no_grad()
+    def data_init(self, x: torch.Tensor) -> None:
+        """:meth:`WNLinear.data_init` of every layer in turn on images ``x`` ``(N, 1, 28, 28)``
+        (noise on, as the improved-GAN code's init pass on 500 training images)."""
+        h = x
+        for m in [*self.body, *self.head]:
+            h = m.data_init(h) if isinstance(m, WNLinear) else m(h)
 
 
 class Generator(nn.Module):
@@ -214,23 +251,47 @@ def predict(model: nn.Module, x: torch.Tensor, batch: int = 1000) -> torch.Tenso
 # ============================================================================== training
 
 
-def make_models(cfg: SsganConfig, n_classes: int,
-                device: torch.device) -> tuple[nn.Module, nn.Module, nn.Module]:
+def make_models(cfg: SsganConfig, n_classes: int, device: torch.device,
+                x_init: torch.Tensor | None = None) -> tuple[nn.Module, nn.Module, nn.Module]:
     """``(G, D, D_base)``: the generator, the SSGAN discriminator and the labels-only network
-    (same architecture and initial weights as ``D``)."""
+    (same architecture and initial weights as ``D``). ``x_init`` ``(N, 1, 28, 28)``: training
+    images for ``D``'s data-dependent initialization (:meth:`Discriminator.data_init`; the
+    trainer passes :data:`N_INIT` of them), done before the copy."""
     G = Generator(cfg.latent_dim).to(device)
     D = Discriminator(cfg.hidden, n_classes).to(device)
+    if x_init is not None:
+        D.data_init(x_init.to(device))
     D_base = Discriminator(cfg.hidden, n_classes).to(device)
     D_base.load_state_dict(D.state_dict())
     return G, D, D_base
 
 
+def weight_average(net: nn.Module, decay: float) -> AveragedModel | None:
+    """An exponential moving average of ``net``'s weights (Polyak averaging; the improved-GAN
+    code scores this average of D): ``torch.optim.swa_utils.AveragedModel`` whose decay after
+    ``n`` updates is ``min(decay, (1 + n) / (10 + n))``, so early on it follows the weights.
+    Call ``update_parameters(net)`` after each step. None for ``decay == 0``."""
+    if decay <= 0:
+        return None
+
+    def update(avg: list[torch.Tensor], new: list[torch.Tensor], n: torch.Tensor) -> None:
+        step = 1.0 - min(decay, (1.0 + float(n)) / (10.0 + float(n)))
+        for mean, now in zip(avg, new):
+            mean.lerp_(now, step)
+
+    return AveragedModel(net, multi_avg_fn=update)
+
+
 def make_optimizers(cfg: SsganConfig, G: nn.Module, D: nn.Module, D_base: nn.Module) -> dict:
     """Adam for each network, ``betas = (beta1, 0.999)``; D_base uses D's learning rate."""
     b = (cfg.beta1, 0.999)
-    return {"g": torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=b),
-            "d": torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=b),
-            "base": torch.optim.Adam(D_base.parameters(), lr=cfg.lr_d, betas=b)}
+
+    def trained(net: nn.Module) -> list[nn.Parameter]:
+        return [p for p in net.parameters() if p.requires_grad]
+
+    return {"g": torch.optim.Adam(trained(G), lr=cfg.lr_g, betas=b),
+            "d": torch.optim.Adam(trained(D), lr=cfg.lr_d, betas=b),
+            "base": torch.optim.Adam(trained(D_base), lr=cfg.lr_d, betas=b)}
 
 
 def _step(opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
@@ -239,15 +300,15 @@ def _step(opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
     opt.step()
 
 
-def train_step(cfg: SsganConfig, nets: tuple[nn.Module, nn.Module, nn.Module], opts: dict,
+def ssgan_step(cfg: SsganConfig, G: nn.Module, D: nn.Module, opts: dict,
                batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """One update of D (``L_sup + w L_unsup``), one of G, one of the labels-only network.
+    """One update of D (``L_sup + w L_unsup``), then one of G (feature matching, or the
+    non-saturating loss with ``cfg.feature_matching`` off); ``opts["d"]``, ``opts["g"]``.
 
     ``batch``: ``x_lab`` ``(B, 1, 28, 28)``, ``y_lab`` ``(B,)``, ``x_unl`` and ``x_unl2`` (two
     unlabelled batches, one for D, one for G's feature matching), ``z`` and ``z2`` ``(B, D)``.
     Returns the detached losses and ``d_real`` / ``d_fake`` (mean D(x) on real and fake).
     """
-    G, D, D_base = nets
     fake = G(batch["z"])
     logits_unl, logits_fake = D(batch["x_unl"]), D(fake.detach())
     l_sup, l_unsup = d_losses(D(batch["x_lab"]), batch["y_lab"], logits_unl, logits_fake)
@@ -260,11 +321,26 @@ def train_step(cfg: SsganConfig, nets: tuple[nn.Module, nn.Module, nn.Module], o
     else:
         loss_g = F.softplus(-D(fake2).logsumexp(1)).mean()
     _step(opts["g"], loss_g)
-    l_base = F.cross_entropy(D_base(batch["x_lab"]), batch["y_lab"])
-    _step(opts["base"], l_base)
     return {"loss_sup": l_sup.detach(), "loss_unsup": l_unsup.detach(), "loss_g": loss_g.detach(),
-            "loss_base": l_base.detach(), "d_real": real_prob(logits_unl.detach()).mean(),
+            "d_real": real_prob(logits_unl.detach()).mean(),
             "d_fake": real_prob(logits_fake.detach()).mean()}
+
+
+def base_step(D_base: nn.Module, opt: torch.optim.Optimizer,
+              batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """One cross-entropy update of the labels-only network on ``batch["x_lab"]``,
+    ``batch["y_lab"]``; returns ``{"loss_base": ...}`` (nats, detached)."""
+    loss = F.cross_entropy(D_base(batch["x_lab"]), batch["y_lab"])
+    _step(opt, loss)
+    return {"loss_base": loss.detach()}
+
+
+def train_step(cfg: SsganConfig, nets: tuple[nn.Module, nn.Module, nn.Module], opts: dict,
+               batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """:func:`ssgan_step` of ``(G, D)`` and :func:`base_step` of ``D_base`` on the same labelled
+    batch; ``nets = (G, D, D_base)``. Returns both steps' metrics."""
+    G, D, D_base = nets
+    return {**ssgan_step(cfg, G, D, opts, batch), **base_step(D_base, opts["base"], batch)}
 
 
 def sample_batch(cfg: SsganConfig, x: torch.Tensor, x_lab: torch.Tensor, y_lab: torch.Tensor,
@@ -311,7 +387,8 @@ def train(cfg: SsganConfig) -> Iterator[Snapshot]:
     Artifacts: ``samples`` (uint8 8x8 grid of G(z) for fixed z), ``labelled`` (uint8 grid of the
     labelled images, one row per class), ``confusion`` / ``base_confusion`` ((K, K) counts, rows
     true), ``classes``, ``data_note``. ``model``: a frozen ``ModuleDict(G, D, D_base)`` now and
-    then and on the final snapshot.
+    then and on the final snapshot (``D`` and ``D_base`` are the weight averages that were
+    scored, unless ``ema_decay == 0``).
 
     Raises:
         ValueError: when a class has fewer training images than ``labels_per_class``.
@@ -323,9 +400,11 @@ def train(cfg: SsganConfig) -> Iterator[Snapshot]:
     x = tr.x.to(device)
     x_lab, y_lab = x[lab_idx.to(device)], tr.y[lab_idx].to(device)
     test = (te.x[:MAX_TEST].to(device), te.y[:MAX_TEST].to(device))
-    G, D, D_base = make_models(cfg, k, device)
-    nets, opts = (G, D, D_base), None
     gen = torch.Generator().manual_seed(cfg.seed)
+    G, D, D_base = make_models(cfg, k, device, x[torch.randperm(len(x), generator=gen)[:N_INIT]])
+    nets, opts = (G, D, D_base), None
+    averages = [weight_average(D, cfg.ema_decay), weight_average(D_base, cfg.ema_decay)]
+    scored = [(a.module if a else n) for a, n in zip(averages, (D, D_base))]
     z_fixed = torch.randn(N_SAMPLES, cfg.latent_dim, generator=gen).to(device)
     fixed = {"labelled": image_grid(x_lab[:: max(1, cfg.labels_per_class // 10)][:100],
                                     ncol=min(10, cfg.labels_per_class)),
@@ -337,6 +416,9 @@ def train(cfg: SsganConfig) -> Iterator[Snapshot]:
             opts = opts or make_optimizers(cfg, *nets)
             batch = sample_batch(cfg, x, x_lab, y_lab, gen)
             progress.losses.add(**train_step(cfg, nets, opts, batch))
+            for avg, net in zip(averages, (D, D_base)):
+                if avg is not None:
+                    avg.update_parameters(net)
         if not progress.due(step):
             continue
         metrics, art = progress.losses.pop(), dict(fixed)
@@ -344,11 +426,12 @@ def train(cfg: SsganConfig) -> Iterator[Snapshot]:
             art["samples"] = image_grid(G(z_fixed))
         if progress.evaluation_due(step):
             with progress.budget.timed():
-                acc, conf = evaluate(D, D_base, test, k)
+                acc, conf = evaluate(*scored, test, k)
             metrics.update(acc)
             art.update(conf)
         yield progress.snapshot(step, metrics, art,
-                                model=nn.ModuleDict({"G": G, "D": D, "D_base": D_base}))
+                                model=nn.ModuleDict({"G": G, "D": scored[0],
+                                                     "D_base": scored[1]}))
 
 
 DEMOS = [

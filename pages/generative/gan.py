@@ -347,7 +347,7 @@ def ssgan_sidebar() -> ssgan.SsganConfig:
                      labels_per_class=select_slider(1, 2, 3, 5, 10, 20, 50, 100))
         form.section("Semi-supervised loss", ["unsup_weight", "feature_matching"])
         form.section("GAN", ["lr_d", "lr_g", "beta1", "batch_size", "latent_dim", "hidden",
-                             "steps"],
+                             "ema_decay", "steps"],
                      steps=select_slider(100, 300, 500, 1000, 1500, 2000, 3000, 5000, 10000))
         form.run_options()
     return form.config()
@@ -400,7 +400,8 @@ def render_ssgan(view: RunView) -> None:
         tiles["SimCLR probe (your run)"] = f"{simclr:.1%}"
     metric_row(tiles, helps={"labels-only network": "the same discriminator architecture, "
                              "same initial weights, trained on the same labelled batches with "
-                             "the cross-entropy alone, one step per SSGAN step",
+                             "the cross-entropy alone, one step per SSGAN step; "
+                             "both are scored on the moving average of their weights",
                              "SimCLR probe (your run)": "the few-label evaluation of your "
                              "latest finished SimCLR run on the same data: a linear probe on "
                              "its frozen features with the same number of labels per class "

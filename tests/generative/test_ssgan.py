@@ -62,3 +62,45 @@ def test_cli_and_bad_settings(tmp_path):
     assert "test_acc" in rows[-1] and "base_test_acc" in rows[-1]
     with pytest.raises(ValueError):
         config_from_strings(ssgan.SsganConfig, {"labels_per_class": "500"})
+
+
+def test_weight_norm_layer_and_its_data_dependent_init():
+    torch.manual_seed(0)
+    layer = ssgan.WNLinear(20, 7, train_scale=False)
+    x = torch.randn(256, 20) * 3 + 1
+    # w = g v / ||v|| per output unit (Salimans & Kingma 2016)
+    w = layer.v * (layer.g / layer.v.norm(dim=1))[:, None]
+    assert torch.allclose(layer(x), x @ w.T + layer.bias, atol=1e-5)
+    out = layer.data_init(x)
+    pre = layer(x)  # after the init: zero mean, unit variance per unit on that batch
+    assert torch.allclose(pre, out, atol=1e-4)
+    assert pre.mean(0).abs().max() < 1e-4 and (pre.std(0) - 1).abs().max() < 1e-4
+    assert not layer.g.requires_grad and layer.v.requires_grad
+
+
+def test_discriminator_init_fixed_hidden_scales_and_weight_average():
+    cfg = ssgan.SsganConfig(hidden=250, batch_size=25, augment=0, device="cpu")
+    from core.data import load_images
+    x = load_images("mnist", "train").x[:500]
+    torch.manual_seed(0)
+    G, D, D_base = ssgan.make_models(cfg, 10, torch.device("cpu"), x)
+    first = D.body[2]  # the first weight-normalized layer, after the input noise
+    with torch.no_grad():  # with the input noise (std 0.3), as in the init pass
+        pre = first(D.body[1](x.flatten(1)))
+    assert pre.mean().abs() < 0.1 and (pre.std(0).mean() - 1).abs() < 0.1
+    assert all(torch.equal(a, b) for a, b in zip(D.state_dict().values(),
+                                                  D_base.state_dict().values()))
+    opts = ssgan.make_optimizers(cfg, G, D, D_base)
+    avg = ssgan.weight_average(D, 0.999)
+    g0, v0, head_g0 = first.g.clone(), first.v.clone(), D.head[1].g.clone()
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(3):
+        ssgan.ssgan_step(cfg, G, D, opts, ssgan.sample_batch(cfg, x, x[:30], torch.arange(30) % 10,
+                                                             gen))
+        avg.update_parameters(D)
+    assert torch.equal(first.g, g0) and not torch.equal(first.v, v0)  # hidden scale stays fixed
+    assert not torch.equal(D.head[1].g, head_g0)  # the output layer's scale is learned
+    # three updates with the warmed-up decay min(0.999, (1+n)/(10+n)): between start and now
+    a_v = avg.module.body[2].v
+    assert not torch.equal(a_v, first.v) and not torch.equal(a_v, v0)
+    assert ssgan.weight_average(D, 0.0) is None
