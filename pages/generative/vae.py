@@ -60,7 +60,8 @@ with st.sidebar:
     arch = form.widget("architecture")
     form.widgets(["latent_dim", "channels", "hidden_fc", "posterior_std", "beta"]
                  if arch == "conv" else ["latent_dim", "posterior_std", "beta"])
-    form.section("Training", ["lr", "batch_size", "epochs", "ema_decay", "baseline"],
+    form.section("Training", ["lr", "weight_decay", "adam_beta2", "batch_size", "epochs",
+                              "ema_decay", "baseline"],
                  epochs=select_slider(1, 2, 3, 5, 10, 15, 20, 30, 50, 100))
     form.run_options()
 cfg = form.config(upload=upload_id)

@@ -19,6 +19,7 @@ from core.generative.vae import (
     ema_decay_at,
     evaluate_vae,
     kl_std_normal,
+    make_optimizer,
     posterior_logvar,
     prior_quantile_grid,
     recon_nll,
@@ -228,3 +229,23 @@ def test_cli_trains_the_recipe(tmp_path):
           "baseline=false", "--out", str(tmp_path), "--quiet"])
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert rows[-1]["neg_elbo"] < rows[0]["neg_elbo"] - 100
+
+
+def test_weight_decay_makes_adamw_shrink_the_weights():
+    x = load_images("mnist", "train").x[:64]
+    norms = {}
+    for decay in (0.0, 0.5):
+        cfg = VaeConfig(architecture="mlp", latent_dim=4, lr=1e-2, weight_decay=decay,
+                        adam_beta2=0.99)
+        torch.manual_seed(0)
+        model = VAE((1, 28, 28), 4, "mlp")
+        opt = make_optimizer(cfg, model)
+        assert type(opt) is (torch.optim.AdamW if decay else torch.optim.Adam)
+        assert opt.defaults["betas"] == (0.9, 0.99)
+        for _ in range(30):
+            loss, _ = vae_loss(model, x)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        norms[decay] = torch.cat([p.detach().flatten() for p in model.parameters()]).norm()
+    assert norms[0.5] < 0.97 * norms[0.0], norms

@@ -25,7 +25,8 @@ from core.protocol import Demo, Progress, RunningMean, RunOptions, Snapshot, par
 
 __all__ = ["EMA_DECAYS", "EVAL_INTERVAL_S", "EVAL_SHARE", "MODEL_EVERY_S", "N_SAMPLES",
            "UPLOAD_HELP", "AEConfig", "VaeConfig", "ae_prefix", "check_upload", "ema_decay_at",
-           "evaluate", "make_models", "train", "train_ae", "train_step", "weight_averages"]
+           "evaluate", "make_models", "make_optimizer", "train", "train_ae", "train_step",
+           "weight_averages"]
 
 N_SAMPLES = 32          # fixed N(0, I) vectors decoded by both models
 EVAL_SHARE = 1 / 3      # held-out evaluation + artifacts take at most a third of the time,
@@ -76,6 +77,12 @@ class VaeConfig(RunOptions):
                                "exp(h / 2), h being the log-variance (Kingma & Welling), or "
                                "softplus(h), which grows linearly in h and tolerates larger "
                                "learning rates")
+    weight_decay: float = param(0.0, lo=0.0, hi=0.5, step=0.01, label="Weight decay",
+                                help="decoupled weight decay of AdamW (Loshchilov & Hutter, ICLR "
+                                "2019): each step shrinks the weights by lr x this; 0 = Adam")
+    adam_beta2: float = param(0.999, choices=(0.99, 0.999), label="Adam β₂",
+                              help="decay of Adam's running mean of squared gradients; 0.99 "
+                              "adapts the step sizes faster")
     ema_decay: float = param(0.0, choices=EMA_DECAYS, label="EMA of the weights (decay)",
                              help="show and evaluate an exponential moving average of the "
                              "weights (Polyak averaging) instead of the raw ones; the decay is "
@@ -120,6 +127,16 @@ def make_models(cfg: VaeConfig | AEConfig, shape: tuple[int, int, int], with_vae
         models["ae"] = AE(shape, cfg.latent_dim, cfg.architecture, cfg.channels,
                           hidden).to(device)
     return models
+
+
+def make_optimizer(cfg: VaeConfig | AEConfig, model: nn.Module) -> torch.optim.Optimizer:
+    """Adam (Kingma & Ba, ICLR 2015) with ``cfg.lr`` and betas ``(0.9, cfg.adam_beta2)``; with
+    ``cfg.weight_decay > 0`` AdamW, whose decay applies to every parameter."""
+    betas = (0.9, getattr(cfg, "adam_beta2", 0.999))
+    decay = getattr(cfg, "weight_decay", 0.0)
+    if decay > 0:
+        return torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=betas, weight_decay=decay)
+    return torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=betas)
 
 
 def ema_decay_at(decay: float, n: torch.Tensor) -> torch.Tensor:
@@ -199,7 +216,7 @@ def _train(cfg: VaeConfig | AEConfig, with_vae: bool, with_ae: bool) -> Iterator
     tr, te = load_vae_data(cfg.dataset, cfg.upload, cfg.seed)
     xtr, xte = tr.x.to(device), te.x.to(device)
     models = make_models(cfg, tuple(tr.shape), with_vae, with_ae, device)
-    opts = {n: torch.optim.Adam(m.parameters(), lr=cfg.lr) for n, m in models.items()}
+    opts = {n: make_optimizer(cfg, m) for n, m in models.items()}
     averages = weight_averages(models, getattr(cfg, "ema_decay", 0.0))
     shown = {n: averages[n].module if n in averages else m for n, m in models.items()}
     z_fixed = torch.randn(N_SAMPLES, cfg.latent_dim, generator=gen).to(device)
