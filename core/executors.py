@@ -34,11 +34,12 @@ SNAPSHOT, ACTIVITY, END = "snapshot", "activity", "end"
 EventSink = Callable[[str, Any], None]
 
 PRELOAD = ["__main__", "torch", "torchvision", "core.protocol", "core.registry", "core.data"]
-# Worker processes' OpenMP threads sleep when they wait instead of spinning (libgomp reads this
-# when torch loads). With the Streamlit server or another run on the same cores, spinning threads
-# wait for a descheduled sibling at every op: the GAN trained 1.3 steps/s at 2 threads with two
-# other busy processes on 2 cores, 7.8 steps/s with PASSIVE (bench/results/throughput.md).
-WORKER_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
+# Worker processes' OpenMP threads spin only briefly (30,000 iterations, libgomp's default
+# 300,000) before they sleep while they wait (libgomp reads this when torch loads). GAN default,
+# 2 threads, 2 cores: with two other busy processes 2.3 steps/s at the default, 7.8 at 30,000
+# (7.2 never spinning, OMP_WAIT_POLICY=PASSIVE); on an idle machine 24.4 at the default, 20.7 at
+# 30,000, 10.8 never spinning (bench/results/throughput.md). A shared server is rarely idle.
+WORKER_ENV = {"GOMP_SPINCOUNT": "30000"}
 
 
 @dataclass

@@ -11,11 +11,12 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("LIVEPROP_OFFLINE", "1")
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("LIVEPROP_DATA", str(ROOT / ".pytest_data"))
-# Before torch loads: OpenMP threads sleep while they wait instead of spinning. The suite runs two
-# xdist workers, their servers and runs on two cores; spinning threads waited for descheduled
-# siblings (tests/vision/test_vit.py + tests/sequences/test_transformer.py beside other work:
-# 59.6 s -> 42.5 s). The app's worker processes get the same (core.executors.WORKER_ENV).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Before torch loads: OpenMP threads spin only briefly before they sleep. The suite runs two
+# xdist workers, their servers and runs on two cores; long-spinning threads waited for
+# descheduled siblings (tests/vision/test_vit.py + tests/sequences/test_transformer.py beside
+# other work: 59.6 s -> 42.5 s never spinning). The app's workers get the same
+# (core.executors.WORKER_ENV).
+os.environ.setdefault("GOMP_SPINCOUNT", "30000")
 
 
 def shared_data() -> Path | None:

@@ -94,10 +94,10 @@ def test_importing_the_ui_changes_no_interpreter_setting():
 
 
 def test_the_server_sets_openmp_to_sleep_before_torch_loads():
-    # libgomp reads OMP_WAIT_POLICY once, when torch loads: app.py imports ui.serve first
+    # libgomp reads GOMP_SPINCOUNT once, when torch loads: app.py imports ui.serve first
     code = ("import os, sys; import ui.serve; assert 'torch' not in sys.modules; "
-            "assert os.environ['OMP_WAIT_POLICY'] == 'PASSIVE'")
-    env = {k: v for k, v in __import__("os").environ.items() if k != "OMP_WAIT_POLICY"}
+            "assert os.environ['GOMP_SPINCOUNT'] == '30000'")
+    env = {k: v for k, v in __import__("os").environ.items() if k != "GOMP_SPINCOUNT"}
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                          timeout=120, env=env)
     assert out.returncode == 0, out.stderr

@@ -20,9 +20,9 @@ from typing import Any
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 # Before torch loads (app.py imports this module first): the server's own OpenMP threads (page
-# previews, LIVEPROP_BACKEND=thread runs) sleep while they wait instead of spinning on the cores
+# previews, LIVEPROP_BACKEND=thread runs) spin only briefly before they sleep, not on the cores
 # the worker processes train on; the workers get the same (core.executors.WORKER_ENV).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("GOMP_SPINCOUNT", "30000")
 
 
 def check_environment() -> None:
