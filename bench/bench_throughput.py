@@ -11,7 +11,7 @@ The server starts as ``make run``'s does: it admits its first visitor once the f
 
 Usage::
 
-    .venv/bin/python bench/bench_throughput.py [--page gan --demo gan --query steps=20000]
+    .venv/bin/python bench/bench_throughput.py [--page gan --demo gan --query steps=10000]
         [--chromium] [--out FILE]
 
 Writes ``bench/results/throughput.md`` and prints the table.
@@ -109,7 +109,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--page", default="gan")
     ap.add_argument("--demo", default="gan")
-    ap.add_argument("--query", default="steps=20000", help="settings for both runs")
+    ap.add_argument("--query", default="steps=10000", help="settings for both runs (within the "
+                    "server's per-run budget: a run over it is stopped)")
     ap.add_argument("--warmup", type=float, default=8.0)
     ap.add_argument("--seconds", type=float, default=40.0)
     ap.add_argument("--chromium", action="store_true",
