@@ -530,6 +530,31 @@ class RunningMean:
         return out
 
 
+def ema_decay_at(decay: float, n: torch.Tensor) -> torch.Tensor:
+    """The warmed-up decay ``min(decay, (1 + n) / (10 + n))`` after ``n`` averaged steps (as
+    TensorFlow's ``ExponentialMovingAverage(num_updates=...)`` and timm's ``ModelEma``): early
+    on the average follows the weights closely, later it spans about the last ``n / 9`` steps
+    until the decay reaches ``decay``. ``n``: a 0-d tensor; returns one on its device."""
+    return ((1.0 + n) / (10.0 + n)).clamp(max=decay)
+
+
+def weight_average(model: torch.nn.Module, decay: float
+                   ) -> torch.optim.swa_utils.AveragedModel | None:
+    """An exponential moving average (Polyak & Juditsky 1992) of ``model``'s weights:
+    ``torch.optim.swa_utils.AveragedModel`` with the decay of :func:`ema_decay_at` (no device
+    sync per step). Call ``update_parameters(model)`` after each step and evaluate ``.module``.
+    None for ``decay <= 0`` (off)."""
+    if decay <= 0:
+        return None
+
+    def ema(avg: list[torch.Tensor], new: list[torch.Tensor], n: torch.Tensor) -> None:
+        weight = 1.0 - ema_decay_at(decay, n)
+        for a, b in zip(avg, new):
+            a.lerp_(b, weight)
+
+    return torch.optim.swa_utils.AveragedModel(model, multi_avg_fn=ema)
+
+
 @contextlib.contextmanager
 def eval_mode(*models: torch.nn.Module, no_grad: bool = True) -> Iterator[None]:
     """Evaluate ``models`` in eval mode (and under ``torch.no_grad()`` unless ``no_grad=False``),

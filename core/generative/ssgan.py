@@ -45,11 +45,10 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torch.optim.swa_utils import AveragedModel
 
 from core.blocks.images import image_grid, random_shift
 from core.data import ImageData, load_images
-from core.protocol import Demo, Progress, RunOptions, Snapshot, eval_mode, param, start
+from core.protocol import Demo, Progress, RunOptions, Snapshot, eval_mode, param, start, weight_average
 
 DATASETS = ("mnist", "fashion_mnist")
 N_SAMPLES = 64  # fixed z's of the sample grid
@@ -264,22 +263,6 @@ def make_models(cfg: SsganConfig, n_classes: int, device: torch.device,
     D_base = Discriminator(cfg.hidden, n_classes).to(device)
     D_base.load_state_dict(D.state_dict())
     return G, D, D_base
-
-
-def weight_average(net: nn.Module, decay: float) -> AveragedModel | None:
-    """An exponential moving average of ``net``'s weights (Polyak averaging; the improved-GAN
-    code scores this average of D): ``torch.optim.swa_utils.AveragedModel`` whose decay after
-    ``n`` updates is ``min(decay, (1 + n) / (10 + n))``, so early on it follows the weights.
-    Call ``update_parameters(net)`` after each step. None for ``decay == 0``."""
-    if decay <= 0:
-        return None
-
-    def update(avg: list[torch.Tensor], new: list[torch.Tensor], n: torch.Tensor) -> None:
-        step = 1.0 - min(decay, (1.0 + float(n)) / (10.0 + float(n)))
-        for mean, now in zip(avg, new):
-            mean.lerp_(now, step)
-
-    return AveragedModel(net, multi_avg_fn=update)
 
 
 def make_optimizers(cfg: SsganConfig, G: nn.Module, D: nn.Module, D_base: nn.Module) -> dict:

@@ -21,7 +21,17 @@ from core.generative.vae.data import DATASETS, load_vae_data, pick_pairs
 from core.generative.vae.evaluation import evaluate_ae, evaluate_vae
 from core.generative.vae.losses import recon_nll, vae_loss
 from core.generative.vae.model import AE, ARCHITECTURES, HIDDEN_FC, POSTERIOR_STDS, VAE
-from core.protocol import Demo, Progress, RunningMean, RunOptions, Snapshot, param, start
+from core.protocol import (
+    Demo,
+    Progress,
+    RunningMean,
+    RunOptions,
+    Snapshot,
+    ema_decay_at,
+    param,
+    start,
+    weight_average,
+)
 
 __all__ = ["EMA_DECAYS", "EVAL_INTERVAL_S", "EVAL_SHARE", "MODEL_EVERY_S", "N_SAMPLES",
            "UPLOAD_HELP", "AEConfig", "VaeConfig", "ae_prefix", "check_upload", "ema_decay_at",
@@ -139,28 +149,13 @@ def make_optimizer(cfg: VaeConfig | AEConfig, model: nn.Module) -> torch.optim.O
     return torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=betas)
 
 
-def ema_decay_at(decay: float, n: torch.Tensor) -> torch.Tensor:
-    """The warmed-up decay ``min(decay, (1 + n) / (10 + n))`` after ``n`` averaged steps (as
-    TensorFlow's ``ExponentialMovingAverage(num_updates=...)`` and timm's ``ModelEma``): early
-    on the average follows the weights closely, later it spans about the last ``n / 9`` steps
-    until the decay reaches ``decay``. ``n``: a 0-d tensor; returns one on its device."""
-    return ((1.0 + n) / (10.0 + n)).clamp(max=decay)
-
-
 def weight_averages(models: dict[str, VAE | AE], decay: float) -> dict[str, AveragedModel]:
     """An exponential moving average (Polyak & Juditsky 1992) of each model's weights, as
-    ``torch.optim.swa_utils.AveragedModel`` with the decay of :func:`ema_decay_at`; call
-    ``update_parameters(model)`` after each step and read ``.module``. ``{}`` for
-    ``decay == 0``."""
+    ``core.protocol.weight_average`` (warmed-up decay); call ``update_parameters(model)``
+    after each step and read ``.module``. ``{}`` for ``decay == 0``."""
     if decay <= 0:
         return {}
-
-    def ema(avg: list[torch.Tensor], new: list[torch.Tensor], n: torch.Tensor) -> None:
-        weight = 1.0 - ema_decay_at(decay, n)
-        for a, b in zip(avg, new):
-            a.lerp_(b, weight)
-
-    return {name: AveragedModel(m, multi_avg_fn=ema) for name, m in models.items()}
+    return {name: weight_average(m, decay) for name, m in models.items()}
 
 
 def ae_prefix(models: dict) -> str:
