@@ -12,7 +12,7 @@ The server starts as ``make run``'s does: it admits its first visitor once the f
 Usage::
 
     .venv/bin/python bench/bench_throughput.py [--page gan --demo gan --query steps=10000]
-        [--chromium] [--out FILE]
+        [--repeats N] [--chromium] [--out FILE]
 
 Writes ``bench/results/throughput.md`` and prints the table.
 """
@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import json
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -105,18 +106,9 @@ def headless(demo: str, query: str, n1: int, n2: int) -> float:
     return (t[last] - t[first]) * (n2 - n1) / (last - first)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--page", default="gan")
-    ap.add_argument("--demo", default="gan")
-    ap.add_argument("--query", default="steps=10000", help="settings for both runs (within the "
-                    "server's per-run budget: a run over it is stopped)")
-    ap.add_argument("--warmup", type=float, default=8.0)
-    ap.add_argument("--seconds", type=float, default=40.0)
-    ap.add_argument("--chromium", action="store_true",
-                    help="watch the run in a real Chromium tab instead of the protocol client")
-    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "throughput.md"))
-    args = ap.parse_args()
+def measure(args: argparse.Namespace) -> tuple[int, int, float, float]:
+    """One in-app measurement on a fresh server, then the headless reference over the same
+    steps: (first step, last step, in-app steps/s, headless steps/s)."""
     server = StreamlitServer(Path(tempfile.gettempdir()) / "liveprop-throughput.log")
     try:
         if args.chromium:
@@ -127,12 +119,35 @@ def main() -> None:
                                             args.seconds))
     finally:
         server.stop()
-    app_rate = (n2 - n1) / dt
-    cli_rate = (n2 - n1) / headless(args.demo, args.query, n1, n2)
+    return n1, n2, (n2 - n1) / dt, (n2 - n1) / headless(args.demo, args.query, n1, n2)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--page", default="gan")
+    ap.add_argument("--demo", default="gan")
+    ap.add_argument("--query", default="steps=10000", help="settings for both runs (within the "
+                    "server's per-run budget: a run over it is stopped)")
+    ap.add_argument("--warmup", type=float, default=8.0)
+    ap.add_argument("--seconds", type=float, default=40.0)
+    ap.add_argument("--repeats", type=int, default=1,
+                    help="pairs (in the app, then headless) measured one after the other; the "
+                    "table gives each pair and the median ratio")
+    ap.add_argument("--chromium", action="store_true",
+                    help="watch the run in a real Chromium tab instead of the protocol client")
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "throughput.md"))
+    args = ap.parse_args()
     watcher = "1 Chromium tab" if args.chromium else "1 polled session"
-    table = (f"| config | in the app ({watcher}) | headless CLI | ratio |\n|---|---|---|---|\n"
-             f"| /{args.page}?{args.query}, steps {n1}-{n2} | {app_rate:.1f} steps/s | "
-             f"{cli_rate:.1f} steps/s | {app_rate / cli_rate:.0%} |\n")
+    rows, ratios = [], []
+    for i in range(args.repeats):
+        n1, n2, app_rate, cli_rate = measure(args)
+        ratios.append(app_rate / cli_rate)
+        rows.append(f"| {i + 1} | /{args.page}?{args.query}, steps {n1}-{n2} | "
+                    f"{app_rate:.1f} steps/s | {cli_rate:.1f} steps/s | {ratios[-1]:.0%} |\n")
+        print(rows[-1], end="", flush=True)
+    table = (f"| pair | config | in the app ({watcher}) | headless CLI | ratio |\n"
+             "|---|---|---|---|---|\n" + "".join(rows)
+             + f"\nMedian ratio over {len(ratios)} pair(s): {statistics.median(ratios):.0%}\n")
     text = (f"# In-app training throughput vs headless ({date.today()})\n\n"
             "`bench/bench_throughput.py`: one protocol-level session polls the page while the run "
             "trains in its worker process; the same config then trains with `python -m core "

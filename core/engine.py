@@ -136,6 +136,7 @@ class Limits:
     variables named beside each field."""
 
     max_workers: int = 2  # LIVEPROP_WORKERS: runs training at once
+    cores: int = 0  # LIVEPROP_CORES: cores the runs training share (0: this machine's)
     runs_per_session: int = 3  # LIVEPROP_RUNS_PER_SESSION: queued or training runs of a session
     max_run_s: float = 1800.0  # LIVEPROP_MAX_RUN_S: estimated seconds of one run (0: no limit)
     max_run_bytes: int = 3072 * MB  # LIVEPROP_MAX_RUN_MB: memory of one run's process
@@ -156,6 +157,7 @@ class Limits:
         """
         return cls(
             max_workers=default_workers(),
+            cores=_env_number("LIVEPROP_CORES", 0, int, 1),
             runs_per_session=_env_number("LIVEPROP_RUNS_PER_SESSION", 3, int, 1),
             max_run_s=_env_number("LIVEPROP_MAX_RUN_S", 1800.0),
             max_run_bytes=int(_env_number("LIVEPROP_MAX_RUN_MB", 3072.0, float, 64) * MB),
@@ -496,7 +498,8 @@ class RunPool:
         self.session_alive = session_alive
         self.executor = executor or make_executor()
         # the cores the runs share: this machine's, or the cluster's for a remote executor
-        self.cores = getattr(self.executor, "cores", None) or os.cpu_count() or 1
+        self.cores = (getattr(self.executor, "cores", None) or self.limits.cores
+                      or os.cpu_count() or 1)
         self._waiting: dict[str, collections.deque[Run]] = {}
         self._turns: collections.deque[str] = collections.deque()
         self._runs: dict[int, Run] = {}  # every run not ended, by id

@@ -17,6 +17,10 @@ os.environ.setdefault("LIVEPROP_DATA", str(ROOT / ".pytest_data"))
 # other work: 59.6 s -> 42.5 s never spinning). The app's workers get the same
 # (core.executors.WORKER_ENV).
 os.environ.setdefault("GOMP_SPINCOUNT", "30000")
+# One torch thread per process: the suite's two xdist workers already fill both cores, and each
+# engine would otherwise give its runs every core of the machine (two threads per run, twice).
+os.environ.setdefault("LIVEPROP_CORES", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def shared_data() -> Path | None:

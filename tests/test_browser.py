@@ -152,7 +152,7 @@ def test_a_lesson_locks_controls_and_the_presenter_moves_the_class(browser, serv
     assert student.get_by_text("L2 regularization").count() == 0
     presenter.get_by_role("button", name="2", exact=True).first.click()
     presenter.get_by_text("step 2 of 3").first.wait_for(timeout=30_000)
-    student.get_by_text("step 2 of 3").first.wait_for(timeout=30_000)  # followed, unasked
+    student.get_by_text("step 2 of 3").first.wait_for(timeout=60_000)  # followed, unasked
     student.get_by_text("Same network with L2 regularization").first.wait_for(timeout=10_000)
     assert student.locator("[data-testid='stException']").count() == 0
     student.screenshot(path=str(OUT / "lesson-follower.png"), full_page=True)

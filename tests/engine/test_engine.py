@@ -230,6 +230,18 @@ def test_the_cores_are_shared_among_the_runs_training_now():
     lone.cancel()
 
 
+def test_the_cores_the_runs_share_come_from_the_environment(monkeypatch):
+    """LIVEPROP_CORES: fewer cores than the machine's (a CPU quota, a core kept for the server)."""
+    monkeypatch.setenv("LIVEPROP_CORES", "1")
+    pool = RunPool(max_workers=2)
+    run = pool.submit(Run(THREADS, ToyConfig(steps=5)))
+    _wait(run)
+    assert pool.cores == 1 and run.history[-1]["threads"] == 1
+    monkeypatch.setenv("LIVEPROP_CORES", "3")
+    assert RunPool(max_workers=2).threads_per_run() == 3
+    pool.shutdown()
+
+
 def test_worker_count_from_the_environment(monkeypatch):
     monkeypatch.delenv("LIVEPROP_WORKERS", raising=False)
     assert default_workers() == max(1, min(2, os.cpu_count() or 1))

@@ -242,7 +242,8 @@ def test_the_cache_is_bounded_in_bytes():
 
 @pytest.mark.parametrize("name,value", [("LIVEPROP_WORKERS", "two"),
                                         ("LIVEPROP_MAX_RUN_S", "-3"),
-                                        ("LIVEPROP_CACHE_MB", "lots")])
+                                        ("LIVEPROP_CACHE_MB", "lots"),
+                                        ("LIVEPROP_CORES", "0")])
 def test_bad_limits_in_the_environment_name_the_variable(monkeypatch, name, value):
     monkeypatch.setenv(name, value)
     with pytest.raises(ValueError, match=name):
