@@ -18,8 +18,8 @@ from bench.load_client import StreamlitServer
 from tests.conftest import ROOT
 from ui.pages import existing_pages
 
-# one server and one Chromium for the module: under pytest-xdist every test of it runs in the
-# same worker (`--dist loadgroup`), beside the other tests in the other worker
+# one server and one Chromium for each pytest-xdist worker that runs tests of this module: the
+# tests share one worker (`--dist loadgroup`), but for every second page's, which run in the other
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 OUT = ROOT / "test-output" / "browser"
@@ -109,7 +109,14 @@ def run_status(page) -> str:
     return " | ".join(line for line in text.splitlines() if any(k in line for k in keys))[:600]
 
 
-@pytest.mark.parametrize("info", existing_pages(), ids=lambda p: p.url_path)
+def _half(i: int):
+    """The other xdist worker takes every second page, with its own server and Chromium (one
+    worker alone spent ~13 min of the suite's ~21 here)."""
+    return pytest.mark.xdist_group("browser" if i % 2 == 0 else "browser-2")
+
+
+@pytest.mark.parametrize("info", [pytest.param(p, marks=_half(i), id=p.url_path)
+                                  for i, p in enumerate(existing_pages())])
 def test_page_trains_in_the_browser(browser, server, info):
     page = browser.new_page(viewport={"width": 1400, "height": 2000})  # tall: charts in the shot
     page.goto(f"{server.url}/{info.url_path}")

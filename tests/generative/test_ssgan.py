@@ -53,6 +53,22 @@ def test_ssgan_learns_digits_from_ten_labels_per_class():
     assert {"loss_sup", "loss_unsup", "loss_g", "loss_base"} <= set(snaps[1].metrics)
 
 
+def test_the_semi_supervised_discriminator_beats_the_labels_only_network():
+    """Issue 19: at 10 labels per class the unlabelled images and G's samples lift D above the
+    same network trained on the labelled images alone (same init, shifts, weight average and
+    labelled batches; with the unsupervised loss broken the two would train alike). Seed 0, page
+    defaults, 2,000 steps (~2 min on one thread): over the last 300 steps' evaluations the SSGAN
+    scores ~89.7% against ~87.5% (``bench/results/ssgan.md``); asked here: 1 point."""
+    torch.set_num_threads(1)
+    cfg = ssgan.SsganConfig(labels_per_class=10, steps=2000, seed=0, device="cpu")
+    late = [s.metrics for s in ssgan.train(cfg) if s.step >= 1700 and "test_acc" in s.metrics]
+    assert len(late) >= 3, "held-out accuracy is evaluated along the way"
+    ssl = float(np.mean([m["test_acc"] for m in late]))
+    base = float(np.mean([m["base_test_acc"] for m in late]))
+    assert ssl > 0.87, f"SSGAN {ssl:.1%}"
+    assert ssl > base + 0.01, f"SSGAN {ssl:.1%} vs labels-only {base:.1%}"
+
+
 def test_cli_and_bad_settings(tmp_path):
     from core.__main__ import main
 
