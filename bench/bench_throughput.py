@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 from bench.load_client import Session, StreamlitServer  # noqa: E402
 
 STEP = re.compile(r"step (\d+)")
+TRAINING = re.compile(r"^Training · step (\d+)", re.MULTILINE)
 
 
 async def in_app(url: str, page: str, query: str, warmup: float, seconds: float
@@ -64,6 +65,7 @@ def in_chromium(url: str, page: str, query: str, warmup: float, seconds: float
                 ) -> tuple[int, int, float]:
     """As :func:`in_app`, with a real Chromium tab (Debian's ``chromium``) as the session: it
     draws every chart, so its JavaScript and the server's work for it share the cores."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
     args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -76,20 +78,24 @@ def in_chromium(url: str, page: str, query: str, warmup: float, seconds: float
             train = tab.get_by_role("button", name="Train", exact=True).first
             train.wait_for(timeout=120_000)
             train.click()
-            progress = tab.get_by_text(re.compile(r"^Training · step \d+"))
+            main = tab.locator("[data-testid='stMain']")
             samples: list[tuple[float, int]] = []
             t0 = time.monotonic()
             while time.monotonic() - t0 < seconds:
-                if progress.count():
-                    m = STEP.search(progress.first.inner_text(timeout=5_000))
-                    if m:
-                        samples.append((time.monotonic() - t0, int(m.group(1))))
+                try:  # the page's text (a locator on the line itself rarely caught it stable)
+                    m = TRAINING.search(main.inner_text(timeout=2_000))
+                except PlaywrightTimeout:
+                    m = None
+                if m:
+                    samples.append((time.monotonic() - t0, int(m.group(1))))
                 time.sleep(0.2)
-            training = progress.count() > 0
+            status = [line for line in main.inner_text(timeout=10_000).splitlines()
+                      if "step" in line and len(line) < 200][:3]
         finally:
             browser.close()
-    if not training:
-        raise RuntimeError("the run stopped training inside the window")
+    if not samples or samples[-1][0] < seconds - 5:
+        raise RuntimeError("the run stopped training inside the window (no 'Training · step' "
+                           f"line in the last 5 s; {len(samples)} samples; the page: {status})")
     after = [(t, n) for t, n in samples if t >= warmup]
     (t1, n1), (t2, n2) = after[0], after[-1]
     return n1, n2, t2 - t1
