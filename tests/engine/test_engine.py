@@ -234,12 +234,16 @@ def test_the_cores_the_runs_share_come_from_the_environment(monkeypatch):
     """LIVEPROP_CORES: fewer cores than the machine's (a CPU quota, a core kept for the server)."""
     monkeypatch.setenv("LIVEPROP_CORES", "1")
     pool = RunPool(max_workers=2)
-    run = pool.submit(Run(THREADS, ToyConfig(steps=5)))
-    _wait(run)
-    assert pool.cores == 1 and run.history[-1]["threads"] == 1
     monkeypatch.setenv("LIVEPROP_CORES", "3")
-    assert RunPool(max_workers=2).threads_per_run() == 3
-    pool.shutdown()
+    wider = RunPool(max_workers=2)
+    try:
+        run = pool.submit(Run(THREADS, ToyConfig(steps=5)))
+        _wait(run)
+        assert pool.cores == 1 and run.history[-1]["threads"] == 1
+        assert wider.threads_per_run() == 3
+    finally:
+        pool.shutdown()
+        wider.shutdown()
 
 
 def test_worker_count_from_the_environment(monkeypatch):

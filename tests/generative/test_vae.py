@@ -16,7 +16,6 @@ from core.generative.vae import (
     AEConfig,
     VaeConfig,
     decode_images,
-    ema_decay_at,
     evaluate_vae,
     kl_std_normal,
     make_optimizer,
@@ -28,7 +27,7 @@ from core.generative.vae import (
     vae_loss,
     weight_averages,
 )
-from core.protocol import config_from_strings
+from core.protocol import config_from_strings, ema_decay_at
 
 
 def run(cfg, trainer=train):

@@ -27,15 +27,14 @@ from core.protocol import (
     RunningMean,
     RunOptions,
     Snapshot,
-    ema_decay_at,
     param,
     start,
     weight_average,
 )
 
 __all__ = ["EMA_DECAYS", "EVAL_INTERVAL_S", "EVAL_SHARE", "MODEL_EVERY_S", "N_SAMPLES",
-           "UPLOAD_HELP", "AEConfig", "VaeConfig", "ae_prefix", "check_upload", "ema_decay_at",
-           "evaluate", "make_models", "make_optimizer", "train", "train_ae", "train_step",
+           "UPLOAD_HELP", "AEConfig", "VaeConfig", "ae_prefix", "check_upload", "evaluate",
+           "make_models", "make_optimizer", "train", "train_ae", "train_step",
            "weight_averages"]
 
 N_SAMPLES = 32          # fixed N(0, I) vectors decoded by both models
