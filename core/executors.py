@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core import diagnostics
+from core.openmp import apply_openmp_env
 from core.protocol import Demo, Diverged, Snapshot, find_nonfinite_loss
 
 # Events an executor reports to its run (see core.engine.Run.on_event)
@@ -34,12 +35,6 @@ SNAPSHOT, ACTIVITY, END = "snapshot", "activity", "end"
 EventSink = Callable[[str, Any], None]
 
 PRELOAD = ["__main__", "torch", "torchvision", "core.protocol", "core.registry", "core.data"]
-# Worker processes' OpenMP threads spin only briefly (30,000 iterations, libgomp's default
-# 300,000) before they sleep while they wait (libgomp reads this when torch loads). GAN default,
-# 2 threads, 2 cores: with two other busy processes 2.3 steps/s at the default, 7.8 at 30,000
-# (7.2 never spinning, OMP_WAIT_POLICY=PASSIVE); on an idle machine 24.4 at the default, 20.7 at
-# 30,000, 10.8 never spinning (bench/results/throughput.md). A shared server is rarely idle.
-WORKER_ENV = {"GOMP_SPINCOUNT": "30000"}
 
 
 @dataclass
@@ -272,8 +267,7 @@ def _context() -> Any:
         if _CTX is None:
             from core.registry import topic_modules
 
-            for key, value in WORKER_ENV.items():  # the fork server inherits this environment
-                os.environ.setdefault(key, value)
+            apply_openmp_env()  # the fork server and its workers inherit this environment
             ctx = mp.get_context("forkserver")
             ctx.set_forkserver_preload(PRELOAD + topic_modules())
             _CTX = ctx

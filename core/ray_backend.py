@@ -39,6 +39,7 @@ import ray
 
 from core.engine import RunCache
 from core.executors import ACTIVITY, END, SNAPSHOT, Driver, Ended, EventSink, Handle
+from core.openmp import OPENMP_ENV
 from core.protocol import Demo
 
 __all__ = ["RayExecutor", "RayRunCache", "RunActor", "connect"]
@@ -54,6 +55,9 @@ def connect() -> None:
     """Join the Ray cluster at ``$RAY_ADDRESS`` (``host:6379``), or, when it is unset, the one
     ``ray start`` began on this machine, else a new local instance; nothing if already joined.
 
+    The job's workers on every node start with :data:`core.openmp.OPENMP_ENV` (Ray's
+    ``runtime_env``), as the local worker processes do.
+
     ``ray.init`` runs in a thread of its own that lives as long as the app: a local instance's
     processes are killed when the thread that started them ends (Linux ``PR_SET_PDEATHSIG``),
     and Streamlit's script threads end after every rerun."""
@@ -66,7 +70,8 @@ def connect() -> None:
             try:
                 ray.init(address=os.environ.get("RAY_ADDRESS") or None, namespace=NAMESPACE,
                          include_dashboard=False, ignore_reinit_error=True,
-                         logging_level=logging.WARNING)
+                         logging_level=logging.WARNING,
+                         runtime_env={"env_vars": dict(OPENMP_ENV)})
             except Exception as e:
                 failure.append(e)
             finally:

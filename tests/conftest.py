@@ -14,9 +14,10 @@ os.environ.setdefault("LIVEPROP_DATA", str(ROOT / ".pytest_data"))
 # Before torch loads: OpenMP threads spin only briefly before they sleep. The suite runs two
 # xdist workers, their servers and runs on two cores; long-spinning threads waited for
 # descheduled siblings (tests/vision/test_vit.py + tests/sequences/test_transformer.py beside
-# other work: 59.6 s -> 42.5 s never spinning). The app's workers get the same
-# (core.executors.WORKER_ENV).
-os.environ.setdefault("GOMP_SPINCOUNT", "30000")
+# other work: 59.6 s -> 42.5 s never spinning). The app and its workers get the same.
+from core.openmp import apply_openmp_env  # noqa: E402 (imports no torch)
+
+apply_openmp_env()
 # One torch thread per process: the suite's two xdist workers already fill both cores, and each
 # engine would otherwise give its runs every core of the machine (two threads per run, twice).
 os.environ.setdefault("LIVEPROP_CORES", "1")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import os
 import sys
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -18,11 +17,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from core.openmp import apply_openmp_env
+
 APP = Path(__file__).resolve().parents[1] / "app.py"
 # Before torch loads (app.py imports this module first): the server's own OpenMP threads (page
 # previews, LIVEPROP_BACKEND=thread runs) spin only briefly before they sleep, not on the cores
-# the worker processes train on; the workers get the same (core.executors.WORKER_ENV).
-os.environ.setdefault("GOMP_SPINCOUNT", "30000")
+# the worker processes train on; the workers get the same settings.
+apply_openmp_env()
 
 
 def check_environment() -> None:

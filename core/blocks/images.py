@@ -58,6 +58,31 @@ def image_grid(images: torch.Tensor | np.ndarray | Sequence[np.ndarray], ncol: i
     return img
 
 
+def title_strip(img: np.ndarray, titles: Sequence[str], centers: Sequence[float],
+                height: int = 16) -> np.ndarray:
+    """``img`` with a white strip on top holding each title, centred at its x pixel.
+
+    Args:
+        img: ``(H, W, 3)`` uint8 (a grid from :func:`image_grid`).
+        titles: one short text per column; centers: each title's x centre in pixels.
+        height: the strip's height in pixels (the font is ``height - 4`` pixels).
+
+    Returns:
+        ``(H + height, W, 3)`` uint8; a title wider than the space between its neighbours'
+        centres is cut short with an ellipsis, never drawn over them.
+    """
+    from PIL import Image, ImageDraw, ImageFont
+
+    strip = Image.new("RGB", (img.shape[1], height), "white")
+    draw, font = ImageDraw.Draw(strip), ImageFont.load_default(size=max(6, height - 4))
+    gap = float(np.min(np.diff(centers))) if len(centers) > 1 else float(img.shape[1])
+    for text, x in zip(titles, centers, strict=True):
+        while len(text) > 1 and draw.textlength(text, font=font) > gap - 4:
+            text = text[:-2] + "…"
+        draw.text((x, height / 2), text, fill=(60, 60, 60), font=font, anchor="mm")
+    return np.concatenate([np.asarray(strip, dtype=np.uint8), img], axis=0)
+
+
 def gif_bytes(frames: np.ndarray | Sequence[np.ndarray], duration_ms: int = 120, scale: int = 1,
               boomerang: bool = False) -> bytes:
     """An animated GIF (bytes) of ``frames`` ``(T, H, W[, 3])`` uint8, ``duration_ms`` per frame,

@@ -295,13 +295,14 @@ def neuron_image(neurons: np.ndarray, layers: Sequence[int], scale: int | None =
             that keeps the picture under ~560 pixels tall.
 
     Returns:
-        ``(H', W', 3)`` uint8; each tile on its own symmetric scale (blue negative, white 0,
-        orange positive); an empty white tile where a layer has fewer neurons than the widest.
+        ``(H', W', 3)`` uint8: a title strip ("layer 1", ...) over the tiles; each tile on its
+        own symmetric scale (blue negative, white 0, orange positive); an empty white tile where
+        a layer has fewer neurons than the widest.
 
     Raises:
         ValueError: if ``neurons`` does not hold ``sum(layers)`` maps.
     """
-    from core.blocks.images import image_grid
+    from core.blocks.images import image_grid, title_strip
 
     if len(neurons) != sum(layers):
         raise ValueError(f"neuron_image needs {sum(layers)} maps, got {len(neurons)}")
@@ -315,7 +316,10 @@ def neuron_image(neurons: np.ndarray, layers: Sequence[int], scale: int | None =
             z = neurons[starts[c] + r]
             m = max(float(np.nanmax(np.abs(z))) if np.isfinite(z).any() else 0.0, 1e-6)
             tiles[r * cols + c] = blue_orange(0.5 + 0.5 * z / m)
-    return image_grid(tiles.astype(np.uint8), ncol=cols, pad=2, scale=scale)
+    grid = image_grid(tiles.astype(np.uint8), ncol=cols, pad=2, scale=scale)
+    cell = (neurons.shape[2] + 2) * scale  # one tile and its gutter, as make_grid lays them out
+    centers = [2 * scale + c * cell + (cell - 2 * scale) / 2 for c in range(cols)]
+    return title_strip(grid, [f"layer {c + 1}" for c in range(cols)], centers)
 
 
 def boundary_image(output: np.ndarray, data: tuple, k: int, regression: bool,

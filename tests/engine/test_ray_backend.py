@@ -245,3 +245,17 @@ def test_two_pools_on_one_cluster_train_a_config_once() -> None:
     finally:
         for pool in pools:
             pool.shutdown()
+
+
+def test_the_app_starts_ray_workers_with_the_openmp_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    # libgomp reads them when torch loads in each worker: on a cluster's other nodes only Ray's
+    # runtime_env can put them there (the fake start leaves one idle daemon thread behind)
+    import core.ray_backend as backend
+    from core.openmp import OPENMP_ENV
+
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(backend.ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(backend.ray, "init", lambda **kwargs: calls.append(kwargs))
+    backend.connect()
+    assert calls and calls[0]["runtime_env"] == {"env_vars": OPENMP_ENV}
+    assert OPENMP_ENV["GOMP_SPINCOUNT"] == "30000"

@@ -108,10 +108,15 @@ def test_neuron_image_puts_each_layer_in_its_column_on_its_own_scale():
     neurons[1, :, :] = -0.01  # layer 1, neuron 2: small but negative everywhere
     neurons[2, :, g // 2:] = 1.0  # layer 2, neuron 1: positive on the right (+x1)
     img = pg.neuron_image(neurons, [2, 1], scale=1)
-    assert img.shape == (2 * (g + 2) + 2, 2 * (g + 2) + 2, 3)
+    t = img.shape[0] - (2 * (g + 2) + 2)  # the strip of layer titles on top
+    assert img.shape == (t + 2 * (g + 2) + 2, 2 * (g + 2) + 2, 3) and t >= 10
+    header = img[:t]
+    ink = [(header[:, 2 + c * (g + 2):2 + c * (g + 2) + g] < 200).any() for c in range(2)]
+    assert ink == [True, True]  # a title over each layer's column
 
     def tile(r: int, c: int) -> np.ndarray:
-        return img[2 + r * (g + 2):2 + r * (g + 2) + g, 2 + c * (g + 2):2 + c * (g + 2) + g]
+        return img[t + 2 + r * (g + 2):t + 2 + r * (g + 2) + g,
+                   2 + c * (g + 2):2 + c * (g + 2) + g]
 
     orange, blue = np.array([255, 127, 14]), np.array([31, 119, 180])
     assert np.abs(tile(0, 0)[0, 0] - orange).max() <= 1  # top row of the map stays on top
