@@ -147,6 +147,7 @@ class Limits:
     closed_grace_s: float = 15.0  # ... or after this, once every session watching it has closed
     stop_grace_s: float = 1.5  # a run that does not pause within this is terminated
     estimate_after_s: float = 10.0  # the time estimate is trusted after this much training
+    settled_after_s: float = 60.0  # ... and taken at its word (not only when 2x over) after this
 
     @classmethod
     def from_env(cls) -> Limits:
@@ -471,8 +472,9 @@ class RunPool:
       threads, at least one), updated as runs start and end.
     * Budgets: a session may have ``runs_per_session`` queued or training runs; a run whose
       estimated total time (its training time so far plus :attr:`Run.eta_s`, the pace since
-      half that time, judged after ``estimate_after_s`` of training)
-      exceeds ``max_run_s``, or whose process exceeds ``max_run_bytes``, is stopped with a
+      half that time, judged after ``estimate_after_s`` of training) exceeds ``max_run_s``
+      (by 10%, or twice over before ``settled_after_s`` of training: early paces are slow), or
+      whose process exceeds ``max_run_bytes``, is stopped with a
       sentence giving the estimate and the limit; paused runs are dropped after
       ``paused_idle_s`` and, oldest first, when they hold more than ``paused_bytes``.
     * A run nobody polls is paused after ``idle_timeout_s`` (its session may be on another
@@ -784,7 +786,10 @@ class RunPool:
         if lim.max_run_s and pace and not r.from_cache:
             estimate = trained + (1 - r.progress) / pace
             self.costs.record(r.demo, r.config, estimate)
-            if estimate > lim.max_run_s * 1.1:
+            # the first seconds are often the slowest (caches, the other runs' start-ups): an
+            # early estimate stops a run only when it is twice over the budget
+            margin = 1.1 if trained >= lim.settled_after_s else 2.0
+            if estimate > lim.max_run_s * margin:
                 self._drop(r, self._too_long(estimate))
                 return
         mem = r.handle.memory_bytes() if r.handle is not None else None

@@ -22,6 +22,7 @@ class ToyConfig:
     steps: int = param(20, lo=1, hi=10**7)
     step_s: float = param(0.0, lo=0.0, hi=30.0)
     block_s: float = param(0.0, lo=0.0, hi=60.0, help="one step at step 2 takes this long")
+    early_step_s: float = param(0.0, lo=0.0, hi=30.0, help="the first quarter's steps take this")
     pace_s: float = param(0.0, lo=0.0, hi=5.0)
     alloc_mb: int = param(0, lo=0, hi=4096)
     tag: int = param(0, lo=0, hi=10**6)
@@ -35,7 +36,9 @@ def toy_train(cfg: ToyConfig) -> Iterator[Snapshot]:
     w, tick = 0.0, Ticker(total=cfg.steps, interval_s=0.0)
     for step in range(1, cfg.steps + 1):
         w -= 0.1 * 2 * (w - 3)
-        if cfg.step_s:
+        if cfg.early_step_s and step <= cfg.steps // 4:
+            time.sleep(cfg.early_step_s)
+        elif cfg.step_s:
             time.sleep(cfg.step_s)
         if cfg.block_s and step == 2:
             time.sleep(cfg.block_s)  # a long phase that does not yield
@@ -199,6 +202,22 @@ def test_start_up_work_does_not_count_as_the_pace_of_later_steps():
         assert wait_for(lambda: run.step > 100, 60)
         assert run.eta_s is not None and run.eta_s < 5.0, run.eta_s
         assert run.wait(60) and run.state == RunState.DONE, run.message
+    finally:
+        pool.shutdown()
+
+
+def test_a_slow_start_is_not_stopped_for_a_budget_the_run_keeps():
+    """100 steps of 30 ms, then 300 of 2 ms (~4 s in all, under the 8-s budget): after 1.5 s the
+    estimate is ~12 s, over the budget but not twice over, so the run goes on and finishes."""
+    pool = RunPool(limits=Limits(max_workers=1, max_run_s=8.0, estimate_after_s=1.0,
+                                 settled_after_s=6.0), executor=None)
+    try:
+        run = pool.submit(Run(TOY, ToyConfig(steps=400, early_step_s=0.03, step_s=0.002),
+                              session="a"))
+        assert run.wait(60) and run.state == RunState.DONE, run.message
+        over = pool.submit(Run(TOY, ToyConfig(steps=1000, step_s=0.03, tag=1), session="a"))
+        assert over.wait(60) and over.state == RunState.STOPPED  # ~30 s: twice over, stopped
+        assert "would take about" in over.message and over.training_seconds() < 5
     finally:
         pool.shutdown()
 
