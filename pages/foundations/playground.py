@@ -152,7 +152,7 @@ def render(view: RunView) -> None:
             grid = pg.neuron_image(art["neurons"], c.layers)
             st.image(grid,
                      caption="What each hidden neuron responds to over the same plane: one "
-                     "column per layer (layer 1 on the left), blue negative, white zero, "
+                     "column per layer, blue negative, white zero, "
                      "orange positive, each square on its own scale.", output_format="PNG",
                      width=grid.shape[1])  # its own pixels: crisp, not stretched to the column
         else:
