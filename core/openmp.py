@@ -16,13 +16,13 @@ server is rarely idle.
 from __future__ import annotations
 
 import os
-from collections.abc import MutableMapping
 
 OPENMP_ENV: dict[str, str] = {"GOMP_SPINCOUNT": "30000"}
 
 
-def apply_openmp_env(environ: MutableMapping[str, str] = os.environ) -> None:
-    """Put :data:`OPENMP_ENV` into ``environ`` where a variable is not set already (an operator's
-    own setting wins). Has an effect on this process's OpenMP only before torch is imported."""
+def apply_openmp_env() -> None:
+    """Put :data:`OPENMP_ENV` into ``os.environ`` where a variable is not set already (an
+    operator's own setting wins). Has an effect on this process's OpenMP only before torch is
+    imported; child processes inherit it."""
     for key, value in OPENMP_ENV.items():
-        environ.setdefault(key, value)
+        os.environ.setdefault(key, value)
