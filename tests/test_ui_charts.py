@@ -165,3 +165,25 @@ def test_compare_overlay_draws_every_run_labelled_by_its_settings(tmp_path):
     assert len(domain) == 2 and domain[0].endswith("lr=0.1") and domain[1].endswith(
         "(current settings)")
     assert "(current settings)" in json.dumps(chart["layer"][0]["encoding"]["strokeWidth"])
+
+
+def test_images_are_encoded_once_crisp_and_no_wider_than_streamlit_draws_them():
+    import io
+
+    from PIL import Image
+
+    from ui.charts import MAX_IMAGE_WIDTH, png_bytes
+
+    rng = np.random.default_rng(0)
+    digit = rng.integers(0, 256, (28, 28), dtype=np.uint8)
+    data = png_bytes(digit)
+    assert png_bytes(digit.copy()) is data, "the same pixels are encoded once"
+    big = np.asarray(Image.open(io.BytesIO(data)))
+    k = 300 // 28  # nearest-neighbour upscaling: every pixel a k x k block, lossless
+    assert np.array_equal(big, digit.repeat(k, 0).repeat(k, 1))
+    other = digit.copy()
+    other[0, 0] ^= 1
+    assert png_bytes(other) != data
+    walk = rng.integers(0, 256, (28, 28 * 11, 3), dtype=np.uint8)  # a wide strip
+    w = Image.open(io.BytesIO(png_bytes(walk))).size[0]
+    assert w <= MAX_IMAGE_WIDTH and w % walk.shape[1] == 0

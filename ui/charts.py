@@ -9,7 +9,11 @@ interactive figures (hover ids, click-to-hide classes, added traces) stay Plotly
 
 from __future__ import annotations
 
+import hashlib
+import io
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +22,9 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
+from PIL import Image
+
+from core.blocks.images import to_uint8_image
 
 MARGIN = {"l": 10, "r": 10, "t": 40, "b": 10}
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
@@ -207,12 +214,69 @@ def heatmap(z: np.ndarray, title: str = "", x: Sequence | None = None, y: Sequen
     return fig
 
 
+MAX_IMAGE_WIDTH = 1460  # Streamlit's widest image (px); wider ones it resizes, bilinear (blurry)
+PNG_CACHE_BYTES = 32 * 2**20
+
+
+class _PngCache:
+    """Encoded images by content hash, least recently used first out, bounded in bytes."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes, self.bytes = max_bytes, 0
+        self.items: OrderedDict[bytes, bytes] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: bytes) -> bytes | None:
+        with self.lock:
+            if key in self.items:
+                self.items.move_to_end(key)
+                return self.items[key]
+        return None
+
+    def put(self, key: bytes, data: bytes) -> None:
+        with self.lock:
+            if key not in self.items:
+                self.items[key] = data
+                self.bytes += len(data)
+            while self.bytes > self.max_bytes and len(self.items) > 1:
+                self.bytes -= len(self.items.popitem(last=False)[1])
+
+
+_PNGS = _PngCache(PNG_CACHE_BYTES)
+
+
+def png_bytes(img: np.ndarray) -> bytes:
+    """``img`` (``(H, W)`` or ``(H, W, 3)``, uint8 or float in [0, 1]) as PNG bytes, upscaled with
+    nearest neighbour to ~300 px high when under 200 px (never wider than
+    :data:`MAX_IMAGE_WIDTH`), so pixels stay crisp.
+
+    Encoded once per content for the whole server (an LRU of :data:`PNG_CACHE_BYTES` keyed by
+    the pixels' hash): a training page polls every second while most of its pictures change
+    every few seconds, and ``st.image`` encodes an array again on every call (on ``/gan`` with
+    one session watching a run, a quarter of the server's CPU)."""
+    if img.dtype != np.uint8:
+        img = to_uint8_image(img)
+    img = np.ascontiguousarray(img)
+    key = hashlib.blake2b(img.tobytes(), digest_size=16,
+                          person=repr(img.shape).encode()[:16]).digest()
+    data = _PNGS.get(key)
+    if data is None:
+        h, w = img.shape[:2]
+        if h < 200:
+            k = max(1, min(300 // h, MAX_IMAGE_WIDTH // max(w, 1)))
+            img = img.repeat(k, 0).repeat(k, 1)
+        buf = io.BytesIO()
+        Image.fromarray(img[:, :, 0] if img.ndim == 3 and img.shape[2] == 1 else img).save(
+            buf, format="PNG", compress_level=1)
+        data = buf.getvalue()
+        _PNGS.put(key, data)
+    return data
+
+
 def show_image(img: np.ndarray, caption: str | None = None, width: int | str = "stretch") -> None:
-    """``st.image`` for a uint8 array, upscaled with nearest neighbour so pixels stay crisp."""
-    if img.shape[0] < 200:
-        k = max(1, 300 // img.shape[0])
-        img = img.repeat(k, 0).repeat(k, 1)
-    st.image(img, caption=caption, width=width)
+    """``st.image`` for a uint8 array, upscaled with nearest neighbour so pixels stay crisp
+    (:func:`png_bytes`: encoded once per content)."""
+    st.image(png_bytes(img), caption=caption, width=width, output_format="PNG")
 
 
 def metric_row(metrics: dict[str, float], labels: dict[str, str] | None = None,

@@ -1,6 +1,7 @@
 """/gan: a DCGAN learns to draw digits live (fixed-z grid, losses, FID, latent walks), and a 2-D
 mode-collapse lab (ring / grid of Gaussians, D's decision surface, generator motion, modes)."""
 
+import time
 from functools import partial
 
 import numpy as np
@@ -30,6 +31,7 @@ from ui.uploads import image_zip_uploader, upload_preview
 PAGE = "gan"
 PAGE_2D = "gan2d"
 PAGE_SS = "ssgan"
+WALK_EVERY_S = 6.0  # while training, the latent walk is redrawn at most this often (s)
 LABS = ("dcgan", "2d", "ssgan")  # ?lab=2d opens the mode-collapse lab, ?lab=ssgan the SSGAN
 LAB_NAMES = {"dcgan": "Images (DCGAN)", "2d": "2-D mode-collapse lab",
              "ssgan": "Semi-supervised GAN"}
@@ -127,13 +129,16 @@ def walk_section(view: RunView) -> None:
                 "from -3 to +3 standard deviations):")
     axis = st.slider("Latent axis", 0, z_fixed.shape[1] - 1, 0, key=f"{PAGE}.walk_axis")
     below = st.container()
-    # the frozen copy changes every few seconds, the page polls every second: draw once per copy
-    key = (id(G), z0.numpy().tobytes(), z1.numpy().tobytes(), mode, t, axis)
+    # the page polls every second and a new model copy comes every 2 s: while training, the
+    # walk follows the copies at most every WALK_EVERY_S (at once when a control changes)
+    key = (z0.numpy().tobytes(), z1.numpy().tobytes(), mode, t, axis)
     memo = st.session_state.get(f"{PAGE}.walk_memo")
-    if memo is None or memo[0] != key or memo[1] is not G:
-        memo = (key, G, walk_images(G, z0, z1, mode, t, axis))
+    if (memo is None or memo["key"] != key or memo["G"] is not G
+            and (not view.alive or time.monotonic() - memo["time"] >= WALK_EVERY_S)):
+        memo = {"key": key, "G": G, "time": time.monotonic(),
+                "images": walk_images(G, z0, z1, mode, t, axis)}
         st.session_state[f"{PAGE}.walk_memo"] = memo
-    img = memo[2]
+    img = memo["images"]
     left, mid, right = here.columns([1, 1, 3])
     with left:
         show_image(img["z_t"], caption=img["z_t_caption"])
