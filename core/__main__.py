@@ -80,6 +80,7 @@ def _train(demo: Any, cfg: Any, out: Path, quiet: bool) -> tuple[Any, list[dict[
     rows), or exit with one line (divergence, any trainer error)."""
     from core.bundle import metrics_row
     from core.executors import Driver
+    from core.protocol import carry_artifacts
 
     driver, last, rows = Driver(demo, cfg), None, []
     with open(out / "metrics.jsonl", "w") as f:
@@ -92,7 +93,7 @@ def _train(demo: Any, cfg: Any, out: Path, quiet: bool) -> tuple[Any, list[dict[
                 f.flush()
                 if not quiet:
                     _progress(snap.step, snap.total_steps, snap.metrics)
-                last = snap
+                last = carry_artifacts(last, snap)  # the bundle gets each artifact's newest
             if end is not None:
                 break
     if not quiet:

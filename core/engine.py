@@ -29,7 +29,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from core.executors import ACTIVITY, END, SNAPSHOT, Ended, Handle
-from core.protocol import Demo, Snapshot
+from core.protocol import Demo, Snapshot, carry_artifacts
 
 __all__ = ["Run", "RunPool", "RunCache", "RunState", "Limits", "BudgetError", "default_workers",
            "CostTable", "PRIVATE_FIELDS", "is_private",
@@ -340,6 +340,7 @@ class Run:
             return
         row = {"step": float(snap.step), "time_s": float(snap.time_s)}
         row.update({k: float(v) for k, v in snap.metrics.items() if isinstance(v, (int, float))})
+        snap = carry_artifacts(self.latest, snap)  # the newest value of every artifact
         with self._lock:
             self.history.append(row)
             if len(self.history) > _MAX_HISTORY:  # keep every other row of the older half

@@ -262,6 +262,19 @@ class Snapshot:
         return not self.metrics and not self.artifacts and not self.final
 
 
+def carry_artifacts(previous: Snapshot | None, snap: Snapshot) -> Snapshot:
+    """``snap`` with every artifact of ``previous`` that it does not replace.
+
+    What a page (and the CLI's bundle) sees of a run is the newest value of each artifact, so a
+    trainer sends an expensive picture or evaluation result only on the snapshots where it is
+    due (an evaluation's class histogram stays on the page until the next evaluation). Used by
+    the engine's :class:`~core.engine.Run` and by ``python -m core train``; heartbeats pass as
+    they are."""
+    if previous is None or snap.heartbeat or not previous.artifacts:
+        return snap
+    return dataclasses.replace(snap, artifacts={**previous.artifacts, **snap.artifacts})
+
+
 def heartbeats(inner: Iterator[Any], total: int, done: int = 0, phase: str = "",
                interval_s: float = 0.5) -> Generator[Snapshot, None, tuple[Any, Any]]:
     """Run a long inner phase, yielding heartbeat snapshots while it works.
@@ -473,10 +486,13 @@ class CopyCadence:
         self.every_s = every_s
         self._last = -math.inf
 
+    def due(self, final: bool = False) -> bool:
+        """True when a snapshot now would carry a copy (checks only; the call copies)."""
+        return final or (self.every_s > 0 and time.perf_counter() - self._last >= self.every_s)
+
     def __call__(self, model: torch.nn.Module, final: bool = False) -> torch.nn.Module | None:
-        now = time.perf_counter()
-        if final or (self.every_s > 0 and now - self._last >= self.every_s):
-            self._last = now
+        if self.due(final):
+            self._last = time.perf_counter()
             return frozen_copy(model)
         return None
 
@@ -571,10 +587,14 @@ def eval_mode(*models: torch.nn.Module, no_grad: bool = True) -> Iterator[None]:
             mod.train(training)
 
 
+PICTURE_EVERY_S = 1.0  # pages redraw a training run once a second (ui.live.POLL_S)
+
+
 class Progress:
     """The snapshot plumbing of a trainer in one object: when to snapshot (:class:`Ticker`),
     the loss means (:class:`RunningMean`, ``progress.losses``), which snapshots carry a model
-    copy (:class:`CopyCadence`) and when an expensive evaluation may run (:class:`EvalBudget`).
+    copy (:class:`CopyCadence`), when an expensive evaluation may run (:class:`EvalBudget`) and
+    when the pictures are worth drawing (:meth:`pictures_due`).
     With it a trainer's loop reads like its reference implementation::
 
         progress = Progress(cfg.steps, copy_every_s=3.0, eval_share=0.2)
@@ -599,6 +619,7 @@ class Progress:
         self.losses = RunningMean(mean_window)
         self.copies = CopyCadence(copy_every_s)
         self.budget = EvalBudget(eval_share, eval_every_s)
+        self._pictures_at = -math.inf
 
     @property
     def elapsed(self) -> float:
@@ -616,6 +637,21 @@ class Progress:
     def evaluation_due(self, step: int) -> bool:
         """True when an expensive evaluation may run at ``step`` (always on the final one)."""
         return self.budget.due(self.is_final(step))
+
+    def pictures_due(self, step: int) -> bool:
+        """True when the snapshot of ``step`` should carry freshly drawn pictures: the first
+        one, the final one and otherwise at most every :data:`PICTURE_EVERY_S` (a page redraws
+        once a second; snapshots come more often). A snapshot without them still shows the last
+        ones (:func:`carry_artifacts`). Call once per snapshot: a True starts the interval."""
+        now = time.perf_counter()
+        if self.is_final(step) or now - self._pictures_at >= PICTURE_EVERY_S:
+            self._pictures_at = now
+            return True
+        return False
+
+    def copy_due(self, step: int) -> bool:
+        """True when the snapshot of ``step`` will carry a model copy (:class:`CopyCadence`)."""
+        return self.copies.due(self.is_final(step))
 
     @contextlib.contextmanager
     def evaluating(self, *models: torch.nn.Module) -> Iterator[None]:

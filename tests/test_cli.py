@@ -129,3 +129,13 @@ def test_an_old_field_name_works_on_the_command_line(tmp_path, monkeypatch, caps
     assert json.loads((tmp_path / "config.json").read_text())["max_grad_norm"] == 2.5
     main(["list"])
     assert "max_grad_norm = 1.0  (float in [0.0, 10.0])  [also: clip]" in capsys.readouterr().out
+
+
+def test_the_bundle_gets_the_newest_value_of_every_artifact(tmp_path):
+    """A picture a trainer sends only now and then still reaches the CLI's files."""
+    from core.__main__ import _train
+    from tests.engine.test_engine import SPARSE, ToyConfig
+
+    last, rows = _train(SPARSE, ToyConfig(steps=6), tmp_path, quiet=True)
+    assert len(rows) == 6 and last.final
+    assert last.artifacts == {"step": 6, "picture": 4}

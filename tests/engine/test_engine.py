@@ -73,6 +73,26 @@ def test_pool_runs_to_completion_and_records_history():
     assert run.progress == 1.0
 
 
+def sparse_pictures_train(cfg: ToyConfig) -> Iterator[Snapshot]:
+    """A 'picture' artifact on every third step only, a 'step' artifact on every step."""
+    for step in range(1, cfg.steps + 1):
+        art = {"step": step} | ({"picture": step} if step % 3 == 1 else {})
+        yield Snapshot(step, 0.0, {"loss": 1.0 / step}, art, total_steps=cfg.steps,
+                       final=step == cfg.steps)
+
+
+SPARSE = Demo("sparse", ToyConfig, sparse_pictures_train)
+
+
+def test_a_page_sees_the_newest_value_of_every_artifact():
+    """An artifact sent only now and then (a picture, an evaluation's histogram) stays in the
+    run's latest snapshot until a newer one replaces it."""
+    run = RunPool(max_workers=1).submit(Run(SPARSE, ToyConfig(steps=6)))
+    _wait(run)
+    _, latest = run.view()
+    assert latest.step == 6 and latest.artifacts == {"step": 6, "picture": 4}
+
+
 def test_stop_then_resume_continues_the_same_run():
     pool = RunPool(max_workers=1)
     run = pool.submit(Run(TOY, ToyConfig(steps=40, slow=0.02)))

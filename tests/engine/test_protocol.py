@@ -13,12 +13,15 @@ import torch
 
 from core.protocol import (
     MEAN_WINDOW,
+    PICTURE_EVERY_S,
     CopyCadence,
     EvalBudget,
     Progress,
     RunningMean,
     RunOptions,
+    Snapshot,
     Ticker,
+    carry_artifacts,
     config_diff,
     config_from_strings,
     eval_mode,
@@ -234,6 +237,35 @@ def test_copy_cadence_zero_copies_the_final_snapshot_only(clock):
     assert copies(model) is None
     copy = copies(model, final=True)
     assert torch.equal(copy.weight, model.weight) and copy.weight is not model.weight
+
+
+def test_pictures_come_first_then_at_most_once_a_poll_and_always_at_the_end(clock):
+    progress = Progress(total=100)
+    assert progress.pictures_due(0)
+    clock.now += PICTURE_EVERY_S / 2
+    assert not progress.pictures_due(1)
+    assert progress.pictures_due(100), "the final snapshot always gets its pictures"
+    clock.now += PICTURE_EVERY_S / 2
+    assert not progress.pictures_due(2), "the final pictures restarted the interval"
+    clock.now += PICTURE_EVERY_S / 2
+    assert progress.pictures_due(3) and not progress.pictures_due(4)
+
+
+def test_copy_due_says_whether_the_snapshot_will_carry_a_copy(clock):
+    progress, model = Progress(total=10, copy_every_s=2.0), torch.nn.Linear(2, 1)
+    assert progress.copy_due(1) and progress.snapshot(1, {}, model=model).model is not None
+    clock.now += 1.0
+    assert not progress.copy_due(2) and progress.snapshot(2, {}, model=model).model is None
+    assert progress.copy_due(10) and progress.snapshot(10, {}, model=model).model is not None
+
+
+def test_an_artifact_is_carried_until_a_newer_snapshot_replaces_it():
+    a = Snapshot(1, 0.0, {"loss": 1.0}, {"picture": 1, "hist": [1]})
+    b = carry_artifacts(a, Snapshot(2, 0.1, {"loss": 0.5}, {"picture": 2}))
+    assert b.step == 2 and b.artifacts == {"picture": 2, "hist": [1]}
+    beat = Snapshot(3, 0.2, {})  # a heartbeat stays a heartbeat
+    assert carry_artifacts(b, beat) is beat and beat.heartbeat
+    assert carry_artifacts(None, a) is a
 
 
 def test_running_mean_of_floats_and_tensors():

@@ -147,11 +147,12 @@ def train_gan(cfg: GanConfig) -> Iterator[Snapshot]:
     digits or the 10,000 Fashion-MNIST test images), and ``confident_share`` (share of samples
     that set's LeNet labels with p > 0.9).
 
-    Artifacts: ``samples`` (uint8 8x8 grid of G(z) for 64 fixed z), ``z_fixed`` ((64, D)
-    float32), ``class_hist`` ((10,) share of samples per predicted class, with ``fid``),
-    ``classes`` (class names), ``metrics_note`` (str or None: why the quality metrics are
-    missing), ``data_note`` (str or None). ``model`` is a frozen copy of the (averaged)
-    generator on every snapshot, for the page's latent walks.
+    Artifacts: ``samples`` (uint8 8x8 grid of G(z) for 64 fixed z; on the snapshots where
+    :meth:`~core.protocol.Progress.pictures_due` says so, or with an evaluation or a model
+    copy), ``z_fixed`` ((64, D) float32), ``class_hist`` ((10,) share of samples per predicted
+    class, with ``fid``), ``classes`` (class names), ``metrics_note`` (str or None: why the
+    quality metrics are missing), ``data_note`` (str or None). ``model`` is a frozen copy of the
+    (averaged) generator every 2 s and on the final snapshot, for the page's latent walks.
 
     ``dataset="upload"`` trains on all your images at 32x32 colour, without the quality metrics.
 
@@ -181,10 +182,13 @@ def train_gan(cfg: GanConfig) -> Iterator[Snapshot]:
         if not progress.due(step):
             continue
         metrics = step_metrics(cfg.loss, last)
-        samples = sample_grid(G_avg, z_fixed, z_bn if G_avg is not G else None)
-        art: dict = {"samples": samples, "z_fixed": z_fixed.numpy(), "data_note": train.note,
+        art: dict = {"z_fixed": z_fixed.numpy(), "data_note": train.note,
                      "classes": list(train.classes), "metrics_note": metrics_note(quality)}
-        if quality.available and step > 0 and progress.evaluation_due(step):
+        evaluate_now = quality.available and step > 0 and progress.evaluation_due(step)
+        # the grid recalibrates G_avg's batch norm, which the FID and the model copy use too
+        if progress.pictures_due(step) or evaluate_now or progress.copy_due(step):
+            art["samples"] = sample_grid(G_avg, z_fixed, z_bn if G_avg is not G else None)
+        if evaluate_now:
             with progress.budget.timed():
                 q, extra = evaluate(G_avg, z_eval, quality)
             metrics.update(q)
