@@ -133,6 +133,46 @@ def line_chart(history: pd.DataFrame, metrics: Sequence[str], title: str = "",
     return VegaLite(data, spec)
 
 
+def bar_chart(categories: Sequence[str], values: Sequence[float], title: str = "", *,
+              x_title: str = "", y_title: str = "", rule: tuple[float, str] | None = None,
+              height: int = 260, color: str = PALETTE[0]) -> VegaLite:
+    """Vertical bars, one per category in the given order, as a Vega-Lite chart (a plain
+    dict: building it costs well under a millisecond, a Plotly bar chart with a reference line
+    ~30 ms of the server's time on every redraw).
+
+    ``rule``: ``(y, label)`` draws a dotted horizontal reference line labelled at its right end
+    (e.g. ``(10, "uniform (10%)")``); ``height`` about as a Plotly figure of that height.
+    """
+    cats = [str(c) for c in categories]
+    data = pd.DataFrame({"category": cats, "value": np.asarray(values, dtype=float)})
+    layers: list[dict[str, Any]] = [{
+        "mark": {"type": "bar", "color": color},
+        "encoding": {
+            "x": {"field": "category", "type": "nominal", "sort": cats, "title": x_title,
+                  "axis": {"labelAngle": 0}},
+            "y": {"field": "value", "type": "quantitative", "title": y_title or None},
+            "tooltip": [{"field": "category", "type": "nominal", "title": x_title or "category"},
+                        {"field": "value", "type": "quantitative", "title": y_title or "value",
+                         "format": ".3~g"}]}}]
+    if rule is not None:
+        y, label = rule
+        layers += [{"mark": {"type": "rule", "strokeDash": [4, 4], "color": "#555"},
+                    "encoding": {"y": {"datum": y}}},
+                   {"mark": {"type": "text", "align": "right", "baseline": "bottom", "dy": -2,
+                             "color": "#555"},
+                    "encoding": {"y": {"datum": y}, "x": {"value": "width"},
+                                 "text": {"value": label}}}]
+    spec: dict[str, Any] = {
+        "$schema": "https://vega.github.io/schema/vega-lite/v6.json",
+        "height": max(80, height - 80),
+        "autosize": {"type": "fit-x", "contains": "padding"},
+        "layer": layers,
+    }
+    if title:
+        spec["title"] = title
+    return VegaLite(data, spec)
+
+
 def show_chart(fig: go.Figure | VegaLite, key: str | None = None,
                where: Any = None) -> None:
     """Draw a figure from this module, Plotly or Vega-Lite, at the width of its container.

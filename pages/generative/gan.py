@@ -16,6 +16,8 @@ from core.registry import get_demo
 from ui.charts import (
     MARGIN,
     PALETTE,
+    VegaLite,
+    bar_chart,
     data_note,
     line_chart,
     metric_row,
@@ -164,13 +166,11 @@ def walk_images(G: torch.nn.Module, z0: torch.Tensor, z1: torch.Tensor, mode: st
             "axis": image_grid(gan.axis_walk(G, z0, axis, torch.linspace(-3, 3, 11)), ncol=11)}
 
 
-def class_hist_figure(hist: np.ndarray, classes: list[str], digits: bool) -> go.Figure:
-    fig = go.Figure(go.Bar(x=list(classes), y=hist * 100, marker_color=PALETTE[0]))
-    fig.add_hline(y=10, line_dash="dot", annotation_text="uniform (10%)")
+def class_hist_figure(hist: np.ndarray, classes: list[str], digits: bool) -> VegaLite:
     what = "digit" if digits else "class"
-    fig.update_layout(title=f"Which {what} the classifier sees in 500 samples", height=260,
-                      margin=MARGIN, xaxis_title=f"predicted {what}", yaxis_title="% of samples")
-    return fig
+    return bar_chart(classes, hist * 100, f"Which {what} the classifier sees in 500 samples",
+                     x_title=f"predicted {what}", y_title="% of samples",
+                     rule=(10, "uniform (10%)"))
 
 
 def render_dcgan(view: RunView, dataset: str, upload: str) -> None:
