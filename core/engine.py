@@ -146,6 +146,7 @@ class Limits:
     idle_timeout_s: float = 600.0  # a training run nobody polls is paused after this
     closed_grace_s: float = 15.0  # ... or after this, once every session watching it has closed
     stop_grace_s: float = 1.5  # a run that does not pause within this is terminated
+    start_grace_s: float = 20.0  # ... counted from its worker's start when that came later
     estimate_after_s: float = 10.0  # the time estimate is trusted after this much training
     settled_after_s: float = 60.0  # ... and taken at its word (not only when 2x over) after this
 
@@ -240,6 +241,7 @@ class Run:
         self.handle: Handle | None = None
         self.pool: RunPool | None = None
         self._pause_asked = 0.0
+        self._answered = 0.0  # monotonic time of the worker's first message (0: none yet)
         self._threads = 0
         self._lock = threading.Lock()
         self._settled = threading.Event()  # set while not alive (paused or ended)
@@ -368,6 +370,7 @@ class Run:
         """Called by the executor (from its thread) for every snapshot, activity change and end."""
         if self.state in RunState.ENDED:
             return
+        self._answered = self._answered or time.monotonic()
         if kind == SNAPSHOT:
             self._record(*payload)
         elif kind == ACTIVITY:
@@ -717,6 +720,7 @@ class RunPool:
                     continue
             # Starting a worker can wait seconds (the fork server imports torch once): outside
             # the lock, so the pages' calls into the pool (Train, polls) do not wait for it.
+            run._answered = 0.0  # a new worker: the pause grace waits for its first message
             handle = self.executor.launch(run.demo, run.config, run.on_event)
             with self._lock:
                 if run.state != RunState.RUNNING:  # cancelled meanwhile
@@ -774,7 +778,11 @@ class RunPool:
 
     def _enforce_running(self, r: Run, now: float) -> None:
         lim = self.limits
-        if r._pause_asked and time.monotonic() - r._pause_asked > lim.stop_grace_s:
+        # a worker still starting (a fork on a busy machine) cannot read the request yet: the
+        # grace counts from its first message, and waits at most start_grace_s for that
+        asked = max(r._pause_asked, r._answered)
+        grace = lim.stop_grace_s if r._answered else lim.start_grace_s
+        if r._pause_asked and time.monotonic() - asked > grace:
             self._drop(r, f"The run did not pause within {lim.stop_grace_s:g} s, so the server "
                           "stopped it; its charts so far are kept.")
             return

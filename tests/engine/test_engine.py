@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from core.engine import Limits, Run, RunCache, RunPool, RunState, default_workers
+from core.executors import ThreadHandle
 from core.protocol import Demo, Snapshot, Ticker, param
 
 
@@ -174,7 +175,7 @@ def test_runs_of_closed_tabs_pause_and_leave_the_queue():
     shared.watchers.add("both")
     _wait(mine, 10)
     _wait(queued, 10)
-    assert mine.state == RunState.PAUSED and "page was closed" in mine.message
+    assert mine.state == RunState.PAUSED and "page was closed" in mine.message, mine.message
     assert queued.state == RunState.PAUSED and queued.step == 0
     deadline = time.time() + 10
     while shared.step == 0 and time.time() < deadline:
@@ -184,6 +185,33 @@ def test_runs_of_closed_tabs_pause_and_leave_the_queue():
     open_sessions.discard("both")
     _wait(shared, 10)
     assert shared.state == RunState.PAUSED
+
+
+class SlowStartExecutor:
+    """Threads whose first message comes ``delay_s`` late, as a worker forked on a busy machine."""
+
+    name = "thread"
+
+    def __init__(self, delay_s: float) -> None:
+        self.delay_s = delay_s
+
+    def launch(self, demo: Demo, config, emit) -> ThreadHandle:
+        handle = ThreadHandle(demo, config, emit)
+        work = handle._work
+        handle._work = lambda: (time.sleep(self.delay_s), work())
+        return handle
+
+
+def test_a_run_paused_while_its_worker_starts_pauses_instead_of_being_stopped():
+    """Stop's grace (1.5 s) counts from the worker's first message: a slow start is not a run
+    that ignores the request."""
+    pool = RunPool(limits=Limits(max_workers=1, stop_grace_s=1.5),
+                   executor=SlowStartExecutor(delay_s=3.0))
+    run = pool.submit(Run(TOY, ToyConfig(steps=1000, slow=0.01), session="a"))
+    time.sleep(0.3)
+    pool.pause(run)
+    _wait(run, 15)
+    assert run.state == RunState.PAUSED, run.message
 
 
 def test_cancel_queued_run():
