@@ -367,7 +367,8 @@ def train(cfg: SsganConfig) -> Iterator[Snapshot]:
     classifier) and ``base_test_acc`` (labels-only network), on up to :data:`MAX_TEST` held-out
     images.
 
-    Artifacts: ``samples`` (uint8 8x8 grid of G(z) for fixed z), ``labelled`` (uint8 grid of the
+    Artifacts: ``samples`` (uint8 8x8 grid of G(z) for fixed z, when
+    :meth:`~core.protocol.Progress.pictures_due`), ``labelled`` (uint8 grid of the
     labelled images, one row per class), ``confusion`` / ``base_confusion`` ((K, K) counts, rows
     true), ``classes``, ``data_note``. ``model``: a frozen ``ModuleDict(G, D, D_base)`` now and
     then and on the final snapshot (``D`` and ``D_base`` are the weight averages that were
@@ -405,8 +406,9 @@ def train(cfg: SsganConfig) -> Iterator[Snapshot]:
         if not progress.due(step):
             continue
         metrics, art = progress.losses.pop(), dict(fixed)
-        with eval_mode(G):
-            art["samples"] = image_grid(G(z_fixed))
+        if progress.pictures_due(step):
+            with eval_mode(G):
+                art["samples"] = image_grid(G(z_fixed))
         if progress.evaluation_due(step):
             with progress.budget.timed():
                 acc, conf = evaluate(*scored, test, k)
