@@ -28,6 +28,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
+import numpy as np
+import torch
+
 from core.executors import ACTIVITY, END, SNAPSHOT, Ended, Handle
 from core.protocol import Demo, Snapshot, carry_artifacts
 
@@ -342,7 +345,10 @@ class Run:
             return
         row = {"step": float(snap.step), "time_s": float(snap.time_s)}
         row.update({k: float(v) for k, v in snap.metrics.items() if isinstance(v, (int, float))})
+        sent = snap.artifacts
         snap = carry_artifacts(self.latest, snap)  # the newest value of every artifact
+        if nbytes:  # the message's size, plus what it did not repeat
+            nbytes += _approx_bytes([v for k, v in snap.artifacts.items() if k not in sent])
         with self._lock:
             self.history.append(row)
             if len(self.history) > _MAX_HISTORY:  # keep every other row of the older half
@@ -388,6 +394,21 @@ class Run:
                 end.state, RunState.ERROR), end.message, end.traceback)
         if self.pool is not None:
             self.pool._changed(self, kind)
+
+
+def _approx_bytes(value: Any, depth: int = 0) -> int:
+    """Bytes held by ``value``: arrays, tensors, bytes and text, inside lists, tuples and dicts
+    (four levels deep); other objects count 64."""
+    if isinstance(value, np.ndarray):
+        return value.nbytes
+    if isinstance(value, torch.Tensor):
+        return value.numel() * value.element_size()
+    if isinstance(value, (bytes, str)):
+        return len(value)
+    if depth < 4 and isinstance(value, (list, tuple, dict)):
+        items = value.values() if isinstance(value, dict) else value
+        return 64 + sum(_approx_bytes(v, depth + 1) for v in items)
+    return 64
 
 
 def _snapshot_bytes(run: Run) -> int:

@@ -94,6 +94,21 @@ def test_a_page_sees_the_newest_value_of_every_artifact():
     assert latest.step == 6 and latest.artifacts == {"step": 6, "picture": 4}
 
 
+def test_a_carried_artifact_still_counts_in_the_run_s_size():
+    """The run cache is bounded in bytes: a picture sent once and carried forward counts in
+    every later snapshot's size, not only in the message that brought it."""
+    import numpy as np
+
+    from core.executors import SNAPSHOT
+
+    run = Run(SPARSE, ToyConfig(steps=6))
+    picture = np.zeros((1000, 1000), np.uint8)
+    run.on_event(SNAPSHOT, (Snapshot(1, 0.0, {"loss": 1.0}, {"picture": picture}), 1_000_300))
+    run.on_event(SNAPSHOT, (Snapshot(2, 0.1, {"loss": 0.5}, {"step": 2}), 300))
+    assert run.latest.artifacts["picture"] is picture
+    assert run.size_bytes >= 1_000_300
+
+
 def test_stop_then_resume_continues_the_same_run():
     pool = RunPool(max_workers=1)
     run = pool.submit(Run(TOY, ToyConfig(steps=40, slow=0.02)))
