@@ -187,3 +187,11 @@ def test_images_are_encoded_once_crisp_and_no_wider_than_streamlit_draws_them():
     walk = rng.integers(0, 256, (28, 28 * 11, 3), dtype=np.uint8)  # a wide strip
     w = Image.open(io.BytesIO(png_bytes(walk))).size[0]
     assert w <= MAX_IMAGE_WIDTH and w % walk.shape[1] == 0
+    # an explicit scale: its own pixels, or k x k blocks; each scale encoded (and cached) apart
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(png_bytes(digit, 1)))), digit)
+    three = np.asarray(Image.open(io.BytesIO(png_bytes(digit, 3))))
+    assert np.array_equal(three, digit.repeat(3, 0).repeat(3, 1))
+    floats = digit.astype(np.float32) / 255  # float images in [0, 1] as st.image takes them
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(png_bytes(floats, 1)))), digit)
+    with pytest.raises(ValueError, match="scale"):
+        png_bytes(digit, 0)

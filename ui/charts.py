@@ -285,25 +285,32 @@ class _PngCache:
 _PNGS = _PngCache(PNG_CACHE_BYTES)
 
 
-def png_bytes(img: np.ndarray) -> bytes:
-    """``img`` (``(H, W)`` or ``(H, W, 3)``, uint8 or float in [0, 1]) as PNG bytes, upscaled with
-    nearest neighbour to ~300 px high when under 200 px (never wider than
-    :data:`MAX_IMAGE_WIDTH`), so pixels stay crisp.
+def png_bytes(img: np.ndarray, scale: int | None = None) -> bytes:
+    """``img`` (``(H, W)`` or ``(H, W, 3)``, uint8 or float in [0, 1]) as PNG bytes, upscaled by
+    ``scale`` with nearest neighbour (1 = its own pixels); by default (``None``) to ~300 px high
+    when under 200 px, so pixels stay crisp. Never upscaled wider than :data:`MAX_IMAGE_WIDTH`.
 
     Encoded once per content for the whole server (an LRU of :data:`PNG_CACHE_BYTES` keyed by
-    the pixels' hash): a training page polls every second while most of its pictures change
-    every few seconds, and ``st.image`` encodes an array again on every call (on ``/gan`` with
-    one session watching a run, a quarter of the server's CPU)."""
+    the pixels' hash and the scale): a training page polls every second while most of its
+    pictures change every few seconds, and ``st.image`` encodes an array again on every call (on
+    ``/gan`` with one session watching a run, a quarter of the server's CPU). Pages pass
+    ``png_bytes(...)`` to ``st.image`` (or use :func:`show_image`) instead of an array.
+
+    Raises ``ValueError`` for an image that is not 2-D or 3-D, or a ``scale`` below 1."""
     if img.dtype != np.uint8:
         img = to_uint8_image(img)
     img = np.ascontiguousarray(img)
+    if img.ndim not in (2, 3) or (scale is not None and scale < 1):
+        raise ValueError(f"png_bytes takes an (H, W) or (H, W, C) image and a scale >= 1, "
+                         f"not shape {img.shape} and scale {scale}")
     key = hashlib.blake2b(img.tobytes(), digest_size=16,
-                          person=repr(img.shape).encode()[:16]).digest()
+                          person=repr((img.shape, scale)).encode()[:16]).digest()
     data = _PNGS.get(key)
     if data is None:
         h, w = img.shape[:2]
-        if h < 200:
-            k = max(1, min(300 // h, MAX_IMAGE_WIDTH // max(w, 1)))
+        k = scale if scale is not None else (max(1, 300 // h) if h < 200 else 1)
+        k = max(1, min(k, MAX_IMAGE_WIDTH // max(w, 1)))
+        if k > 1:
             img = img.repeat(k, 0).repeat(k, 1)
         buf = io.BytesIO()
         Image.fromarray(img[:, :, 0] if img.ndim == 3 and img.shape[2] == 1 else img).save(
@@ -313,10 +320,11 @@ def png_bytes(img: np.ndarray) -> bytes:
     return data
 
 
-def show_image(img: np.ndarray, caption: str | None = None, width: int | str = "stretch") -> None:
-    """``st.image`` for a uint8 array, upscaled with nearest neighbour so pixels stay crisp
-    (:func:`png_bytes`: encoded once per content)."""
-    st.image(png_bytes(img), caption=caption, width=width, output_format="PNG")
+def show_image(img: np.ndarray, caption: str | None = None, width: int | str = "stretch",
+               scale: int | None = None) -> None:
+    """``st.image`` for an array, upscaled with nearest neighbour so pixels stay crisp
+    (:func:`png_bytes`: encoded once per content; ``scale`` as there)."""
+    st.image(png_bytes(img, scale), caption=caption, width=width, output_format="PNG")
 
 
 def metric_row(metrics: dict[str, float], labels: dict[str, str] | None = None,

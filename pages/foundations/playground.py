@@ -7,7 +7,7 @@ import streamlit as st
 from core.foundations import playground as pg
 from core.protocol import config_to_dict
 from core.registry import get_demo
-from ui.charts import MARGIN, PALETTE, line_chart, page_header, show_chart
+from ui.charts import MARGIN, PALETTE, line_chart, page_header, png_bytes, show_chart
 from ui.form import select_slider
 from ui.live import ConfigForm, RunView, run_panel
 
@@ -150,7 +150,7 @@ def render(view: RunView) -> None:
             show_chart(line_chart(view.history, ["train_loss", "test_loss"], "Loss",
                                   y_title="loss", height=260), key=f"{PAGE}.loss")
             grid = pg.neuron_image(art["neurons"], c.layers)
-            st.image(grid,
+            st.image(png_bytes(grid, 1),
                      caption="What each hidden neuron responds to over the same plane: one "
                      "column per layer, blue negative, white zero, "
                      "orange positive, each square on its own scale.", output_format="PNG",

@@ -15,7 +15,16 @@ from core.data.digit_strips import spoken_strips
 from core.data.scenes import COMBOS, composition_name, object_scenes
 from core.registry import get_demo
 from core.representation import clip
-from ui.charts import MARGIN, heatmap, line_chart, metric_row, page_header, plain, show_chart
+from ui.charts import (
+    MARGIN,
+    heatmap,
+    line_chart,
+    metric_row,
+    page_header,
+    plain,
+    png_bytes,
+    show_chart,
+)
 from ui.live import ConfigForm, RunView, run_panel
 
 PAGE = "clip"
@@ -178,7 +187,7 @@ LESSON = {
 def render(view: RunView) -> None:
     if view.latest is None:
         img, caps = preview(cfg.data)
-        st.image(img, caption=plain("Training images; their captions: " + "; ".join(caps[:4])
+        st.image(png_bytes(img, 1), caption=plain("Training images; their captions: " + "; ".join(caps[:4])
                                     + " …"))
         if cfg.data == "digits":
             st.markdown("Strips of **1 to 3** real MNIST digits; **100** three-digit sequences "
@@ -214,7 +223,7 @@ def render(view: RunView) -> None:
     with left:
         order = "row by row" if data == "digits" else "left to right"
         st.caption(f"The 16 test images of the similarity matrix, {order} = rows 1-16:")
-        st.image(art["sim_images"], width="stretch")
+        st.image(png_bytes(art["sim_images"], 1), width="stretch")
     a, b = st.columns(2)
     show_chart(similarity_figure(art), key=f"{PAGE}.sim", where=a)
     show_chart(map_figure(art), key=f"{PAGE}.map", where=b)
@@ -271,4 +280,4 @@ else:
         st.caption(plain(f"The 8 test images most similar to “{q}” (cosine under each):"))
         cols = st.columns(8)
         for col, i, c in zip(cols, idx, cos):
-            col.image(image_grid(x[i:i + 1], ncol=1, pad=0, scale=3), caption=f"{c:.2f}")
+            col.image(png_bytes(image_grid(x[i:i + 1], ncol=1, pad=0), 3), caption=f"{c:.2f}")

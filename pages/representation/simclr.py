@@ -20,6 +20,7 @@ from ui.charts import (
     data_note,
     line_chart,
     page_header,
+    png_bytes,
     show_chart,
 )
 from ui.form import DATASET, select_slider
@@ -131,7 +132,7 @@ with st.expander("Augmentation viewer: two random views of the same image", expa
     with a:
         seed = st.session_state.get(f"{PAGE}.view_seed", 0)
         grid = view_grid(config_to_dict(cfg), seed)
-        st.image(grid.repeat(2, 0).repeat(2, 1), caption="Each row: original · view 1 · view 2",
+        st.image(png_bytes(grid, 2), caption="Each row: original · view 1 · view 2",
                  width=360)
     with b:
         st.markdown("SimCLR's only supervision is: *view 1 and view 2 of a row are the same "
@@ -190,12 +191,12 @@ def neighbours_panel(features: np.ndarray) -> None:
         q = st.number_input("Held-out image #", 0, n - 1, 0, key=f"{PAGE}.nn_query",
                             help="hover over a point in the map to see its number")
         k = st.slider("Neighbours", 4, 16, 8, key=f"{PAGE}.nn_k")
-        st.image(np.asarray(images[q]).repeat(4, 0).repeat(4, 1),
+        st.image(png_bytes(np.asarray(images[q]), 4),
                  caption=f"query: {classes[labels[q]]}", width=112)
     with b:
         idx = S.nearest_neighbours(features.astype(np.float32), int(q), int(k))
-        grid = image_grid(images[idx], ncol=8, pad=2, scale=3)
-        st.image(grid, caption="most similar held-out images (cosine of h), best first: " +
+        grid = image_grid(images[idx], ncol=8, pad=2)
+        st.image(png_bytes(grid, 3), caption="most similar held-out images (cosine of h), best first: " +
                  ", ".join(classes[labels[i]] for i in idx))
         same = float(np.mean(labels[idx] == labels[q]))
         st.caption(f"{same:.0%} of the neighbours share the query's hidden label.")
@@ -271,7 +272,7 @@ def render(view: RunView) -> None:
     if snap is None:
         st.info("Press **Train** to start SimCLR. The loss, the similarity histograms and the "
                 "map of held-out features will update live.", icon=":material/play_arrow:")
-        st.image(image_grid(images[:32], ncol=16, pad=1, scale=2),
+        st.image(png_bytes(image_grid(images[:32], ncol=16, pad=1), 2),
                  caption="Held-out images (their labels are used only for colouring and for "
                  "the few-label evaluation)")
         return

@@ -10,7 +10,16 @@ from core.blocks.images import image_grid
 from core.data.captions import COLORS, RELATIONS, SHAPES, SIZES
 from core.registry import get_demo
 from core.sequences import captioning as cap
-from ui.charts import MARGIN, PALETTE, VegaLite, data_note, line_chart, page_header, show_chart
+from ui.charts import (
+    MARGIN,
+    PALETTE,
+    VegaLite,
+    data_note,
+    line_chart,
+    page_header,
+    png_bytes,
+    show_chart,
+)
 from ui.form import select_slider
 from ui.live import ConfigForm, RunView, run_panel
 
@@ -109,9 +118,9 @@ def preview(dataset: str, n_train: int, style: str) -> tuple[np.ndarray, list[st
     return tr.images[:8].numpy(), tr.captions[:8], tr.note
 
 
-def upscaled(img: np.ndarray, scale: int = 4) -> np.ndarray:
-    """(C, H, W) float in [0, 1] -> uint8 image, nearest-neighbour upscaled."""
-    return image_grid(torch.from_numpy(img)[None], ncol=1, pad=0, scale=scale)
+def upscaled(img: np.ndarray, scale: int = 4) -> bytes:
+    """(C, H, W) float in [0, 1] -> PNG, nearest-neighbour upscaled (encoded once per content)."""
+    return png_bytes(image_grid(torch.from_numpy(img)[None], ncol=1, pad=0), scale)
 
 
 def image_cards(images: np.ndarray, lines: list[str], ncol: int) -> None:
@@ -244,7 +253,7 @@ def attention_panel(art: dict) -> None:
     cols = st.columns(ncol)
     for t, w in enumerate(att["words"][ex]):
         over = cap.attention_overlay(img, att["attn"][ex, layer - 1, t])
-        cols[t % ncol].image(over.repeat(4, 0).repeat(4, 1), caption=w, width="stretch")
+        cols[t % ncol].image(png_bytes(over, 4), caption=w, width="stretch")
     st.caption("Cross-attention weights of the chosen layer, averaged over heads, for each "
                "generated word: bright regions are attended, dark ones ignored; the cyan "
                "frame marks the most attended region. A trained model looks at the first "

@@ -14,7 +14,16 @@ from core.blocks.images import image_grid, to_uint8_image
 from core.data.uploads import UploadError, load_upload
 from core.registry import get_demo
 from core.vision import cnn
-from ui.charts import MARGIN, data_note, heatmap, line_chart, page_header, plain, show_chart
+from ui.charts import (
+    MARGIN,
+    data_note,
+    heatmap,
+    line_chart,
+    page_header,
+    plain,
+    png_bytes,
+    show_chart,
+)
 from ui.form import DATASET
 from ui.live import ConfigForm, RunView, run_panel
 from ui.uploads import ask_for_upload, image_zip_uploader
@@ -114,10 +123,6 @@ def probe_image(art: dict, p: int) -> np.ndarray:
     return a[0] if a.shape[0] == 1 else a.transpose(1, 2, 0)
 
 
-def _big(img: np.ndarray, k: int) -> np.ndarray:
-    return img.repeat(k, 0).repeat(k, 1) if k > 1 else img
-
-
 def curves(view: RunView) -> None:
     h, art = view.history, view.latest.artifacts
     tiles = st.columns(4)
@@ -151,11 +156,11 @@ def maps_tab(art: dict, p: int) -> None:
     film = art["film"]
     probe = probe_image(art, p)
     c1, c2 = st.columns([1, 3])
-    c1.image(_big(to_uint8_image(probe), 4), caption="input")
-    c2.image(_big(art["filters"], 8), caption="first-layer filters now (grey = 0, white "
+    c1.image(png_bytes(to_uint8_image(probe), 4), caption="input")
+    c2.image(png_bytes(art["filters"], 8), caption="first-layer filters now (grey = 0, white "
              "positive, black negative)")
     for i, grid in enumerate(art["maps"][p]):
-        st.image(_big(grid, 3 if grid.shape[0] < 60 else 2),
+        st.image(png_bytes(grid, 3 if grid.shape[0] < 60 else 2),
                  caption=f"block {i + 1}: feature maps after the activation (first "
                  f"{cnn.MAX_MAPS} channels; bright = strong)")
     st.markdown("**Film strip** (one frame per epoch)")
@@ -166,7 +171,7 @@ def maps_tab(art: dict, p: int) -> None:
               for f in film]
     cols = st.columns(min(len(frames), 6))
     for j, (f, img) in enumerate(zip(film, frames)):
-        cols[j % len(cols)].image(_big(img, 8), caption=f"epoch {f['epoch']}")
+        cols[j % len(cols)].image(png_bytes(img, 8), caption=f"epoch {f['epoch']}")
     st.caption("Each frame is the same test image's maps (or the filters) after that epoch: "
                "the filters start as noise and turn into stroke and edge detectors.")
 
@@ -196,7 +201,7 @@ def errors_tab(art: dict) -> None:
     cols = st.columns(4)
     for i, w in enumerate(wrong):
         top = ", ".join(f"{classes[c]} {p:.0%}" for c, p in w["top3"])
-        cols[i % 4].image(_big(w["image"], 3), caption=f"true {classes[w['label']]} · {top}")
+        cols[i % 4].image(png_bytes(w["image"], 3), caption=f"true {classes[w['label']]} · {top}")
 
 
 def gradcam_tab(art: dict, p: int) -> None:
@@ -207,10 +212,10 @@ def gradcam_tab(art: dict, p: int) -> None:
     probe = to_uint8_image(probe_image(art, p))
     pred = art["classes"][int(att["pred"][p])]
     cols = st.columns(3)
-    cols[0].image(_big(probe, 6), caption="input")
-    cols[1].image(_big(cnn.heat_overlay(probe, att["gradcam"][p]), 6),
+    cols[0].image(png_bytes(probe, 6), caption="input")
+    cols[1].image(png_bytes(cnn.heat_overlay(probe, att["gradcam"][p]), 6),
                   caption=f"Grad-CAM (last conv layer) for '{pred}'")
-    cols[2].image(_big(cnn.heat_overlay(probe, att["saliency"][p]), 6),
+    cols[2].image(png_bytes(cnn.heat_overlay(probe, att["saliency"][p]), 6),
                   caption=f"saliency |∂ logit / ∂ pixel| for '{pred}'")
     st.caption("Grad-CAM weighs the last conv layer's maps by their average gradient for the "
                "predicted class (Selvaraju et al. 2017); it updates as the model learns.")
@@ -275,13 +280,13 @@ def your_image(model, classes: list[str], x) -> None:
     probs = cnn.predict(model, x)
     top = np.argsort(-probs)[:5]
     left, right = st.columns([1, 2])
-    left.image(_big(to_uint8_image(x[0]), 5), caption="as the network sees it")
+    left.image(png_bytes(to_uint8_image(x[0]), 5), caption="as the network sees it")
     fig = go.Figure(go.Bar(x=[classes[i] for i in top], y=probs[top]))
     fig.update_layout(title="Top-5 probabilities", height=260, margin=MARGIN,
                       yaxis={"range": [0, 1]})
     show_chart(fig, key=f"{PAGE}.own_probs", where=right)
     for i, grid in enumerate(cnn.feature_map_grids(model, x)[0]):
-        st.image(_big(grid, 3 if grid.shape[0] < 60 else 2), caption=f"block {i + 1} feature maps")
+        st.image(png_bytes(grid, 3 if grid.shape[0] < 60 else 2), caption=f"block {i + 1} feature maps")
 
 
 def canvas_png() -> bytes | None:
@@ -333,7 +338,7 @@ def render(view: RunView) -> None:
         if samples is None:
             ask_for_upload(cnn.UPLOAD_SIZE)
         else:
-            st.image(_big(samples, 2), caption="Held-out images the network will be tested on "
+            st.image(png_bytes(samples, 2), caption="Held-out images the network will be tested on "
                      "(press Train)" if form.current("dataset") != "upload" else
                      "Your images, as the network will see them (press Train)")
         return

@@ -10,7 +10,16 @@ from core.blocks.images import image_grid
 from core.data import load_images
 from core.registry import get_demo
 from core.vision import gumbel as gb
-from ui.charts import MARGIN, PALETTE, data_note, heatmap, line_chart, page_header, show_chart
+from ui.charts import (
+    MARGIN,
+    PALETTE,
+    data_note,
+    heatmap,
+    line_chart,
+    page_header,
+    png_bytes,
+    show_chart,
+)
 from ui.form import select_slider
 from ui.live import ConfigForm, RunView, first_paint_deferred, run_panel, url_choice
 
@@ -183,7 +192,7 @@ def classifier_sidebar():
 def digits_preview(name: str) -> None:
     d = load_images(name, "test")
     data_note(d.note)
-    st.image(image_grid(d.x[:16], ncol=16, scale=2), caption="Test images (press Train)")
+    st.image(png_bytes(image_grid(d.x[:16], ncol=16), 2), caption="Test images (press Train)")
 
 
 def probs_figure(probs: np.ndarray) -> go.Figure:
@@ -222,7 +231,7 @@ def render_classifier(view: RunView) -> None:
     with left:
         show_chart(probs_figure(art["probs"]), key=f"{PAGE}.probs")
     with right:
-        st.image(art["image"], caption="test image 0", width=120)
+        st.image(png_bytes(art["image"], 1), caption="test image 0", width=120)
     st.caption("Why the softmax usually wins: the Gumbel layer trains on a *noisy* forward pass "
                "(a random class, more random the higher τ), so each step's gradient is noisier; "
                "with **hard** on, a wrong sample gives a loss of 1 whatever the margin. Its "
@@ -256,9 +265,9 @@ def render_vae(view: RunView) -> None:
                           "−ELBO and its parts (nats per image)", y_title="nats"),
                key="gumbel_vae.elbo", where=left)
     with right:
-        st.image(art["recons"], caption="Test images (top) and their reconstructions from the "
+        st.image(png_bytes(art["recons"], 1), caption="Test images (top) and their reconstructions from the "
                  "argmax code (bottom)", width="stretch")
-        st.image(art["samples"], caption="Decoded random codes (samples of the prior)",
+        st.image(png_bytes(art["samples"], 1), caption="Decoded random codes (samples of the prior)",
                  width="stretch")
     codes = art["codes"]
     show_chart(heatmap(codes, "Latent codes of the 8 test images (class of each variable)",
@@ -273,7 +282,7 @@ def render_vae(view: RunView) -> None:
         var = b.slider("Variable to switch", 1, codes.shape[1], 1, key="gumbel_vae.switch_var")
         try:
             grid = gb.switch_variable(model, codes[img - 1], var - 1)
-            st.image(grid, caption=f"Image {img}'s code with variable {var} set to each of its "
+            st.image(png_bytes(grid, 1), caption=f"Image {img}'s code with variable {var} set to each of its "
                      f"{model.n_classes} classes", width="stretch")
         except ValueError as e:  # the settings changed under a finished run
             st.warning(f"Can't switch that variable: {e}.")

@@ -11,7 +11,7 @@ from core import handoff
 from core.blocks.images import image_grid
 from core.registry import get_demo
 from core.vision import segmentation as seg
-from ui.charts import line_chart, page_header, plain, show_chart
+from ui.charts import line_chart, page_header, plain, png_bytes, show_chart
 from ui.live import ConfigForm, RunView, run_panel
 from ui.pages import page
 
@@ -149,8 +149,8 @@ def render(view: RunView) -> None:
     if view.latest is None or "shown" not in view.latest.artifacts:
         pv = preview(c.task, c.image_size, c.n_objects, c.noise, c.clutter)
         a, b = st.columns(2)
-        a.image(pv["input"], caption="Input scenes", width="stretch")
-        b.image(pv["truth"], caption="Ground-truth masks (white = object)", width="stretch")
+        a.image(png_bytes(pv["input"], 1), caption="Input scenes", width="stretch")
+        b.image(png_bytes(pv["truth"], 1), caption="Ground-truth masks (white = object)", width="stretch")
         prompts_line(pv["prompts"])
         st.caption(sanity_line(pv["sanity"]))
         return
@@ -158,10 +158,10 @@ def render(view: RunView) -> None:
     st.caption(sanity_line(art["sanity"]))
     shown = art["shown"]
     cols = st.columns(2 + sum(k in shown for k in seg.MODELS))
-    cols[0].image(shown["input"], caption="input", width="stretch")
-    cols[1].image(shown["truth"], caption="truth", width="stretch")
+    cols[0].image(png_bytes(shown["input"], 1), caption="input", width="stretch")
+    cols[1].image(png_bytes(shown["truth"], 1), caption="truth", width="stretch")
     for col, name in zip(cols[2:], [k for k in seg.MODELS if k in shown]):
-        col.image(shown[name], caption=seg.MODEL_NAMES[name], width="stretch")
+        col.image(png_bytes(shown[name], 1), caption=seg.MODEL_NAMES[name], width="stretch")
     prompts_line(art.get("prompts"))
     if "unet_iou" in m:
         st.dataframe(scores_table(m), key=f"{PAGE}.scores")
@@ -205,10 +205,10 @@ def typed_prompt(view: RunView) -> None:
         return
     st.caption(plain(f"What each model marks for “{' '.join(text.split())}” on held-out "
                      f"scenes (models at step {view.model_step})"))
-    st.image(image_grid(images, ncol=len(images), pad=2), caption="held-out scenes",
+    st.image(png_bytes(image_grid(images, ncol=len(images), pad=2), 1), caption="held-out scenes",
              width="stretch")
     for name, strip in masks.items():
-        st.image(strip, caption=seg.MODEL_NAMES[name], width="stretch")
+        st.image(png_bytes(strip, 1), caption=seg.MODEL_NAMES[name], width="stretch")
 
 
 if cfg.task == "prompted":

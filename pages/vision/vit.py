@@ -10,7 +10,7 @@ from plotly.subplots import make_subplots
 from core.data import load_images
 from core.registry import get_demo
 from core.vision import vit as V
-from ui.charts import MARGIN, PALETTE, data_note, line_chart, page_header, show_chart
+from ui.charts import MARGIN, PALETTE, data_note, line_chart, page_header, png_bytes, show_chart
 from ui.form import DATASET, select_slider
 from ui.live import ConfigForm, RunView, run_panel
 
@@ -128,7 +128,7 @@ def preview(c: V.VitConfig) -> None:
     data_note(tr.note)
     sizes = model_sizes(c, tuple(tr.x.shape[1:]), len(tr.classes))
     left, right = st.columns([1, 2])
-    left.image(patch_image(te.x[0].numpy(), c.patch_size), caption=(
+    left.image(png_bytes(patch_image(te.x[0].numpy(), c.patch_size), 1), caption=(
         f"Test image 0 cut into {c.patch_size}x{c.patch_size} patches (each becomes one token)"))
     n_train = max(c.batch_size, round(len(tr) * c.data_fraction))
     g = -(-tr.x.shape[-1] // c.patch_size)
@@ -169,8 +169,8 @@ def render(view: RunView) -> None:
         show_chart(probe_figure(m), key=f"{PAGE}.probe", where=left)
     with right:
         a, b = st.columns(2)
-        a.image(patch_image(art["image"], c.patch_size, 6), caption="test image 0, in patches")
-        b.image(overlay(art["image"], art["rollout"], 6), caption=(
+        a.image(png_bytes(patch_image(art["image"], c.patch_size, 6), 1), caption="test image 0, in patches")
+        b.image(png_bytes(overlay(art["image"], art["rollout"], 6), 1), caption=(
             "attention rollout from [CLS]" if c.pool == "cls" else
             "attention rollout (mean over tokens)"))
     who = "[CLS]" if c.pool == "cls" else "the patches (mean over queries)"
@@ -185,7 +185,7 @@ def render(view: RunView) -> None:
         with right:
             f = art["filters"]
             tiles = [np.kron(x, np.ones((8, 8))) for x in f]
-            st.image([(t * 255).astype(np.uint8) for t in tiles], width=56,
+            st.image([png_bytes(t, 1) for t in tiles], width=56,
                      caption=[f"PC {i + 1}" for i in range(len(tiles))])
             st.caption("Principal components of the patch-embedding filters (ViT paper, "
                        "Fig. 7 left): what a patch is projected onto.")
