@@ -195,3 +195,7 @@ def test_images_are_encoded_once_crisp_and_no_wider_than_streamlit_draws_them():
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(png_bytes(floats, 1)))), digit)
     with pytest.raises(ValueError, match="scale"):
         png_bytes(digit, 0)
+    wide = rng.integers(0, 256, (100, 400, 3), dtype=np.uint8)  # shape and scale are in the key
+    assert Image.open(io.BytesIO(png_bytes(wide, 2))).size == (800, 200)
+    assert Image.open(io.BytesIO(png_bytes(wide, 3))).size == (1200, 300)
+    assert Image.open(io.BytesIO(png_bytes(wide.reshape(400, 100, 3), 2))).size == (200, 800)

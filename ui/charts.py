@@ -303,8 +303,9 @@ def png_bytes(img: np.ndarray, scale: int | None = None) -> bytes:
     if img.ndim not in (2, 3) or (scale is not None and scale < 1):
         raise ValueError(f"png_bytes takes an (H, W) or (H, W, C) image and a scale >= 1, "
                          f"not shape {img.shape} and scale {scale}")
-    key = hashlib.blake2b(img.tobytes(), digest_size=16,
-                          person=repr((img.shape, scale)).encode()[:16]).digest()
+    h = hashlib.blake2b(repr((img.shape, scale)).encode(), digest_size=16)
+    h.update(img.tobytes())
+    key = h.digest()
     data = _PNGS.get(key)
     if data is None:
         h, w = img.shape[:2]
