@@ -443,7 +443,8 @@ def train_vae(cfg: VaeConfig) -> Iterator[Snapshot]:
     Metrics: ``neg_elbo``, ``recon``, ``kl`` (training, nats per image), ``tau``,
     ``test_neg_elbo`` (held-out, at the current tau). Artifacts: ``recons`` (inputs over their
     argmax-code reconstructions, uint8), ``codes`` (8, N) int, ``samples`` (decoded uniform
-    random codes, uint8), ``note``.
+    random codes, uint8; the three on snapshots where
+    :meth:`~core.protocol.Progress.pictures_due`), ``note``.
     """
     device = start(cfg)
     xtr, _, xte, _, note = _split(cfg.dataset, device)
@@ -469,12 +470,14 @@ def train_vae(cfg: VaeConfig) -> Iterator[Snapshot]:
                     test_gen = torch.Generator(device=device).manual_seed(cfg.seed)
                     test = {"test_neg_elbo": float(neg_elbo(model, xte[:500], tau, cfg.hard,
                                                             test_gen)[0])}
-            codes, recons = code_images(model, xte[:8])
-            with eval_mode(model):
-                samples = image_grid(model.decode(z_prior).cpu(), ncol=8)
-            yield progress.snapshot(step, {**progress.losses.pop(), "tau": tau, **test},
-                                    {"recons": recons, "codes": codes, "samples": samples,
-                                     "note": note}, model=model)
+            art = {"note": note}
+            if progress.pictures_due(step):  # the page redraws once a second
+                codes, recons = code_images(model, xte[:8])
+                with eval_mode(model):
+                    samples = image_grid(model.decode(z_prior).cpu(), ncol=8)
+                art |= {"recons": recons, "codes": codes, "samples": samples}
+            yield progress.snapshot(step, {**progress.losses.pop(), "tau": tau, **test}, art,
+                                    model=model)
 
 
 DEMOS = [

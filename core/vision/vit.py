@@ -368,7 +368,8 @@ def train(cfg: VitConfig) -> Iterator[Snapshot]:
     so far), and from the probe ``shift_acc_vit``, ``shift_acc_cnn``, ``shuffle_acc_vit``,
     ``shuffle_acc_cnn``. Artifacts: ``image`` (C, H, W) test image 0, ``attention``,
     ``rollout``, ``pos_similarity``, ``filters`` (see :func:`cls_views`,
-    :func:`position_similarity`, :func:`embedding_filters`), ``params`` {vit, cnn}, ``note``.
+    :func:`position_similarity`, :func:`embedding_filters`; on snapshots where
+    :meth:`~core.protocol.Progress.pictures_due`), ``params`` {vit, cnn}, ``note``.
     """
     device = start(cfg)
     xtr, ytr, xte, yte, n_classes, note = load_split(cfg, device)
@@ -393,8 +394,9 @@ def train(cfg: VitConfig) -> Iterator[Snapshot]:
                     evals = {"test_acc": accuracy(vit, xte, yte),
                              "test_acc_cnn": accuracy(conv, xte, yte),
                              **probe(models, xte[:500], yte[:500], cfg.patch_size, cfg.seed)}
-            art = {**_views(vit, xte[:1]), "image": xte[0].cpu().numpy(), "params": params,
-                   "note": note}
+            art = {"params": params, "note": note}
+            if progress.pictures_due(step):  # the page redraws once a second
+                art |= {**_views(vit, xte[:1]), "image": xte[0].cpu().numpy()}
             metrics = {**progress.losses.pop(), **evals, "time_vit": seconds["vit"],
                        "time_cnn": seconds["cnn"]}
             yield progress.snapshot(step, metrics, art, model=vit)
