@@ -303,9 +303,9 @@ def png_bytes(img: np.ndarray, scale: int | None = None) -> bytes:
     if img.ndim not in (2, 3) or (scale is not None and scale < 1):
         raise ValueError(f"png_bytes takes an (H, W) or (H, W, C) image and a scale >= 1, "
                          f"not shape {img.shape} and scale {scale}")
-    h = hashlib.blake2b(repr((img.shape, scale)).encode(), digest_size=16)
-    h.update(img.tobytes())
-    key = h.digest()
+    hasher = hashlib.blake2b(repr((img.shape, scale)).encode(), digest_size=16)
+    hasher.update(img.tobytes())
+    key = hasher.digest()
     data = _PNGS.get(key)
     if data is None:
         h, w = img.shape[:2]
@@ -321,11 +321,10 @@ def png_bytes(img: np.ndarray, scale: int | None = None) -> bytes:
     return data
 
 
-def show_image(img: np.ndarray, caption: str | None = None, width: int | str = "stretch",
-               scale: int | None = None) -> None:
+def show_image(img: np.ndarray, caption: str | None = None, width: int | str = "stretch") -> None:
     """``st.image`` for an array, upscaled with nearest neighbour so pixels stay crisp
-    (:func:`png_bytes`: encoded once per content; ``scale`` as there)."""
-    st.image(png_bytes(img, scale), caption=caption, width=width, output_format="PNG")
+    (:func:`png_bytes`: encoded once per content)."""
+    st.image(png_bytes(img), caption=caption, width=width, output_format="PNG")
 
 
 def metric_row(metrics: dict[str, float], labels: dict[str, str] | None = None,
